@@ -1,0 +1,124 @@
+"""`ErrorKit`: one object holding the registry and the format, installed on an app in one call."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from errorkit.catalogs import GENERIC
+from errorkit.errors import APIError
+from errorkit.formats import FORMATS, Format
+from errorkit.handlers import ExceptionHandler
+from errorkit.middleware import CatchAllMiddleware, RequestIdMiddleware
+from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
+
+
+class ErrorKit:
+    """An API's errors: which codes exist, how they look, and the handlers that send them.
+
+    `catalog` is where the codes start from: `GENERIC` (one code per HTTP status, the
+    default), or a published document's catalog, which also brings its format and doc
+    URLs. `format` is `"detail"`, `"envelope"`, `"problem"` or a `Format` instance;
+    `doc_url` a template such as `"https://docs.example.com/errors/{code}"`.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Registry = GENERIC,
+        format: str | Format | None = None,
+        doc_url: str | None = None,
+        validation_input: bool = False,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.registry = Registry("app", include=[catalog])
+        self.format = _format(format or catalog.format or "detail")
+        self.doc_url = doc_url if doc_url is not None else catalog.doc_url
+        if self.doc_url is not None and "{code}" not in self.doc_url:
+            raise ValueError(f"doc_url template {self.doc_url!r} must contain {{code}}")
+        self.validation_input = validation_input
+        self.logger = logger or logging.getLogger("errorkit")
+        self.handler = ExceptionHandler(self)
+
+    def define(
+        self,
+        code: str,
+        *,
+        status: int,
+        message: str,
+        when: str = "",
+        fix: str = "",
+        details: DetailsSpec = None,
+        group: str = "general",
+        doc_url: str | None = None,
+        title: str | None = None,
+        retryable: bool | None = None,
+        retry_after: int | None = None,
+    ) -> type[APIError]:
+        """Declare an error code and return its exception class.
+
+        `details` maps names to types (`{"campaign_id": str}`; `(type, default)` for an
+        optional one) or is a pydantic model; `message` may use them (`"{campaign_id}"`).
+        `retryable` defaults to True for 408, 425, 429, 500, 502, 503 and 504;
+        `retry_after` is the default `Retry-After` in seconds for a retryable error.
+        """
+        return self.registry.define(
+            code,
+            status=status,
+            message=message,
+            when=when,
+            fix=fix,
+            details=details,
+            group=group,
+            doc_url=doc_url,
+            title=title,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+
+    def error(self, code: str, /, **details: Any) -> APIError:
+        """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`."""
+        return self.registry.error(code, **details)
+
+    def include(self, catalog: Registry) -> None:
+        """Add another catalog's codes (a code defined differently in both is an error)."""
+        self.registry.include(catalog)
+
+    def doc_url_for(self, definition: ErrorDefinition) -> str | None:
+        """The definition's own doc URL, else the kit's template filled with its code."""
+        if definition.doc_url is not None:
+            return definition.doc_url
+        return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
+
+    def install(self, app: Starlette) -> None:
+        """Make every error `app` can produce leave in this kit's format.
+
+        Registers the exception handlers and adds errorkit's two middleware layers:
+        the request id outside the middleware already added, the catch-all inside
+        all of them. Call it after your own `add_middleware()` calls, before serving.
+        """
+        if app.middleware_stack is not None:
+            raise RuntimeError("install() must be called before the app handles its first request")
+        if any(m.cls is RequestIdMiddleware for m in app.user_middleware):  # type: ignore[comparison-overlap]
+            raise RuntimeError("an ErrorKit is already installed on this app")
+        for exc_class in self.handler.exception_classes():
+            app.add_exception_handler(exc_class, self.handler)
+        # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
+        app.add_exception_handler(Exception, self.handler)
+        app.user_middleware.insert(0, Middleware(RequestIdMiddleware, kit=self))
+        app.user_middleware.append(Middleware(CatchAllMiddleware, kit=self))
+
+    def __repr__(self) -> str:
+        return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"
+
+
+def _format(format: str | Format) -> Format:
+    if isinstance(format, Format):
+        return format
+    try:
+        return FORMATS[format]()
+    except KeyError:
+        raise ValueError(f"unknown format {format!r}; use one of {sorted(FORMATS)} or a Format instance") from None

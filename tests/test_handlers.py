@@ -1,0 +1,367 @@
+"""Every kind of error an app can produce leaves in the kit's format, on Starlette and FastAPI."""
+
+import logging
+
+import pytest
+from starlette.testclient import TestClient
+
+from errorkit import ErrorKit, catalogs
+from tests.apps import SECRET, build_app
+
+RID = {"X-Request-ID": "req-1"}
+
+
+def client(framework: str, format: str = "detail", *, debug: bool = False, **kit_options: object) -> TestClient:
+    catalog = catalogs.ENVELOPE_API if format == "envelope" else catalogs.DETAIL_API
+    kit = ErrorKit(catalog=catalog, format=format, **kit_options)  # type: ignore[arg-type]
+    return TestClient(build_app(framework, kit, debug=debug), raise_server_exceptions=False)
+
+
+def test_registry_error_detail_shape(framework: str) -> None:
+    r = client(framework).get("/raise/workspace_forbidden", headers=RID)
+    assert r.status_code == 403
+    assert r.json() == {
+        "detail": "Workspace not accessible by this API key",
+        "code": "workspace_forbidden",
+        "request_id": "req-1",
+    }
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-request-id"] == "req-1"
+    assert r.headers["x-ratelimit-limit"] == "100"
+
+
+def test_registry_error_envelope_shape(framework: str) -> None:
+    r = client(framework, "envelope").get("/raise/quota_exceeded", headers=RID)
+    assert r.status_code == 402
+    assert r.json() == {
+        "error": {
+            "code": "quota_exceeded",
+            "message": "The workspace has reached the limit for a resource on its current plan.",
+            "doc_url": "https://docs.orq.ai/errors/quota_exceeded",
+            "details": {"usage": 3, "limit": 3},
+            "request_id": "req-1",
+        }
+    }
+
+
+def test_registry_error_problem_shape(framework: str) -> None:
+    c = client(framework, "problem", doc_url="https://docs.example.com/errors/{code}")
+    r = c.get("/raise/campaign_locked", headers=RID)
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json() == {
+        "type": "https://docs.example.com/errors/campaign_locked",
+        "title": "Campaign locked",
+        "status": 409,
+        "detail": "Lifecycle action invalid for current status (e.g., starting an already-completed campaign)",
+        "instance": "/raise/campaign_locked",
+        "code": "campaign_locked",
+        "request_id": "req-1",
+    }
+
+
+def test_unknown_route_is_formatted_404(framework: str) -> None:
+    r = client(framework).get("/no/such/route", headers=RID)
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Not Found", "code": "not_found", "request_id": "req-1"}
+    assert r.headers["x-ratelimit-limit"] == "100"
+
+
+def test_wrong_method_is_405_with_allow(framework: str) -> None:
+    r = client(framework, "envelope").delete("/topics", headers=RID)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert r.json() == {
+        "error": {
+            "code": "method_not_allowed",
+            "message": "Method Not Allowed",
+            "doc_url": "https://docs.orq.ai/errors/method_not_allowed",
+            "request_id": "req-1",
+        }
+    }
+
+
+def test_http_exception_keeps_its_headers(framework: str) -> None:
+    c = client(framework)
+    r = c.get("/http/401", headers=RID)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert r.json() == {"detail": "Unauthorized", "code": "unauthorized", "request_id": "req-1"}
+    r = c.get("/http/503", headers=RID)
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "7"
+    assert r.json() == {"detail": "Service Unavailable", "code": "service_unavailable", "request_id": "req-1"}
+
+
+def test_http_exception_maps_to_the_catalog_code_of_its_status(framework: str) -> None:
+    r = client(framework, "envelope").get("/http/401", headers=RID)
+    assert r.json()["error"]["code"] == "authentication_required"
+    r = client(framework).get("/http/429", headers=RID)
+    assert r.json() == {"detail": "Per-workspace rate limit exceeded", "code": "rate_limited", "request_id": "req-1"}
+
+
+def test_http_exception_with_unmapped_status(framework: str) -> None:
+    r = client(framework).get("/http/418", headers=RID)
+    assert r.status_code == 418
+    assert r.json() == {"detail": "I'm a Teapot", "code": "im_a_teapot", "request_id": "req-1"}
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_body_statuses_carry_no_body(framework: str, status: int) -> None:
+    r = client(framework).get(f"/http/{status}", headers=RID)
+    assert r.status_code == status
+    assert r.content == b""
+    assert "content-type" not in r.headers
+    assert r.headers["x-request-id"] == "req-1"
+
+
+def test_body_validation_detail_shape_is_fastapis(framework: str) -> None:
+    r = client(framework).post("/topics", json={"weight": "heavy"}, headers=RID)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {"loc": ["body", "name"], "msg": "Field required", "type": "missing"},
+            {
+                "loc": ["body", "weight"],
+                "msg": "Input should be a valid integer, unable to parse string as an integer",
+                "type": "int_parsing",
+            },
+        ],
+        "request_id": "req-1",
+    }
+
+
+def test_body_validation_envelope_is_invalid_request_body(framework: str) -> None:
+    r = client(framework, "envelope").post("/topics", json={"name": ""}, headers=RID)
+    assert r.status_code == 400
+    assert r.json() == {
+        "error": {
+            "code": "invalid_request_body",
+            "message": "The request body failed schema validation.",
+            "doc_url": "https://docs.orq.ai/errors/invalid_request_body",
+            "details": {
+                "issues": [
+                    {
+                        "loc": ["body", "name"],
+                        "msg": "String should have at least 1 character",
+                        "type": "string_too_short",
+                    }
+                ]
+            },
+            "request_id": "req-1",
+        }
+    }
+
+
+def test_body_validation_problem_shape(framework: str) -> None:
+    r = client(framework, "problem").post("/topics", json={}, headers=RID)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json() == {
+        "type": "about:blank",
+        "title": "Unprocessable Entity",
+        "status": 422,
+        "detail": "Unprocessable Entity",
+        "instance": "/topics",
+        "code": "validation_error",
+        "details": {"issues": [{"loc": ["body", "name"], "msg": "Field required", "type": "missing"}]},
+        "request_id": "req-1",
+    }
+
+
+def test_validation_does_not_echo_input_by_default(framework: str) -> None:
+    r = client(framework).post("/topics", json={"name": "", "password": SECRET}, headers=RID)
+    assert r.status_code == 422
+    assert SECRET not in r.text
+    assert "input" not in r.json()["detail"][0]
+
+
+def test_validation_input_can_be_enabled(framework: str) -> None:
+    r = client(framework, validation_input=True).post("/topics", json={"name": ""}, headers=RID)
+    assert r.json()["detail"] == [
+        {
+            "loc": ["body", "name"],
+            "msg": "String should have at least 1 character",
+            "type": "string_too_short",
+            "input": "",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("format", "expected_status", "expected"),
+    [
+        (
+            "detail",
+            400,
+            {"detail": "The request body is not valid JSON.", "code": "invalid_json", "request_id": "req-1"},
+        ),
+        (
+            "envelope",
+            400,
+            {
+                "error": {
+                    "code": "invalid_request_body",
+                    "message": "The request body failed schema validation.",
+                    "doc_url": "https://docs.orq.ai/errors/invalid_request_body",
+                    "details": {"issues": [{"loc": ["body", 9], "msg": "JSON decode error", "type": "json_invalid"}]},
+                    "request_id": "req-1",
+                }
+            },
+        ),
+    ],
+)
+def test_malformed_json_is_400_never_500(framework: str, format: str, expected_status: int, expected: object) -> None:
+    r = client(framework, format).post(
+        "/topics", content=b'{"name": ', headers={**RID, "content-type": "application/json"}
+    )
+    assert r.status_code == expected_status
+    assert r.json() == expected
+
+
+def test_non_utf8_body_is_400(framework: str) -> None:
+    r = client(framework).post("/topics", content=b"\xff\xfe{", headers={**RID, "content-type": "application/json"})
+    assert r.status_code == 400
+    if framework == "fastapi":  # FastAPI raises its own HTTPException(400) for an undecodable body
+        assert r.json() == {
+            "detail": "There was an error parsing the body",
+            "code": "bad_request",
+            "request_id": "req-1",
+        }
+    else:
+        assert r.json() == {
+            "detail": "The request body is not valid JSON.",
+            "code": "invalid_json",
+            "request_id": "req-1",
+        }
+
+
+def test_crash_is_formatted_500_without_leaking(framework: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = client(framework).get("/boom", headers={**RID, "Origin": "https://app.example"})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"}
+    assert SECRET not in r.text and "Traceback" not in r.text
+    # headers added by the app's middleware are on the 500 too
+    assert r.headers["x-ratelimit-limit"] == "100"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.headers["x-request-id"] == "req-1"
+    # logged exactly once, with the request id and the exception for error trackers
+    records = [rec for rec in caplog.records if rec.name == "errorkit"]
+    assert len(records) == 1
+    assert records[0].request_id == "req-1"  # type: ignore[attr-defined]
+    assert "req-1" in records[0].getMessage()
+    assert records[0].exc_info is not None and str(records[0].exc_info[1]) == SECRET
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_500_keeps_middleware_headers_under_debug(framework: str, debug: bool) -> None:
+    r = client(framework, "envelope", debug=debug).get("/boom", headers={**RID, "Origin": "https://app.example"})
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-ratelimit-limit"] == "100"
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert r.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "An unexpected error occurred inside Orq.ai.",
+            "doc_url": "https://docs.orq.ai/errors/internal_error",
+            "request_id": "req-1",
+        }
+    }
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_crash_inside_a_middleware(framework: str, debug: bool, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = client(framework, debug=debug).get("/middleware-crash", headers=RID)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"}
+    assert r.headers["x-request-id"] == "req-1"
+    assert SECRET not in r.text
+    assert len([rec for rec in caplog.records if rec.exc_info]) == 1
+
+
+def test_crash_in_streaming_response_before_first_chunk(framework: str) -> None:
+    r = client(framework).get("/stream-early", headers=RID)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"}
+    assert r.headers["x-ratelimit-limit"] == "100"
+
+
+def test_crash_in_streaming_response_after_first_chunk_is_logged(
+    framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = client(framework).get("/stream-late", headers=RID)
+    # the status was sent with the first chunk; the body is cut short (see test_uvicorn for the wire)
+    assert r.status_code == 200
+    assert SECRET not in r.text
+    records = [rec for rec in caplog.records if rec.name == "errorkit"]
+    assert len(records) == 1 and records[0].request_id == "req-1"  # type: ignore[attr-defined]
+
+
+def test_pydantic_validation_error_raised_in_handler() -> None:
+    r = client("fastapi").get("/manual-validation", headers=RID)
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {"loc": ["body", "name"], "msg": "String should have at least 1 character", "type": "string_too_short"}
+        ],
+        "request_id": "req-1",
+    }
+
+
+def test_response_validation_error_is_formatted_500(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = client("fastapi").get("/bad-response", headers=RID)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"}
+    assert "nonsense" not in r.text
+    assert [rec.exc_info[0].__name__ for rec in caplog.records if rec.exc_info] == ["ResponseValidationError"]
+
+
+def test_parameter_errors_mapped_by_location() -> None:
+    c = client("fastapi", "envelope")
+    r = c.get("/items/abc?limit=1000", headers=RID)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request_parameters"
+    assert [(i["loc"], i["type"]) for i in error["details"]["issues"]] == [
+        (["path", "item_id"], "int_parsing"),
+        (["query", "limit"], "less_than_equal"),
+        (["header", "x-tenant"], "missing"),
+    ]
+    r = client("fastapi").get("/items/1", headers={**RID, "X-Tenant": "ab"})
+    assert r.status_code == 422
+    assert r.json() == {
+        "detail": [
+            {
+                "loc": ["header", "x-tenant"],
+                "msg": "String should have at least 3 characters",
+                "type": "string_too_short",
+            }
+        ],
+        "request_id": "req-1",
+    }
+
+
+def test_non_json_content_type_where_json_expected() -> None:
+    r = client("fastapi").post("/topics", content=b'{"name": "x"}', headers={**RID, "content-type": "text/plain"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_retryable_error_carries_retry_after(framework: str) -> None:
+    r = client(framework, "envelope").get("/raise/rate_limit_exceeded", headers=RID)
+    assert r.status_code == 429
+    assert r.headers["retry-after"] == "30"
+    assert r.json()["error"]["details"] == {"retry_after_seconds": 30, "limit": 100}
+
+
+def test_success_carries_request_id_and_other_headers(framework: str) -> None:
+    r = client(framework).get("/ok", headers=RID)
+    assert r.status_code == 200
+    assert r.json() == {"ok": True}
+    assert r.headers["x-request-id"] == "req-1"
+    assert r.headers["x-ratelimit-limit"] == "100"

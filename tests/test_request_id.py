@@ -1,0 +1,40 @@
+"""Request ids: honoured when sane, generated otherwise, on every response and error body."""
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from errorkit import ErrorKit
+from tests.apps import build_app
+
+HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.fixture
+def client(framework: str) -> TestClient:
+    return TestClient(build_app(framework, ErrorKit()), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("given", ["abc-123", "x" * 128, "!~", "0f8fad5b-d9cb-469f-a165-70867728950e"])
+def test_sane_incoming_id_is_returned(client: TestClient, given: str) -> None:
+    r = client.get("/no-such-route", headers={"X-Request-ID": given})
+    assert r.headers["x-request-id"] == given
+    assert r.json()["request_id"] == given
+
+
+@pytest.mark.parametrize("given", ["", "x" * 129, "has space", "tab\there", "ünïcode", "new\nline"])
+def test_unsafe_incoming_id_is_replaced(client: TestClient, given: str) -> None:
+    r = client.get("/no-such-route", headers={"X-Request-ID": given.encode("utf-8")})  # type: ignore[dict-item]
+    assert HEX32.fullmatch(r.headers["x-request-id"])
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_generated_when_absent_and_unique(client: TestClient) -> None:
+    ids = {client.get("/ok").headers["x-request-id"] for _ in range(5)}
+    assert len(ids) == 5 and all(HEX32.fullmatch(i) for i in ids)
+
+
+def test_one_header_only(client: TestClient) -> None:
+    r = client.get("/boom", headers={"X-Request-ID": "one"})
+    assert r.headers.get_list("x-request-id") == ["one"]
