@@ -74,8 +74,8 @@ class ExceptionHandler:
             issue: Issue = {"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}
             return self.kit.format.validation_error(registry, [issue])
         if isinstance(exc, ClientDisconnect):
-            return _bare(registry.for_status(400))
-        return _bare(registry.for_status(500))
+            return bare_error(registry.for_status(400))
+        return bare_error(registry.for_status(500))
 
     def response(self, error: APIError, scope: Scope) -> Response:
         """The response for `error`: the format's body, its headers and `Retry-After`."""
@@ -108,7 +108,7 @@ class ExceptionHandler:
         )
 
     def _from_http_exception(self, exc: HTTPException) -> APIError:
-        error = _bare(self.kit.registry.for_status(exc.status_code))
+        error = bare_error(self.kit.registry.for_status(exc.status_code))
         if isinstance(exc.detail, str):
             if exc.detail and exc.detail != _starlette_default_detail(exc.status_code):
                 error.message = exc.detail
@@ -136,7 +136,7 @@ def _starlette_default_detail(status: int) -> str:
         return ""
 
 
-def _bare(cls: type[APIError]) -> APIError:
+def bare_error(cls: type[APIError]) -> APIError:
     """An instance of `cls` with no details, for errors errorkit produces from a bare status."""
     try:
         return cls()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,6 +14,9 @@ from errorkit.formats import FORMATS, Format
 from errorkit.handlers import ExceptionHandler
 from errorkit.middleware import CatchAllMiddleware, RequestIdMiddleware
 from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
+
+if TYPE_CHECKING:
+    from errorkit.auth import APIKeyAuth
 
 
 class ErrorKit:
@@ -83,6 +86,16 @@ class ErrorKit:
         """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`."""
         return self.registry.error(code, **details)
 
+    def component_error(self, code: str, defaults: Registry | None, /, **details: Any) -> APIError:
+        """The error `code` as a component (auth, rate limiter, ...) produces it.
+
+        The kit's own definition wins, else the component's `defaults`; details the
+        chosen definition does not declare are left out (each document shows different ones).
+        """
+        cls = self.registry[code] if code in self.registry or defaults is None else defaults[code]
+        fields = cls.definition.detail_fields
+        return cls(**{name: value for name, value in details.items() if name in fields})
+
     def include(self, catalog: Registry) -> None:
         """Add another catalog's codes (a code defined differently in both is an error)."""
         self.registry.include(catalog)
@@ -93,12 +106,13 @@ class ErrorKit:
             return definition.doc_url
         return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
 
-    def install(self, app: Starlette) -> None:
-        """Make every error `app` can produce leave in this kit's format.
+    def install(self, app: Starlette, *, auth: APIKeyAuth | None = None) -> None:
+        """Make every error `app` can produce leave in this kit's format, and add the stages given.
 
-        Registers the exception handlers and adds errorkit's two middleware layers:
-        the request id outside the middleware already added, the catch-all inside
-        all of them. Call it after your own `add_middleware()` calls, before serving.
+        Registers the exception handlers and adds errorkit's middleware in one order:
+        the request id outside the middleware already added; then, inside all of them,
+        authentication and the catch-all. Call it after your own `add_middleware()`
+        calls, before serving.
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
@@ -109,6 +123,8 @@ class ErrorKit:
         # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
         app.add_exception_handler(Exception, self.handler)
         app.user_middleware.insert(0, Middleware(RequestIdMiddleware, kit=self))
+        if auth is not None:
+            app.user_middleware.append(Middleware(auth.middleware))
         app.user_middleware.append(Middleware(CatchAllMiddleware, kit=self))
 
     def __repr__(self) -> str:

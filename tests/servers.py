@@ -57,19 +57,32 @@ class Uvicorn:
 
 
 @contextmanager
-def uvicorn(app: str, *, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[Uvicorn]:
+def uvicorn(
+    app: str, *, workers: int = 1, env: dict[str, str] | None = None, access_log: bool = False
+) -> Iterator[Uvicorn]:
     """Run `uvicorn app` (an import string) until the block ends."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "uvicorn.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", str(workers), "--no-access-log"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    app,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    *([] if access_log else ["--no-access-log"]),
+                ],
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
             try:
                 wait_for_port(port, process)
@@ -85,16 +98,29 @@ class Redis:
 
 
 @contextmanager
-def redis_server() -> Iterator[Redis]:
-    """A throwaway redis-server (no persistence) on a free loopback port."""
+def redis_server(port: int | None = None) -> Iterator[Redis]:
+    """A throwaway redis-server (no persistence) on a free loopback port (or on `port`)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: run scripts/test, which installs it")
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", tmp, "--daemonize", "no"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+                "--daemonize",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )

@@ -41,7 +41,9 @@ def test_malformed_body_over_the_wire(server: Uvicorn) -> None:
         assert r.json() == {"detail": "The request body is not valid JSON.", "code": "invalid_json", "request_id": rid}
     else:  # the envelope document's kit
         assert r.json()["error"]["code"] == "invalid_request_body"
-        assert r.json()["error"]["details"]["issues"] == [{"loc": ["body", 1], "msg": "JSON decode error", "type": "json_invalid"}]
+        assert r.json()["error"]["details"]["issues"] == [
+            {"loc": ["body", 1], "msg": "JSON decode error", "type": "json_invalid"}
+        ]
 
 
 def test_unknown_route_and_method_over_the_wire(server: Uvicorn) -> None:

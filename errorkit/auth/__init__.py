@@ -1,0 +1,26 @@
+"""API keys, scopes and workspace identity."""
+
+from errorkit.auth.codes import AUTH_CODES
+from errorkit.auth.keys import (
+    ApiKeyRecord,
+    KeyScope,
+    Principal,
+    issue_api_key,
+    register_api_key,
+    revoke_api_key,
+    set_workspace_disabled,
+)
+from errorkit.auth.middleware import APIKeyAuth, get_principal
+
+__all__ = [
+    "AUTH_CODES",
+    "APIKeyAuth",
+    "ApiKeyRecord",
+    "KeyScope",
+    "Principal",
+    "get_principal",
+    "issue_api_key",
+    "register_api_key",
+    "revoke_api_key",
+    "set_workspace_disabled",
+]

@@ -1,0 +1,167 @@
+"""API keys: the token format, the stored record (hash only, never the secret), the principal.
+
+A token is `<key id>.<secret>`. The key id (which may carry a prefix such as `sk-orq-`)
+finds the record; the secret is checked against the record's SHA-256 with a
+constant-time comparison. Only the hash is ever stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from errorkit.backends import Backend
+
+KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
+_TOKEN = re.compile(r"([\x21-\x2d\x2f-\x7e]{1,128})\.([\x21-\x2d\x2f-\x7e]{8,256})")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the authenticated key and the workspace it belongs to."""
+
+    key_id: str
+    workspace_id: str
+    project_id: str | None
+    scopes: frozenset[str]
+    key_scope: KeyScope
+    plan: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """What a store keeps about a key."""
+
+    key_id: str
+    secret_hash: str
+    workspace_id: str
+    project_id: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    key_scope: KeyScope | None = None  # derived from project_id when not given
+    plan: str | None = None
+    expires_at: float | None = None  # Unix time
+    revoked: bool = False
+    workspace_disabled: bool = False
+    disabled_reason: str | None = None
+
+    def principal(self) -> Principal:
+        return Principal(
+            key_id=self.key_id,
+            workspace_id=self.workspace_id,
+            project_id=self.project_id,
+            scopes=self.scopes,
+            key_scope=self.key_scope or ("PROJECT" if self.project_id else "WORKSPACE"),
+            plan=self.plan,
+            expires_at=datetime.fromtimestamp(self.expires_at, UTC) if self.expires_at is not None else None,
+        )
+
+    def matches(self, secret: str) -> bool:
+        """Constant-time check of a presented secret against the stored hash."""
+        return hmac.compare_digest(hash_secret(secret), self.secret_hash)
+
+    def to_fields(self) -> dict[str, str]:
+        """Flat string fields, as a Redis hash stores them."""
+        fields = {
+            "key_id": self.key_id,
+            "secret_hash": self.secret_hash,
+            "workspace_id": self.workspace_id,
+            "scopes": " ".join(sorted(self.scopes)),
+            "revoked": "1" if self.revoked else "0",
+            "workspace_disabled": "1" if self.workspace_disabled else "0",
+        }
+        optional = {
+            "project_id": self.project_id,
+            "key_scope": self.key_scope,
+            "plan": self.plan,
+            "expires_at": repr(self.expires_at) if self.expires_at is not None else None,
+            "disabled_reason": self.disabled_reason,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> ApiKeyRecord:
+        expires_at = fields.get("expires_at")
+        return cls(
+            key_id=fields["key_id"],
+            secret_hash=fields["secret_hash"],
+            workspace_id=fields["workspace_id"],
+            project_id=fields.get("project_id"),
+            scopes=frozenset(fields.get("scopes", "").split()),
+            key_scope=fields.get("key_scope"),  # type: ignore[arg-type]
+            plan=fields.get("plan"),
+            expires_at=float(expires_at) if expires_at is not None else None,
+            revoked=fields.get("revoked") == "1",
+            workspace_disabled=fields.get("workspace_disabled") == "1",
+            disabled_reason=fields.get("disabled_reason"),
+        )
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    """`(key_id, secret)` of a well-formed token, else None."""
+    match = _TOKEN.fullmatch(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+async def register_api_key(
+    backend: Backend,
+    token: str,
+    *,
+    workspace_id: str,
+    scopes: frozenset[str] | set[str] = frozenset(),
+    project_id: str | None = None,
+    key_scope: KeyScope | None = None,
+    plan: str | None = None,
+    expires_at: datetime | None = None,
+) -> ApiKeyRecord:
+    """Store a key whose token you already have (fixtures, demos, migrations)."""
+    parts = split_token(token)
+    if parts is None:
+        raise ValueError("a token is '<key id>.<secret>': printable ASCII, a secret of at least 8 characters")
+    record = ApiKeyRecord(
+        key_id=parts[0],
+        secret_hash=hash_secret(parts[1]),
+        workspace_id=workspace_id,
+        project_id=project_id,
+        scopes=frozenset(scopes),
+        key_scope=key_scope,
+        plan=plan,
+        expires_at=expires_at.timestamp() if expires_at is not None else None,
+    )
+    await backend.put_api_key(record)
+    return record
+
+
+async def issue_api_key(backend: Backend, *, prefix: str = "ek_", **fields: object) -> str:
+    """Create a key with a random secret; returns the token, which is shown only this once."""
+    token = f"{prefix}{secrets.token_hex(8)}.{secrets.token_urlsafe(32).replace('.', '')}"
+    await register_api_key(backend, token, **fields)  # type: ignore[arg-type]
+    return token
+
+
+async def revoke_api_key(backend: Backend, key_id: str) -> None:
+    record = await backend.get_api_key(key_id)
+    if record is not None:
+        await backend.put_api_key(replace(record, revoked=True))
+
+
+async def set_workspace_disabled(backend: Backend, workspace_id: str, disabled: bool, reason: str | None = None) -> int:
+    """Disable (or enable) every key of a workspace; returns how many keys changed."""
+    changed = 0
+    for record in await backend.list_api_keys(workspace_id):
+        await backend.put_api_key(
+            replace(record, workspace_disabled=disabled, disabled_reason=reason if disabled else None)
+        )
+        changed += 1
+    return changed

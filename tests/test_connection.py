@@ -1,0 +1,157 @@
+"""errorkit's Redis connection against a real redis-server."""
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from errorkit.backends.connection import Redis, RedisError, RedisUnavailable, Script
+from tests.servers import redis_server
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_commands_and_replies(redis_url: str) -> None:
+    async def main() -> None:
+        r = Redis(redis_url)
+        assert await r.execute("SET", "t:plain", "v") == b"OK"
+        assert await r.execute("GET", "t:plain") == b"v"
+        assert await r.execute("GET", "t:missing") is None
+        assert await r.execute("HSET", "t:hash", "a", 1, "b", "x") == 2
+        assert await r.execute("HGETALL", "t:hash") == [b"a", b"1", b"b", b"x"]
+        await r.close()
+
+    run(main())
+
+
+def test_concurrent_commands_share_one_write_per_tick(redis_url: str) -> None:
+    async def main() -> None:
+        r = Redis(redis_url)
+        await r.execute("DEL", "t:counter")
+        writes_before = r.writes
+        results = await asyncio.gather(*(r.execute("INCR", "t:counter") for _ in range(500)))
+        assert sorted(results) == list(range(1, 501))  # every reply reached its own caller
+        assert results == list(range(1, 501))  # in order
+        assert r.writes - writes_before == 1
+        await r.close()
+
+    run(main())
+
+
+def test_error_reply_does_not_break_the_connection(redis_url: str) -> None:
+    async def main() -> None:
+        r = Redis(redis_url)
+        await r.execute("SET", "t:str", "x")
+        ok, bad, ok2 = await asyncio.gather(
+            r.execute("GET", "t:str"),
+            r.execute("HGET", "t:str", "f"),
+            r.execute("GET", "t:str"),
+            return_exceptions=True,
+        )
+        assert ok == b"x" and ok2 == b"x"
+        assert isinstance(bad, RedisError) and str(bad).startswith("WRONGTYPE")
+        await r.close()
+
+    run(main())
+
+
+def test_script_is_loaded_again_after_flush(redis_url: str) -> None:
+    script = Script("return {KEYS[1], ARGV[1], redis.call('TIME')[1] ~= nil and 1 or 0}")
+
+    async def main() -> None:
+        r = Redis(redis_url)
+        assert await r.run(script, ["t:k"], ["a"]) == [b"t:k", b"a", 1]
+        await r.execute("SCRIPT", "FLUSH")
+        assert await r.run(script, ["t:k"], ["b"]) == [b"t:k", b"b", 1]
+        await r.close()
+
+    run(main())
+
+
+def test_unreachable_redis_fails_fast() -> None:
+    async def main() -> None:
+        with redis_server() as server:
+            url = server.url
+        r = Redis(url, retry_interval=5)
+        start = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="cannot connect"):
+            await r.execute("PING")
+        with pytest.raises(RedisUnavailable, match="unreachable"):  # no second connect attempt yet
+            await r.execute("PING")
+        assert time.monotonic() - start < 0.5
+
+    run(main())
+
+
+def test_stalled_redis_times_out_and_recovers() -> None:
+    async def main() -> None:
+        with redis_server() as server:
+            r = Redis(server.url, timeout=0.05, retry_interval=0.1)
+            assert await r.execute("PING") == b"PONG"
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                start = time.monotonic()
+                results = await asyncio.gather(
+                    *(r.execute("INCR", "t:stall") for _ in range(20)), return_exceptions=True
+                )
+                elapsed = time.monotonic() - start
+                assert all(isinstance(e, RedisUnavailable) for e in results)
+                assert elapsed < 0.2, elapsed  # bounded by the timeout, not by Redis
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            await asyncio.sleep(0.15)
+            assert await r.execute("PING") == b"PONG"
+            # nothing was retried: each timed-out INCR ran at most once
+            assert int(await r.execute("GET", "t:stall") or 0) <= 20
+            await r.close()
+
+    run(main())
+
+
+def test_recovers_after_redis_restart() -> None:
+    async def main() -> None:
+        with redis_server() as server:
+            r = Redis(server.url, retry_interval=0.05)
+            assert await r.execute("SET", "t:x", 1) == b"OK"
+            port = server.port
+        with pytest.raises(RedisUnavailable):
+            await r.execute("GET", "t:x")
+        with redis_server(port):  # back on the same port: the same client reconnects by itself
+            await asyncio.sleep(0.06)
+            assert await r.execute("PING") == b"PONG"
+        await r.close()
+
+    run(main())
+
+
+def test_cancelled_caller_does_not_shift_replies(redis_url: str) -> None:
+    async def main() -> None:
+        r = Redis(redis_url)
+        await r.execute("SET", "t:a", "a")
+        await r.execute("SET", "t:b", "b")
+        first = asyncio.ensure_future(r.execute("GET", "t:a"))
+        second = asyncio.ensure_future(r.execute("GET", "t:b"))
+        await asyncio.sleep(0)
+        first.cancel()
+        assert await second == b"b"
+        assert await r.execute("GET", "t:a") == b"a"
+        await r.close()
+
+    run(main())
+
+
+def test_password_and_db_from_url(redis_url: str) -> None:
+    async def main() -> None:
+        r = Redis(redis_url.rsplit("/", 1)[0] + "/3")
+        await r.execute("SET", "t:db3", "here")
+        other = Redis(redis_url)
+        assert await other.execute("GET", "t:db3") is None
+        assert await r.execute("GET", "t:db3") == b"here"
+        await r.close()
+        await other.close()
+
+    run(main())
