@@ -11,12 +11,14 @@ from starlette.middleware import Middleware
 from errorkit.catalogs import GENERIC
 from errorkit.errors import APIError
 from errorkit.formats import FORMATS, Format
+from errorkit.gateway import GatewayMiddleware
 from errorkit.handlers import ExceptionHandler
 from errorkit.middleware import CatchAllMiddleware, RequestIdMiddleware
 from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
 
 if TYPE_CHECKING:
     from errorkit.auth import APIKeyAuth
+    from errorkit.ratelimit import RateLimiter
 
 
 class ErrorKit:
@@ -106,12 +108,12 @@ class ErrorKit:
             return definition.doc_url
         return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
 
-    def install(self, app: Starlette, *, auth: APIKeyAuth | None = None) -> None:
+    def install(self, app: Starlette, *, auth: APIKeyAuth | None = None, rate_limit: RateLimiter | None = None) -> None:
         """Make every error `app` can produce leave in this kit's format, and add the stages given.
 
         Registers the exception handlers and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
-        authentication and the catch-all. Call it after your own `add_middleware()`
+        one gateway layer (authentication, rate limiting) and the catch-all. Call it after your own `add_middleware()`
         calls, before serving.
         """
         if app.middleware_stack is not None:
@@ -123,8 +125,10 @@ class ErrorKit:
         # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
         app.add_exception_handler(Exception, self.handler)
         app.user_middleware.insert(0, Middleware(RequestIdMiddleware, kit=self))
-        if auth is not None:
-            app.user_middleware.append(Middleware(auth.middleware))
+        if auth is not None or rate_limit is not None:
+            if rate_limit is not None:
+                rate_limit.bind_routes(app.routes)
+            app.user_middleware.append(Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit))
         app.user_middleware.append(Middleware(CatchAllMiddleware, kit=self))
 
     def __repr__(self) -> str:

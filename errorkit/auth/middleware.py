@@ -1,8 +1,9 @@
-"""API-key authentication: a pure ASGI middleware, plus per-route permission checks.
+"""API-key authentication: the gateway's first step, plus per-route permission checks.
 
-The middleware turns the presented key into a `Principal` (or a documented error) and
-puts it in the ASGI scope (`request.state.principal`), where the rate limiter, the
-idempotency cache and handlers read it. Nothing the client sends besides the key
+The gateway middleware calls `APIKeyAuth.resolve`, which turns the presented key into a
+`Principal` (or a documented error) and puts it in the ASGI scope
+(`request.state.principal`), where the rate limiter, the idempotency cache and handlers
+read it. Nothing the client sends besides the key
 chooses the workspace.
 """
 
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from errorkit.auth.codes import AUTH_CODES
 from errorkit.auth.keys import ApiKeyRecord, Principal, split_token
@@ -76,10 +77,6 @@ class APIKeyAuth:
         self.realm = realm
         self.clock = clock
         self._cache: OrderedDict[str, tuple[float, ApiKeyRecord | None]] = OrderedDict()
-
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        """The ASGI middleware (`kit.install(app, auth=...)` places it)."""
-        return _AuthMiddleware(app, self)
 
     def is_public(self, path: str) -> bool:
         return path in self.public_exact or (bool(self.public_prefixes) and path.startswith(self.public_prefixes))
@@ -170,37 +167,27 @@ class APIKeyAuth:
     def _error(self, code: str, **details: Any) -> APIError:
         return self.kit.component_error(code, AUTH_CODES, **details)
 
+    async def resolve(self, scope: Scope) -> tuple[Principal | None, APIError | None]:
+        """The gateway's step: the principal (also put in the scope), or the error to answer with."""
+        if self.is_public(scope["path"]):
+            return None, None
+        try:
+            principal = await self.authenticate(scope)
+        except APIError as error:
+            if error.status == 401:
+                error.headers.setdefault("WWW-Authenticate", self.challenge(error))
+            return None, error
+        except BackendUnavailable as exc:
+            logger.warning("cannot authenticate: key store unavailable (%s)", exc)
+            return None, self.kit.component_error("service_unavailable", None, dependency=self.backend.name)
+        scope.setdefault("state", {})["principal"] = principal
+        return principal, None
+
     def challenge(self, error: APIError) -> str:
         """The `WWW-Authenticate` value for a 401 (RFC 6750)."""
         if error.code in ("invalid_api_key", "expired_api_key"):
             return f'Bearer realm="{self.realm}", error="invalid_token"'
         return f'Bearer realm="{self.realm}"'
-
-
-class _AuthMiddleware:
-    def __init__(self, app: ASGIApp, auth: APIKeyAuth) -> None:
-        self.app = app
-        self.auth = auth
-        self.handler = auth.kit.handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.auth.is_public(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await self.auth.authenticate(scope)
-        except APIError as error:
-            if error.status == 401:
-                error.headers.setdefault("WWW-Authenticate", self.auth.challenge(error))
-            await self.handler.response(error, scope)(scope, receive, send)
-            return
-        except BackendUnavailable as exc:
-            logger.warning("cannot authenticate: key store unavailable (%s)", exc)
-            outage = self.auth.kit.component_error("service_unavailable", None, dependency=self.auth.backend.name)
-            await self.handler.response(outage, scope)(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
 
 
 def _presented_key(scope: Scope) -> str | None:

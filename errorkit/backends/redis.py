@@ -5,11 +5,61 @@ Keys carry a hash tag (`{...}`) so each step touches one slot and works on Redis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from errorkit.auth.keys import ApiKeyRecord
+from errorkit.backends.base import Decision
 from errorkit.backends.connection import Redis, Script
 
 # Replace a hash in one step, so a reader never sees it half written or missing.
 _REPLACE_HASH = Script("redis.call('DEL', KEYS[1]) return redis.call('HSET', KEYS[1], unpack(ARGV))")
+
+# Rate limiting: the twins of MemoryBackend._gcra and MemoryBackend._fixed. Time is Redis's
+# own clock (TIME, in microseconds) so workers with skewed clocks agree. ARGV: cost, then
+# (period_us, limit) per key. Returns {now_us, admitted, value per key}.
+_GCRA = Script("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local out, new = {now, 1}, {}
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[2 * i])
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i])) or now, now)
+  new[i] = math.ceil(tat + cost * period / tonumber(ARGV[2 * i + 1]))
+  if new[i] - period > now then out[2] = 0 end
+  out[i + 2] = tat
+end
+if out[2] == 1 then
+  for i = 1, #KEYS do
+    redis.call('SET', KEYS[i], string.format('%d', new[i]), 'PX', math.ceil((new[i] - now) / 1000))
+    out[i + 2] = new[i]
+  end
+end
+return out
+""")
+_FIXED = Script("""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1])
+local out, windows = {now, 1}, {}
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[2 * i])
+  windows[i] = math.floor(now / period)
+  local state = redis.call('HMGET', KEYS[i], 'w', 'c')
+  local count = tonumber(state[1]) == windows[i] and tonumber(state[2]) or 0
+  if count + cost > tonumber(ARGV[2 * i + 1]) then out[2] = 0 end
+  out[i + 2] = count
+end
+if out[2] == 1 then
+  for i = 1, #KEYS do
+    out[i + 2] = out[i + 2] + cost
+    redis.call('HSET', KEYS[i], 'w', string.format('%d', windows[i]), 'c', out[i + 2])
+    redis.call('PEXPIREAT', KEYS[i], math.ceil((windows[i] + 1) * tonumber(ARGV[2 * i]) / 1000))
+  end
+end
+return out
+""")
+_RATE_LIMIT_SCRIPTS = {"gcra": _GCRA, "fixed": _FIXED}
 
 
 class RedisBackend:
@@ -52,6 +102,10 @@ class RedisBackend:
         key_ids = await self.redis.execute("SMEMBERS", self._key("workspace-keys", workspace_id))
         records = [await self.get_api_key(key_id.decode()) for key_id in key_ids]
         return [r for r in records if r is not None and r.workspace_id == workspace_id]
+
+    async def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> Decision:
+        reply = await self.redis.run(_RATE_LIMIT_SCRIPTS[algorithm], keys, (cost, *args))
+        return Decision(now_us=reply[0], admitted=reply[1] == 1, values=reply[2:])
 
     async def close(self) -> None:
         await self.redis.close()
