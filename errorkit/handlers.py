@@ -12,7 +12,7 @@ from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from errorkit.errors import APIError
 from errorkit.formats import ErrorContext, Issue
@@ -91,6 +91,19 @@ class ExceptionHandler:
         )
         body = self.kit.format.render(error, context)
         return JSONResponse(body, status_code=error.status, headers=headers, media_type=self.kit.format.media_type)
+
+    async def answer_crash(self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the formatted error unless a response already began; log a 5xx once.
+
+        A response that already started cannot be replaced: the server then ends the
+        connection without completing it, so the client sees a broken body, never a
+        truncated one that looks whole.
+        """
+        error = self.error_for(exc, scope)
+        if error.status >= 500 or started:
+            self.log_crash(exc, scope)
+        if not started:
+            await self.response(error, scope)(scope, receive, send)
 
     def log_crash(self, exc: Exception, scope: Scope) -> None:
         """Log an unhandled exception once, with the request id, where trackers see it."""

@@ -11,9 +11,8 @@ from starlette.middleware import Middleware
 from errorkit.catalogs import GENERIC
 from errorkit.errors import APIError
 from errorkit.formats import FORMATS, Format
-from errorkit.gateway import GatewayMiddleware
 from errorkit.handlers import ExceptionHandler
-from errorkit.middleware import CatchAllMiddleware, RequestIdMiddleware
+from errorkit.middleware import GatewayMiddleware, request_id_layer
 from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
 
 if TYPE_CHECKING:
@@ -113,23 +112,21 @@ class ErrorKit:
 
         Registers the exception handlers and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
-        one gateway layer (authentication, rate limiting) and the catch-all. Call it after your own `add_middleware()`
+        one gateway layer: authentication, rate limiting and the catch-all. Call it after your own `add_middleware()`
         calls, before serving.
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
-        if any(m.cls is RequestIdMiddleware for m in app.user_middleware):  # type: ignore[comparison-overlap]
+        if any(m.cls is request_id_layer for m in app.user_middleware):  # type: ignore[comparison-overlap]
             raise RuntimeError("an ErrorKit is already installed on this app")
         for exc_class in self.handler.exception_classes():
             app.add_exception_handler(exc_class, self.handler)
         # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
         app.add_exception_handler(Exception, self.handler)
-        app.user_middleware.insert(0, Middleware(RequestIdMiddleware, kit=self))
-        if auth is not None or rate_limit is not None:
-            if rate_limit is not None:
-                rate_limit.bind_routes(app.routes)
-            app.user_middleware.append(Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit))
-        app.user_middleware.append(Middleware(CatchAllMiddleware, kit=self))
+        app.user_middleware.insert(0, Middleware(request_id_layer, kit=self))
+        if rate_limit is not None:
+            rate_limit.bind_routes(app.routes)
+        app.user_middleware.append(Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit))
 
     def __repr__(self) -> str:
         return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"

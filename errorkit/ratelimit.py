@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Scope
 
 from errorkit.auth.keys import Principal
-from errorkit.backends.base import Backend, BackendUnavailable, Decision
+from errorkit.backends.base import Backend, BackendUnavailable
 from errorkit.errors import APIError
 from errorkit.registry import Registry
 
@@ -168,7 +168,7 @@ class RateLimiter:
                     bucket = name
                     break
         if policy is None:
-            policy = await self._policy_for(principal)
+            policy = self.default if self.limits_for is None or principal is None else await self._policy_for(principal)
         who = self._identity(scope, principal)
         key = f"{self.prefix}:{{{who}}}:{bucket}"
         if self.shield:
@@ -179,19 +179,22 @@ class RateLimiter:
                 del self._blocked[key]
         cost = self.cost(scope) if self.cost is not None else 1
         try:
-            decision = await self.backend.rate_limit(self.algorithm, policy.keys(key), policy.args, cost)
+            reply = await self.backend.rate_limit(self.algorithm, policy.keys(key), policy.args, cost)
         except BackendUnavailable as exc:
             return self._unavailable(exc)
-        verdict = self._verdict(policy, decision, cost)
+        verdict = self._verdict(policy, reply, cost)
         if self.shield and verdict.error is not None and verdict.error.retry_after:
             self._blocked[key] = (time.monotonic() + verdict.error.retry_after, verdict)
         return verdict
 
-    def _verdict(self, policy: _Policy, decision: Decision, cost: int) -> Verdict:
-        now = decision.now_us
-        if decision.admitted:  # report the limit closest to exhaustion
+    def _verdict(self, policy: _Policy, reply: list[int], cost: int) -> Verdict:
+        now, admitted, values = reply[0], reply[1] == 1, reply[2:]
+        if admitted and len(policy.limits) == 1:
+            remaining, reset_us = self._remaining(policy.limits[0], values[0], now)
+            return Verdict(self._headers(policy, policy.limits[0], remaining, reset_us, now))
+        if admitted:  # report the limit closest to exhaustion
             best = None
-            for limit, value in zip(policy.limits, decision.values, strict=True):
+            for limit, value in zip(policy.limits, values, strict=True):
                 remaining, reset_us = self._remaining(limit, value, now)
                 rank = remaining / limit.limit
                 if best is None or rank < best[0]:
@@ -201,8 +204,7 @@ class RateLimiter:
             return Verdict(self._headers(policy, limit, remaining, reset_us, now))
         # refused: report the limit that makes the client wait longest
         wait_us, limit = max(
-            (self._wait(limit, value, now, cost), limit)
-            for limit, value in zip(policy.limits, decision.values, strict=True)
+            (self._wait(limit, value, now, cost), limit) for limit, value in zip(policy.limits, values, strict=True)
         )
         retry_after = max(1, math.ceil(wait_us / 1_000_000))
         reset_us = now + wait_us
@@ -236,11 +238,10 @@ class RateLimiter:
         return (now_us // limit.period_us + 1) * limit.period_us - now_us
 
     def _headers(self, policy: _Policy, limit: Limit, remaining: int, reset_us: int, now_us: int) -> list[Header]:
-        reset = math.ceil(reset_us / 1_000_000)
         headers = [
-            (b"x-ratelimit-limit", str(limit.limit).encode()),
-            (b"x-ratelimit-remaining", str(remaining).encode()),
-            (b"x-ratelimit-reset", str(reset).encode()),
+            (b"x-ratelimit-limit", b"%d" % limit.limit),
+            (b"x-ratelimit-remaining", b"%d" % remaining),
+            (b"x-ratelimit-reset", b"%d" % -(-reset_us // 1_000_000)),
         ]
         if self.ietf_headers:
             seconds = max(0, math.ceil((reset_us - now_us) / 1_000_000))
@@ -248,9 +249,8 @@ class RateLimiter:
             headers.append((b"ratelimit", f'"{limit.name}";r={remaining};t={seconds}'.encode()))
         return headers
 
-    async def _policy_for(self, principal: Principal | None) -> _Policy:
-        if self.limits_for is None or principal is None:
-            return self.default
+    async def _policy_for(self, principal: Principal) -> _Policy:
+        assert self.limits_for is not None
         now = time.monotonic()
         cached = self._plans.get(principal.workspace_id)
         if cached is not None and cached[0] > now:
@@ -324,6 +324,8 @@ class _Policy:
         ).encode()
 
     def keys(self, base: str) -> list[str]:
+        if len(self.suffixes) == 1:
+            return [base + self.suffixes[0]]
         return [base + suffix for suffix in self.suffixes]
 
 

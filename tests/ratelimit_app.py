@@ -35,7 +35,7 @@ async def boom(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    return JSONResponse({"ok": True, "pid": os.getpid()})
 
 
 def build(

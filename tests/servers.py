@@ -52,8 +52,14 @@ class Uvicorn:
         self.app, self.process, self.port, self.log = app, process, port, log
         self.url = f"http://127.0.0.1:{port}"
 
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+    def output(self, wait_for: str | None = None, timeout: float = 3.0) -> str:
+        """The server's log so far; with `wait_for`, first wait (a little) until it shows up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log.read_text(errors="replace")
+            if wait_for is None or wait_for in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
 
 
 @contextmanager

@@ -228,8 +228,8 @@ def test_secret_never_in_responses_or_logs(server: Server) -> None:
         server.get("/workspaces/ws_2/campaigns", key, bearer=True)
         server.request("POST", "/workspaces/ws_1/campaigns", key)
     server.get("/whoami", "ek_admin.leaked-guess-123")
-    time.sleep(0.2)  # let the server flush its log
-    log = server.uvicorn.output()
+    server.get("/whoami?last=1")
+    log = server.uvicorn.output(wait_for="/whoami?last=1")  # the last request's access line
     assert "rejected API key ek_nobody" in log or "rejected API key ek_admin" in log  # failures are logged...
     assert '"GET /whoami HTTP/1.1"' in log  # ...and so are requests (the access log is on)
     for secret in [*SECRETS, "leaked-guess-123"]:  # ...but never a secret

@@ -22,7 +22,7 @@ def test_crash_is_formatted_and_logged_once_with_request_id(server: Uvicorn) -> 
     assert r.headers["access-control-allow-origin"] == "*"
     assert r.headers["x-ratelimit-limit"] == "100"
     assert SECRET not in r.text
-    log = server.output()
+    log = server.output(wait_for=f"RuntimeError: {SECRET}")
     assert log.count("request id wire-1") == 1
     assert log.count(f"RuntimeError: {SECRET}") == 1  # the traceback reaches the log once
 
@@ -30,7 +30,7 @@ def test_crash_is_formatted_and_logged_once_with_request_id(server: Uvicorn) -> 
 def test_streaming_crash_after_first_chunk_breaks_the_body(server: Uvicorn) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(f"{server.url}/stream-late", headers={"X-Request-ID": "wire-2"})
-    assert server.output().count("request id wire-2") == 1
+    assert server.output(wait_for="request id wire-2").count("request id wire-2") == 1
 
 
 def test_malformed_body_over_the_wire(server: Uvicorn) -> None:

@@ -1,5 +1,6 @@
 """API keys, scopes and workspace identity."""
 
+from errorkit.auth.authenticate import APIKeyAuth, get_principal
 from errorkit.auth.codes import AUTH_CODES
 from errorkit.auth.keys import (
     ApiKeyRecord,
@@ -10,7 +11,6 @@ from errorkit.auth.keys import (
     revoke_api_key,
     set_workspace_disabled,
 )
-from errorkit.auth.middleware import APIKeyAuth, get_principal
 
 __all__ = [
     "AUTH_CODES",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -12,15 +11,6 @@ if TYPE_CHECKING:
 
 class BackendUnavailable(ConnectionError):
     """The store could not answer (Redis down or slow); callers apply their failure policy."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """A rate-limit step's answer: the clock it used, and per-limit state."""
-
-    now_us: int
-    admitted: bool
-    values: Sequence[int]  # gcra: theoretical arrival time (us); fixed: count in the current window
 
 
 class Backend(Protocol):
@@ -38,11 +28,12 @@ class Backend(Protocol):
 
     async def list_api_keys(self, workspace_id: str) -> list[ApiKeyRecord]: ...
 
-    async def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> Decision:
-        """Count `cost` against every limit, all or nothing.
+    def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> Awaitable[list[int]]:
+        """Count `cost` against every limit, all or nothing: `[now_us, admitted (0/1), value per key]`.
 
         `args` is `(period_us, limit)` per key. GCRA keeps a theoretical arrival time per
-        key; "fixed" a (window, count) pair. Values returned are the new state when
-        admitted, the unchanged state when refused.
+        key (the value); "fixed" a (window, count) pair (the count is the value). Values
+        are the new state when admitted, the unchanged state when refused. The clock is
+        the store's own (Redis `TIME`), so every worker uses the same one.
         """
         ...

@@ -10,7 +10,8 @@ Failure behaviour, chosen for middleware that must never stall an API:
   is late the connection is dropped and every pending command fails with
   `RedisUnavailable`: a late reply can never be matched to the wrong caller;
 - nothing is retried blindly, so a command is never executed twice by errorkit; the only
-  retry is EVALSHA after `NOSCRIPT`, which Redis answers without running anything;
+  retry is EVALSHA after `NOSCRIPT` (sent again as EVAL), which Redis answers without
+  running anything;
 - after a failed connect or a timeout, commands fail at once for `retry_interval`
   seconds, then the next command reconnects: recovery needs no restart.
 """
@@ -21,7 +22,7 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -51,35 +52,46 @@ class Script:
 class _Protocol(asyncio.Protocol):
     """Replies arrive in the order commands were written: each resolves the oldest waiter."""
 
-    def __init__(self, on_lost: Any) -> None:
+    def __init__(self, owner: Redis) -> None:
         self.reader = hiredis.Reader()
         self.waiters: deque[asyncio.Future[Any]] = deque()
+        # in step with `waiters`: for an EVALSHA, how to run it again as EVAL after NOSCRIPT
+        self.fallbacks: deque[tuple[Arg, ...] | None] = deque()
         self.transport: asyncio.Transport | None = None
         self.replied = 0
-        self.on_lost = on_lost
+        self.owner = owner
+        self.deadlines: deque[tuple[float, int]] = deque()  # (when, replies expected by then) per write
+        self.watchdog: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         waiters = self.waiters
+        fallbacks = self.fallbacks
         while (reply := self.reader.gets()) is not False:
             self.replied += 1
             waiter = waiters.popleft()
+            fallback = fallbacks.popleft()
             if waiter.done():  # its caller was cancelled
                 continue
-            if isinstance(reply, hiredis.ReplyError):
-                waiter.set_exception(RedisError(str(reply)))
-            else:
+            if not isinstance(reply, hiredis.ReplyError):
                 waiter.set_result(reply)
+            elif fallback is not None and str(reply).startswith("NOSCRIPT"):
+                # the script was not run (first use, flush, restart): EVAL loads and runs it once
+                self.owner._queue(self, waiter, fallback, None)
+            else:
+                waiter.set_exception(RedisError(str(reply)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(RedisUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
-        self.on_lost(self)
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        self.owner._lost(self)
 
     def fail(self, error: Exception) -> None:
+        self.fallbacks.clear()
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
@@ -125,26 +137,45 @@ class Redis:
 
     async def execute(self, *args: Arg) -> Any:
         """Run one command; raises `RedisUnavailable` on outage or timeout, `RedisError` on an error reply."""
+        if self._protocol is None or self._loop is not asyncio.get_running_loop():
+            await self._connect()
+        return await self._send(args, None)
+
+    def run(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Awaitable[Any]:
+        """EVALSHA `script`, falling back to EVAL (which loads it) after `NOSCRIPT`.
+
+        Returns a future, not a coroutine: the hot path adds no frame to the caller's stack.
+        """
+        if self._protocol is None or self._loop is not asyncio.get_running_loop():
+            return self._run_connecting(script, keys, args)
+        n = len(keys)
+        return self._send(("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args))
+
+    async def _run_connecting(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+        await self._connect()
+        return await self.run(script, keys, args)
+
+    def _send(self, args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None) -> asyncio.Future[Any]:
+        """Queue one command on the live connection; its reply resolves the returned future."""
+        loop = self._loop
+        assert loop is not None
+        waiter: asyncio.Future[Any] = loop.create_future()
         protocol = self._protocol
-        if protocol is None or self._loop is not asyncio.get_running_loop():
-            protocol = await self._connect()
-        waiter: asyncio.Future[Any] = self._loop.create_future()  # type: ignore[union-attr]
+        if protocol is None:
+            waiter.set_exception(RedisUnavailable("connection to Redis lost"))
+            return waiter
+        self._queue(protocol, waiter, args, fallback)
+        return waiter
+
+    def _queue(
+        self, protocol: _Protocol, waiter: asyncio.Future[Any], args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None
+    ) -> None:
         protocol.waiters.append(waiter)
+        protocol.fallbacks.append(fallback)
         self._buffer.append(hiredis.pack_command(args))  # type: ignore[arg-type]
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush, protocol)  # type: ignore[union-attr]
-        return await waiter
-
-    async def run(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        """EVALSHA `script`; on `NOSCRIPT` (first use, or after a flush or restart) load it and run again."""
-        try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        except RedisError as error:
-            if not str(error).startswith("NOSCRIPT"):
-                raise
-        await self.execute("SCRIPT", "LOAD", script.source)
-        return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
@@ -160,14 +191,33 @@ class Redis:
         protocol.transport.write(b"".join(buffer))
         self.commands_sent += len(buffer)
         self.writes += 1
-        target = protocol.replied + len(protocol.waiters)
-        self._loop.call_later(self.timeout, self._check_deadline, protocol, target)  # type: ignore[union-attr]
+        loop = self._loop
+        assert loop is not None
+        protocol.deadlines.append((loop.time() + self.timeout, protocol.replied + len(protocol.waiters)))
+        if protocol.watchdog is None:
+            protocol.watchdog = loop.call_later(self.timeout / 5, self._watch, protocol)
 
-    def _check_deadline(self, protocol: _Protocol, target: int) -> None:
-        if protocol.replied < target and protocol is self._protocol:
+    def _watch(self, protocol: _Protocol) -> None:
+        """Every timeout/5 while commands are pending: fail the connection if a reply is late.
+
+        One timer per connection instead of one per write keeps the hot path cheap; a late
+        reply is noticed within 1.2 x timeout.
+        """
+        protocol.watchdog = None
+        deadlines = protocol.deadlines
+        while deadlines and deadlines[0][1] <= protocol.replied:
+            deadlines.popleft()
+        if not deadlines or protocol is not self._protocol:
+            return
+        loop = self._loop
+        assert loop is not None
+        if deadlines[0][0] <= loop.time():
+            deadlines.clear()
             protocol.fail(RedisUnavailable(f"Redis did not answer within {self.timeout * 1000:.0f} ms"))
             self._down_until = time.monotonic() + self.retry_interval
             self._drop(protocol)
+            return
+        protocol.watchdog = loop.call_later(self.timeout / 5, self._watch, protocol)
 
     def _drop(self, protocol: _Protocol) -> None:
         if protocol is self._protocol:
@@ -194,7 +244,7 @@ class Redis:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self._lost), self.host, self.port),
+            loop.create_connection(lambda: _Protocol(self), self.host, self.port),
             self.connect_timeout,
         )
         self._protocol = protocol

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from errorkit.auth.keys import ApiKeyRecord
-from errorkit.backends.base import Decision
 
 _SWEEP_EVERY = 10_000
 
@@ -54,13 +53,13 @@ class MemoryBackend:
     async def list_api_keys(self, workspace_id: str) -> list[ApiKeyRecord]:
         return [r for r in self._keys.values() if r.workspace_id == workspace_id]
 
-    async def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> Decision:
+    async def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> list[int]:
         now = self._now_us()
         self._sweep(now)
         step = self._gcra if algorithm == "gcra" else self._fixed
         return step(keys, args, cost, now)
 
-    def _gcra(self, keys: Sequence[str], args: Sequence[int], cost: int, now: int) -> Decision:
+    def _gcra(self, keys: Sequence[str], args: Sequence[int], cost: int, now: int) -> list[int]:
         admitted, old, new = True, [], []
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
@@ -69,12 +68,12 @@ class MemoryBackend:
             admitted = admitted and new[i] - period <= now
             old.append(tat)
         if not admitted:
-            return Decision(now, False, old)
+            return [now, 0, *old]
         for key, tat in zip(keys, new, strict=True):
             self._set(key, tat, tat)
-        return Decision(now, True, new)
+        return [now, 1, *new]
 
-    def _fixed(self, keys: Sequence[str], args: Sequence[int], cost: int, now: int) -> Decision:
+    def _fixed(self, keys: Sequence[str], args: Sequence[int], cost: int, now: int) -> list[int]:
         admitted, windows, counts = True, [], []
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
@@ -84,8 +83,8 @@ class MemoryBackend:
             admitted = admitted and count + cost <= limit
             counts.append(count)
         if not admitted:
-            return Decision(now, False, counts)
+            return [now, 0, *counts]
         counts = [c + cost for c in counts]
         for i, key in enumerate(keys):
             self._set(key, (windows[i], counts[i]), (windows[i] + 1) * args[2 * i])
-        return Decision(now, True, counts)
+        return [now, 1, *counts]

@@ -1,0 +1,96 @@
+"""The servers the benchmarks compare, chosen by BENCH_APP (run under uvicorn, one worker).
+
+- bare: plain Starlette, the baseline every ratio is taken against;
+- errorkit_redis / errorkit_memory: `kit.install()` with rate limiting on that backend
+  (the request-id layer, the gateway and the catch-all: the product as used);
+- naive_redis: the reference design, one pure ASGI middleware doing one redis-py
+  EVALSHA per request (a fixed-window INCR script);
+- idem_redis / idem_memory: `kit.install()` with the idempotency cache (POST routes).
+"""
+
+import os
+
+from redis.asyncio import Redis as RedisPy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errorkit import ErrorKit
+from errorkit.backends import MemoryBackend, RedisBackend
+from errorkit.ratelimit import Limit, RateLimiter
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+BIG = [Limit(1_000_000_000, 3600)]  # every request is admitted: we measure the decision, not refusals
+
+
+async def hello(request: Request) -> Response:
+    return JSONResponse({"hello": "world"})
+
+
+async def create(request: Request) -> Response:
+    body = await request.body()
+    return JSONResponse({"id": "obj_1", "size": len(body)}, status_code=201, headers={"Location": "/objects/obj_1"})
+
+
+def base() -> Starlette:
+    return Starlette(routes=[Route("/", hello), Route("/objects", create, methods=["POST"])])
+
+
+NAIVE_SCRIPT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+
+
+class NaiveRateLimit:
+    """One redis-py EVALSHA per request: the reference design."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.redis = RedisPy.from_url(REDIS_URL)
+        self.sha: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.sha is None:
+            self.sha = await self.redis.script_load(NAIVE_SCRIPT)
+        count = await self.redis.evalsha(self.sha, 1, f"naive:{{{scope['client'][0]}}}", 1_000_000_000, 3600)
+        headers = [
+            (b"x-ratelimit-limit", b"1000000000"),
+            (b"x-ratelimit-remaining", str(1_000_000_000 - count).encode()),
+        ]
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, sender)
+
+
+def build(variant: str) -> ASGIApp:
+    app = base()
+    if variant == "bare":
+        return app
+    if variant == "naive_redis":
+        app.add_middleware(NaiveRateLimit)
+        return app
+    kit = ErrorKit()
+    backend = RedisBackend(REDIS_URL) if variant.endswith("_redis") else MemoryBackend()
+    if variant.startswith("errorkit_"):
+        kit.install(app, rate_limit=RateLimiter(kit, backend, limits=BIG))
+    elif variant.startswith("idem_"):
+        from errorkit.idempotency import Idempotency
+
+        kit.install(app, idempotency=Idempotency(kit, backend))
+    else:
+        raise ValueError(f"unknown BENCH_APP {variant!r}")
+    return app
+
+
+app = build(os.environ.get("BENCH_APP", "bare"))

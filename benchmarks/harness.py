@@ -1,0 +1,218 @@
+"""Run servers under wrk, interleaved, and report medians as ratios to bare Starlette.
+
+Server: uvicorn, one worker, pinned to core 0. Load: wrk -t1 -c64, pinned to core 1
+(with redis-server). Each round runs every variant once, in order, so slow drift of the
+machine hits all of them alike; the table reports the median of the rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CORE, LOAD_CORE = "0", "1"
+
+
+def ensure_tools() -> None:
+    missing = [tool for tool in ("wrk", "redis-server", "taskset") if shutil.which(tool) is None]
+    if missing:
+        packages = {"wrk": "wrk", "redis-server": "redis-server", "taskset": "util-linux"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *(packages[m] for m in missing)], check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(port)
+
+
+@contextmanager
+def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        process(
+            [
+                "taskset",
+                "-c",
+                LOAD_CORE,
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+            ],
+            port,
+        ),
+    ):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def redis_cli(url: str, *args: str) -> str:
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    return subprocess.run(["redis-cli", "-p", port, *args], capture_output=True, text=True, check=True).stdout
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    redis_calls: int | None
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 64) -> Run:
+    args = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Run(rps, p50, p99, requests, int(bad.group(1)) if bad else 0, None)
+
+
+# Commands the benchmarked apps only ever run inside Lua scripts; INFO commandstats counts
+# them too, so they are left out to count the commands clients send (round-trip work).
+SCRIPT_INNER = {"time", "get", "set", "hmget", "hset", "hget", "hdel", "del", "pexpire", "pexpireat", "expire", "incr"}
+HARNESS = {"info", "config", "config|resetstat"}
+
+
+def measure(variant: str, path: str, redis_url: str, seconds: int, warmup: int, script: Path | None) -> Run:
+    port = free_port()
+    env = {"BENCH_APP": variant, "REDIS_URL": redis_url}
+    args = [
+        "taskset",
+        "-c",
+        SERVER_CORE,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.apps:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with process(args, port, env):
+        url = f"http://127.0.0.1:{port}{path}"
+        wrk(url, warmup, script)
+        redis_cli(redis_url, "CONFIG", "RESETSTAT")
+        run = wrk(url, seconds, script)
+        stats = redis_cli(redis_url, "INFO", "commandstats")
+        calls = {name: int(n) for name, n in re.findall(r"cmdstat_([\w|]+):calls=(\d+)", stats)}
+        run.redis_calls = sum(n for name, n in calls.items() if name not in SCRIPT_INNER | HARNESS)
+        return run
+
+
+def rounds(
+    variants: list[str], path: str, rounds: int, seconds: int, warmup: int, script: Path | None = None
+) -> dict[str, list[Run]]:
+    ensure_tools()
+    results: dict[str, list[Run]] = {v: [] for v in variants}
+    with redis_server() as redis_url:
+        for r in range(rounds):
+            for variant in variants:
+                run = measure(variant, path, redis_url, seconds, warmup, script)
+                results[variant].append(run)
+                print(
+                    f"round {r + 1} {variant:18} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
+                    f"p99 {run.p99_ms:.2f} ms  non-2xx {run.non_2xx}  redis calls/req "
+                    f"{run.redis_calls / run.requests:.3f}",
+                    flush=True,
+                )
+    return results
+
+
+def table(results: dict[str, list[Run]], baseline: str, labels: dict[str, str]) -> str:
+    """Medians over rounds; the ratio is the median of each round's ratio to that round's baseline."""
+    lines = [
+        "| server | req/s (median) | × bare (per-round median) | p50 ms | p99 ms | Redis commands / request |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for variant, runs in results.items():
+        rps = statistics.median(r.rps for r in runs)
+        ratio = statistics.median(r.rps / b.rps for r, b in zip(runs, results[baseline], strict=True))
+        p50 = statistics.median(r.p50_ms for r in runs)
+        p99 = statistics.median(r.p99_ms for r in runs)
+        calls = statistics.median((r.redis_calls or 0) / r.requests for r in runs)
+        label = labels.get(variant, variant)
+        lines.append(f"| {label} | {rps:,.0f} | {ratio:.2f} | {p50:.2f} | {p99:.2f} | {calls:.2f} |")
+    return "\n".join(lines)
+
+
+def write_section(readme: Path, marker: str, body: str) -> None:
+    """Replace the text between `<!-- marker -->` and `<!-- /marker -->` in the README."""
+    text = readme.read_text() if readme.exists() else ""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    block = f"{start}\n{body}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    readme.write_text(text)
