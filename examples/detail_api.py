@@ -1,0 +1,156 @@
+"""A campaigns API in the first document's style (`{"detail": ..., "code": ...}`), on FastAPI.
+
+    scripts/example detail_api          # in-memory backend
+    REDIS_URL=redis://127.0.0.1:6379/0 scripts/example detail_api
+
+Demo keys (X-API-Key or Authorization: Bearer):
+    ont_admin.demo-admin-secret    workspace ws_demo, every scope
+    ont_reader.demo-reader-secret  workspace ws_demo, campaigns:read only
+    ont_other.demo-other-secret    workspace ws_other
+"""
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, Field
+
+from errorkit import ErrorKit, catalogs
+from errorkit.auth import APIKeyAuth, Principal, register_api_key
+from errorkit.backends import backend_from_env
+from errorkit.ratelimit import Limit, RateLimiter
+
+kit = ErrorKit(catalog=catalogs.DETAIL_API)
+backend = backend_from_env()
+auth = APIKeyAuth(kit, backend, public_paths=["/health", "/docs", "/openapi.json"])
+limiter = RateLimiter(
+    kit,
+    backend,
+    limits=[Limit(120, 60)],  # per workspace
+    routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},
+)
+
+DEMO_KEYS = {
+    "ont_admin.demo-admin-secret": ("ws_demo", {"campaigns:read", "campaigns:write", "topics:write"}),
+    "ont_reader.demo-reader-secret": ("ws_demo", {"campaigns:read"}),
+    "ont_other.demo-other-secret": ("ws_other", {"campaigns:read", "campaigns:write", "topics:write"}),
+}
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    for token, (workspace, scopes) in DEMO_KEYS.items():
+        await register_api_key(backend, token, workspace_id=workspace, scopes=scopes)
+    yield
+
+
+app = FastAPI(title="Campaigns (detail-shape errors)", lifespan=lifespan)
+
+Status = Literal["draft", "synthesizing", "completed"]
+campaigns: dict[tuple[str, str], dict[str, Any]] = {}
+ids = itertools.count(1)
+
+
+class CampaignIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TopicIn(BaseModel):
+    name: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class TopicsIn(BaseModel):
+    topics: list[TopicIn] = Field(min_length=1)
+
+
+def campaign_of(workspace_id: str, campaign_id: str) -> dict[str, Any]:
+    campaign = campaigns.get((workspace_id, campaign_id))
+    if campaign is None:
+        raise kit.error("not_found")
+    return campaign
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/workspaces/{workspace_id}/campaigns", status_code=201)
+async def create_campaign(
+    workspace_id: str, body: CampaignIn, _: Principal = Depends(auth.require("campaigns:write"))
+) -> dict[str, Any]:
+    campaign = {"id": f"cmp_{next(ids)}", "name": body.name, "status": "draft"}
+    campaigns[(workspace_id, campaign["id"])] = campaign
+    return campaign
+
+
+@app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}")
+async def get_campaign(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
+) -> dict[str, Any]:
+    return campaign_of(workspace_id, campaign_id)
+
+
+@app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/start")
+async def start_campaign(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:write"))
+) -> dict[str, Any]:
+    campaign = campaign_of(workspace_id, campaign_id)
+    if campaign["status"] != "draft":
+        raise kit.error("campaign_locked")
+    campaign["status"] = "synthesizing"
+    return campaign
+
+
+@app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/complete")
+async def complete_campaign(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:write"))
+) -> dict[str, Any]:
+    """Simulates the synthesis pipeline finishing."""
+    campaign = campaign_of(workspace_id, campaign_id)
+    if campaign["status"] != "synthesizing":
+        raise kit.error("campaign_locked")
+    campaign["status"] = "completed"
+    return campaign
+
+
+@app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}/results")
+async def results(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
+) -> dict[str, Any]:
+    campaign = campaign_of(workspace_id, campaign_id)
+    if campaign["status"] != "completed":
+        raise kit.error("synthesis_pending")
+    return {"campaign_id": campaign_id, "summary": f"Results of {campaign['name']}"}
+
+
+@app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}/graph")
+async def graph(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
+) -> dict[str, Any]:
+    campaign = campaign_of(workspace_id, campaign_id)
+    if campaign["status"] != "completed":  # entity extraction runs as part of synthesis
+        raise kit.error("graph_not_ready")
+    return {"campaign_id": campaign_id, "nodes": [], "edges": []}
+
+
+@app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/export", status_code=202)
+async def export(
+    workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
+) -> dict[str, Any]:
+    """Expensive: limited to 2 a minute per workspace."""
+    campaign_of(workspace_id, campaign_id)
+    return {"campaign_id": campaign_id, "export": "queued"}
+
+
+@app.post("/workspaces/{workspace_id}/topics", status_code=201)
+async def create_topics(
+    workspace_id: str, body: TopicsIn, _: Principal = Depends(auth.require("topics:write"))
+) -> dict[str, Any]:
+    return {"created": [t.name for t in body.topics]}
+
+
+kit.install(app, auth=auth, rate_limit=limiter)
