@@ -17,6 +17,7 @@ from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
 
 if TYPE_CHECKING:
     from errorkit.auth import APIKeyAuth
+    from errorkit.idempotency import Idempotency
     from errorkit.ratelimit import RateLimiter
 
 
@@ -107,13 +108,20 @@ class ErrorKit:
             return definition.doc_url
         return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
 
-    def install(self, app: Starlette, *, auth: APIKeyAuth | None = None, rate_limit: RateLimiter | None = None) -> None:
+    def install(
+        self,
+        app: Starlette,
+        *,
+        auth: APIKeyAuth | None = None,
+        rate_limit: RateLimiter | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> None:
         """Make every error `app` can produce leave in this kit's format, and add the stages given.
 
         Registers the exception handlers and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
-        one gateway layer: authentication, rate limiting and the catch-all. Call it after your own `add_middleware()`
-        calls, before serving.
+        one gateway layer: authentication, rate limiting, idempotency and the catch-all.
+        Call it after your own `add_middleware()` calls, before serving.
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
@@ -126,7 +134,9 @@ class ErrorKit:
         app.user_middleware.insert(0, Middleware(request_id_layer, kit=self))
         if rate_limit is not None:
             rate_limit.bind_routes(app.routes)
-        app.user_middleware.append(Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit))
+        app.user_middleware.append(
+            Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit, idempotency=idempotency)
+        )
 
     def __repr__(self) -> str:
         return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"

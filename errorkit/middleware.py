@@ -26,6 +26,7 @@ from errorkit.request_id import HEADER, assign_request_id
 
 if TYPE_CHECKING:
     from errorkit.auth import APIKeyAuth
+    from errorkit.idempotency import Idempotency
     from errorkit.kit import ErrorKit
     from errorkit.ratelimit import RateLimiter
 
@@ -80,11 +81,13 @@ class GatewayMiddleware:
         kit: ErrorKit,
         auth: APIKeyAuth | None = None,
         limiter: RateLimiter | None = None,
+        idempotency: Idempotency | None = None,
     ) -> None:
         self.app = app
         self.handler = kit.handler
         self.auth = auth
         self.limiter = limiter
+        self.idempotency = idempotency
         self.assigns_request_ids = False  # set by request_id_layer() when nothing sits in between
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,6 +121,8 @@ class GatewayMiddleware:
         try:
             if error is not None:
                 await self.handler.response(error, scope)(scope, receive, gateway_send)
+            elif self.idempotency is not None:
+                await self.idempotency(scope, receive, gateway_send, self.app, principal)
             else:
                 await self.app(scope, receive, gateway_send)
         except Exception as exc:

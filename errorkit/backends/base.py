@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from errorkit.auth.keys import ApiKeyRecord
@@ -36,4 +36,24 @@ class Backend(Protocol):
         are the new state when admitted, the unchanged state when refused. The clock is
         the store's own (Redis `TIME`), so every worker uses the same one.
         """
+        ...
+
+    def idempotency_claim(self, key: str, fingerprint: str, owner: str, lease_ms: int) -> Awaitable[list[Any]]:
+        """Claim `key` (absent -> in progress, owned by `owner`, expiring after the lease).
+
+        Returns `[b"claimed"]`, `[b"completed", fingerprint, response]` or
+        `[b"in_progress", fingerprint]`. A crashed owner's claim expires with its lease.
+        """
+        ...
+
+    def idempotency_complete(self, key: str, owner: str, response: bytes, ttl_ms: int) -> Awaitable[int]:
+        """In progress -> completed with `response`, kept `ttl_ms`; only by its owner (1 done, 0 not owner)."""
+        ...
+
+    def idempotency_release(self, key: str, owner: str) -> Awaitable[int]:
+        """Forget an in-progress claim so a retry may run; only by its owner."""
+        ...
+
+    def idempotency_renew(self, key: str, owner: str, lease_ms: int) -> Awaitable[int]:
+        """Extend the owner's lease while its handler still runs."""
         ...

@@ -88,3 +88,37 @@ class MemoryBackend:
         for i, key in enumerate(keys):
             self._set(key, (windows[i], counts[i]), (windows[i] + 1) * args[2 * i])
         return [now, 1, *counts]
+
+    async def idempotency_claim(self, key: str, fingerprint: str, owner: str, lease_ms: int) -> list[Any]:
+        now = self._now_us()
+        self._sweep(now)
+        record = self._get(key, now)
+        if record is not None and record["state"] == b"c":
+            return [b"completed", record["fp"], record["resp"]]
+        if record is not None:
+            return [b"in_progress", record["fp"]]
+        self._set(key, {"state": b"p", "fp": fingerprint.encode(), "owner": owner}, now + lease_ms * 1000)
+        return [b"claimed"]
+
+    async def idempotency_complete(self, key: str, owner: str, response: bytes, ttl_ms: int) -> int:
+        now = self._now_us()
+        record = self._get(key, now)
+        if record is None or record.get("owner") != owner:
+            return 0
+        self._set(key, {"state": b"c", "fp": record["fp"], "resp": response}, now + ttl_ms * 1000)
+        return 1
+
+    async def idempotency_release(self, key: str, owner: str) -> int:
+        record = self._get(key, self._now_us())
+        if record is None or record.get("owner") != owner:
+            return 0
+        del self._values[key]
+        return 1
+
+    async def idempotency_renew(self, key: str, owner: str, lease_ms: int) -> int:
+        now = self._now_us()
+        record = self._get(key, now)
+        if record is None or record.get("owner") != owner:
+            return 0
+        self._set(key, record, now + lease_ms * 1000)
+        return 1

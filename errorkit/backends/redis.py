@@ -6,6 +6,7 @@ Keys carry a hash tag (`{...}`) so each step touches one slot and works on Redis
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from typing import Any
 
 from errorkit.auth.keys import ApiKeyRecord
 from errorkit.backends.connection import Redis, Script
@@ -60,6 +61,32 @@ return out
 """)
 _RATE_LIMIT_SCRIPTS = {"gcra": _GCRA, "fixed": _FIXED}
 
+# Idempotency: the twins of MemoryBackend.idempotency_*. A record is a hash
+# {state = p|c, fp, owner, resp}; while in progress its expiry is the owner's lease.
+_CLAIM = Script("""
+local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'resp')
+if r[1] == 'c' then return {'completed', r[2], r[3]} end
+if r[1] == 'p' then return {'in_progress', r[2]} end
+redis.call('HSET', KEYS[1], 'state', 'p', 'fp', ARGV[1], 'owner', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {'claimed'}
+""")
+_COMPLETE = Script("""
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'c', 'resp', ARGV[2])
+redis.call('HDEL', KEYS[1], 'owner')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+""")
+_RELEASE = Script("""
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+""")
+_RENEW = Script("""
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+""")
+
 
 class RedisBackend:
     """Stores keys, counters and idempotency records in Redis.
@@ -104,6 +131,18 @@ class RedisBackend:
 
     def rate_limit(self, algorithm: str, keys: Sequence[str], args: Sequence[int], cost: int) -> Awaitable[list[int]]:
         return self.redis.run(_RATE_LIMIT_SCRIPTS[algorithm], keys, (cost, *args))  # a future: no extra frame
+
+    def idempotency_claim(self, key: str, fingerprint: str, owner: str, lease_ms: int) -> Awaitable[list[Any]]:
+        return self.redis.run(_CLAIM, [key], (fingerprint, owner, lease_ms))
+
+    def idempotency_complete(self, key: str, owner: str, response: bytes, ttl_ms: int) -> Awaitable[int]:
+        return self.redis.run(_COMPLETE, [key], (owner, response, ttl_ms))
+
+    def idempotency_release(self, key: str, owner: str) -> Awaitable[int]:
+        return self.redis.run(_RELEASE, [key], (owner,))
+
+    def idempotency_renew(self, key: str, owner: str, lease_ms: int) -> Awaitable[int]:
+        return self.redis.run(_RENEW, [key], (owner, lease_ms))
 
     async def close(self) -> None:
         await self.redis.close()
