@@ -170,20 +170,27 @@ def measure(variant: str, path: str, redis_url: str, seconds: int, warmup: int, 
         return run
 
 
-def rounds(
-    variants: list[str], path: str, rounds: int, seconds: int, warmup: int, script: Path | None = None
-) -> dict[str, list[Run]]:
+@dataclass(frozen=True)
+class Case:
+    """One line of a table: which app (BENCH_APP), which path, which wrk script."""
+
+    app: str
+    path: str = "/"
+    script: Path | None = None
+
+
+def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
     ensure_tools()
-    results: dict[str, list[Run]] = {v: [] for v in variants}
+    results: dict[str, list[Run]] = {name: [] for name in cases}
     with redis_server() as redis_url:
         for r in range(rounds):
-            for variant in variants:
-                run = measure(variant, path, redis_url, seconds, warmup, script)
-                results[variant].append(run)
+            for name, case in cases.items():
+                run = measure(case.app, case.path, redis_url, seconds, warmup, case.script)
+                results[name].append(run)
                 print(
-                    f"round {r + 1} {variant:18} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
+                    f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
                     f"p99 {run.p99_ms:.2f} ms  non-2xx {run.non_2xx}  redis calls/req "
-                    f"{run.redis_calls / run.requests:.3f}",
+                    f"{(run.redis_calls or 0) / run.requests:.3f}",
                     flush=True,
                 )
     return results
@@ -216,3 +223,25 @@ def write_section(readme: Path, marker: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     readme.write_text(text)
+
+
+def main(cases: dict[str, Case], section: str, module: str, what: str) -> None:
+    """Command line of a benchmark module: run the rounds, print the table, write it into README.md."""
+    import argparse
+    import platform
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    results = rounds(cases, args.rounds, args.seconds, args.warmup)
+    baseline = next(iter(cases))
+    command = f"python -m {module} --rounds {args.rounds} --seconds {args.seconds}"
+    body = (
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python {platform.python_version()}, "
+        f"{args.rounds} interleaved rounds of {args.seconds} s, {what}.\n\n```\n{command}\n```\n\n"
+        + table(results, baseline, {})
+    )
+    write_section(Path(__file__).parent / "README.md", section, body)
+    print(table(results, baseline, {}))

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errorkit.auth.keys import Principal
 from errorkit.backends.base import Backend, BackendUnavailable
 from errorkit.errors import APIError
+from errorkit.paths import PathPatterns
 from errorkit.registry import Registry
 
 if TYPE_CHECKING:
@@ -134,8 +135,8 @@ class Idempotency:
         self.methods = frozenset(m.upper() for m in methods)
         self.ttl_ms = int(ttl * 1000)
         self.lease_ms = int(lease * 1000)
-        self.exempt = _PathSet(exempt)
-        self.required = _PathSet(required)
+        self.exempt = PathPatterns(exempt)
+        self.required = PathPatterns(required)
         self.replayed = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in replay_headers} - _NEVER_REPLAYED
         self.max_response_bytes = max_response_bytes
         self.max_request_bytes = max_request_bytes
@@ -363,13 +364,3 @@ def _tenant(scope: Scope, principal: Principal | None) -> str:
         return f"ws:{principal.workspace_id}:key:{principal.key_id}"
     client = scope.get("client")
     return f"anon:{client[0] if client else '-'}"
-
-
-class _PathSet:
-    def __init__(self, paths: Iterable[str]) -> None:
-        items = list(paths)
-        self.exact = frozenset(p for p in items if not p.endswith("*"))
-        self.prefixes = tuple(p[:-1] for p in items if p.endswith("*"))
-
-    def matches(self, path: str) -> bool:
-        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))

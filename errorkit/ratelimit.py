@@ -31,6 +31,7 @@ from starlette.types import Scope
 from errorkit.auth.keys import Principal
 from errorkit.backends.base import Backend, BackendUnavailable
 from errorkit.errors import APIError
+from errorkit.paths import PathPatterns
 from errorkit.registry import Registry
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class RateLimiter:
         self.routes = {
             template: (_Policy(lim) if lim is not None else None) for template, lim in (routes or {}).items()
         }
-        self.exempt = frozenset(exempt)
+        self.exempt = PathPatterns(exempt)
         self.cost = cost
         self.identity = identity
         self.trusted_proxies = [ipaddress.ip_network(p) for p in trusted_proxies]
@@ -154,7 +155,7 @@ class RateLimiter:
     async def check(self, scope: Scope, principal: Principal | None) -> Verdict | None:
         """Count the request; None when it is exempt (no headers, nothing counted)."""
         path: str = scope["path"]
-        if path in self.exempt:
+        if self.exempt.matches(path):
             return None
         bucket = "*"
         policy: _Policy | None = None

@@ -25,6 +25,7 @@ from errorkit.auth.keys import ApiKeyRecord, Principal, split_token
 from errorkit.backends.base import Backend, BackendUnavailable
 from errorkit.errors import APIError
 from errorkit.handlers import bare_error
+from errorkit.paths import PathPatterns
 
 if TYPE_CHECKING:
     from errorkit.kit import ErrorKit
@@ -67,9 +68,7 @@ class APIKeyAuth:
     ) -> None:
         self.kit = kit
         self.backend = backend
-        paths = list(public_paths)
-        self.public_exact = frozenset(p for p in paths if not p.endswith("*"))
-        self.public_prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+        self.public_paths = PathPatterns(public_paths)
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self.workspace_param = workspace_param
@@ -79,7 +78,7 @@ class APIKeyAuth:
         self._cache: OrderedDict[str, tuple[float, ApiKeyRecord | None]] = OrderedDict()
 
     def is_public(self, path: str) -> bool:
-        return path in self.public_exact or (bool(self.public_prefixes) and path.startswith(self.public_prefixes))
+        return self.public_paths.matches(path)
 
     async def authenticate(self, scope: Scope) -> Principal:
         """The principal of the request's key, or raise the documented error."""
