@@ -2,8 +2,10 @@
 wrk.method = "POST"
 wrk.body = '{"name": "widget", "size": 3}'
 wrk.headers["Content-Type"] = "application/json"
-math.randomseed(os.time())
-local run = math.random(1, 1000000000)
+local f = io.open("/dev/urandom", "rb")  -- a fresh key space per wrk run (warm-up and run may share a second)
+local b = f:read(4)
+f:close()
+local run = b:byte(1) * 16777216 + b:byte(2) * 65536 + b:byte(3) * 256 + b:byte(4)
 local n = 0
 request = function()
   n = n + 1

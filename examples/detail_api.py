@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from errorkit import ErrorKit, catalogs
 from errorkit.auth import APIKeyAuth, Principal, register_api_key
 from errorkit.backends import backend_from_env
+from errorkit.idempotency import Idempotency
 from errorkit.ratelimit import Limit, RateLimiter
 
 kit = ErrorKit(catalog=catalogs.DETAIL_API)
@@ -153,4 +154,4 @@ async def create_topics(
     return {"created": [t.name for t in body.topics]}
 
 
-kit.install(app, auth=auth, rate_limit=limiter)
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(kit, backend))

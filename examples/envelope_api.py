@@ -31,6 +31,7 @@ from errorkit import ErrorKit, catalogs
 from errorkit.auth import APIKeyAuth, Principal, register_api_key, set_workspace_disabled
 from errorkit.backends import backend_from_env
 from errorkit.catalogs.envelope_api import PLAN_LIMITS
+from errorkit.idempotency import Idempotency
 from errorkit.ratelimit import Limit, RateLimiter
 
 kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
@@ -277,4 +278,4 @@ app = Starlette(
         Route("/v2/debug/crash", crash),
     ],
 )
-kit.install(app, auth=auth, rate_limit=limiter)
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(kit, backend))

@@ -43,7 +43,14 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
 
         ws = "/workspaces/ws_demo"
         assert c.get("/health").json() == {"status": "ok"}
-        cmp = expect(c.post(f"{ws}/campaigns", json={"name": "Q3"}, headers=ADMIN), 201)["id"]
+        first = c.post(f"{ws}/campaigns", json={"name": "Q3"}, headers={**ADMIN, "Idempotency-Key": "create-q3"})
+        cmp = expect(first, 201)["id"]
+        replay = c.post(f"{ws}/campaigns", json={"name": "Q3"}, headers={**ADMIN, "Idempotency-Key": "create-q3"})
+        assert (replay.status_code, replay.content, replay.headers["idempotent-replayed"]) == (
+            201,
+            first.content,
+            "true",
+        )
         expect(c.get(f"{ws}/campaigns/{cmp}", headers={"X-API-Key": "ont_admin.wrong-secret"}), 401, "invalid_api_key")
         expect(c.get(f"{ws}/campaigns/{cmp}"), 401, "unauthorized")
         expect(c.post(f"{ws}/campaigns", json={"name": "x"}, headers=READER), 403, "insufficient_scope")
