@@ -7,9 +7,13 @@ Demo keys (X-API-Key or Authorization: Bearer):
     ont_admin.demo-admin-secret    workspace ws_demo, every scope
     ont_reader.demo-reader-secret  workspace ws_demo, campaigns:read only
     ont_other.demo-other-secret    workspace ws_other
+
+The example's own data (campaigns, deployments) lives in this process; keys, rate-limit
+counters and idempotency records live in the backend (shared by every worker on Redis).
 """
 
 import itertools
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -29,7 +33,7 @@ auth = APIKeyAuth(kit, backend, public_paths=["/health", "/docs", "/openapi.json
 limiter = RateLimiter(
     kit,
     backend,
-    limits=[Limit(120, 60)],  # per workspace
+    limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "120")), 60)],  # per workspace, per minute
     routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},
 )
 

@@ -12,6 +12,9 @@ Demo keys (Authorization: Bearer):
     sk-orq-off.demo-disabled-secret     ws_off, a disabled workspace
 The simulated upstream provider obeys `X-Simulate-Provider: error | timeout | overloaded`;
 `X-Simulate-Outage: vector_store` takes the knowledge-base index down.
+
+The example's own data (campaigns, deployments) lives in this process; keys, rate-limit
+counters and idempotency records live in the backend (shared by every worker on Redis).
 """
 
 import asyncio
