@@ -191,10 +191,10 @@ class Idempotency:
             await self._run(key, owner, scope, replay_receive, send, app)
         elif reply[1].decode() != fingerprint:
             await self._answer(self._error(self.mismatch_code), scope, receive, send)
+        elif state == b"completed" and reply[2][:1] == b"U":  # ran once, response too big to keep
+            await self._answer(self._error("idempotency_response_unavailable"), scope, receive, send)
         elif state == b"completed":
-            await _replay(reply[2], send) if reply[2][:1] != b"U" else await self._answer(
-                self._error("idempotency_response_unavailable"), scope, receive, send
-            )
+            await _replay(reply[2], send)
         else:
             await self._answer(self._error("idempotency_key_in_use"), scope, receive, send)
 

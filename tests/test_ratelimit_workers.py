@@ -98,7 +98,7 @@ def test_urllib3_retry_honours_retry_after(redis: Redis) -> None:
 
 
 @pytest.mark.parametrize("on_failure", ["fail_open", "fail_closed"])
-def test_redis_stopped_mid_traffic_then_restarted(redis: Redis, on_failure: str) -> None:
+def test_redis_stalled_mid_traffic_then_back(redis: Redis, on_failure: str) -> None:
     with (
         limited_server(redis, 3, 3600, EK_ON_FAILURE=on_failure) as server,
         httpx.Client(base_url=server.url, timeout=5) as client,
