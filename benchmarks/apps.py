@@ -17,9 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit import ErrorKit
-from errorkit.backends import MemoryBackend, RedisBackend
-from errorkit.ratelimit import Limit, RateLimiter
+from errorkit import ErrorKit, Idempotency, Limit, MemoryBackend, RateLimiter, RedisBackend
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BIG = [Limit(1_000_000_000, 3600)]  # every request is admitted: we measure the decision, not refusals
@@ -83,11 +81,9 @@ def build(variant: str) -> ASGIApp:
     kit = ErrorKit()
     backend = RedisBackend(REDIS_URL) if variant.endswith("_redis") else MemoryBackend()
     if variant.startswith("errorkit_"):
-        kit.install(app, rate_limit=RateLimiter(kit, backend, limits=BIG))
+        kit.install(app, rate_limit=RateLimiter(backend, limits=BIG))
     elif variant.startswith("idem_"):
-        from errorkit.idempotency import Idempotency
-
-        kit.install(app, idempotency=Idempotency(kit, backend))
+        kit.install(app, idempotency=Idempotency(backend))
     else:
         raise ValueError(f"unknown BENCH_APP {variant!r}")
     return app

@@ -1,27 +1,86 @@
-"""errorkit: documented, stable API errors for Starlette and FastAPI."""
+"""errorkit: documented, stable API errors for Starlette and FastAPI, and the traffic layer around them.
+
+Everything public is importable from here; the modules behind it are private
+(`errorkit._...`) and may move. `errorkit.catalogs` holds the built-in catalogs.
+"""
 
 from errorkit import catalogs
-from errorkit.errors import APIError, DuplicateCode, InvalidDetails, UnknownCode
-from errorkit.formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ProblemFormat
-from errorkit.kit import ErrorKit
-from errorkit.registry import ErrorDefinition, Registry
-from errorkit.request_id import get_request_id
+from errorkit._definition import ErrorDefinition
+from errorkit._errors import APIError
+from errorkit._exceptions import (
+    DefinitionError,
+    DuplicateCode,
+    ErrorkitError,
+    InvalidDetails,
+    RedisError,
+    Refused,
+    StoreError,
+    StoreUnavailable,
+    UnknownCode,
+)
+from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ProblemFormat
+from errorkit._kit import ErrorKit
+from errorkit._principal import APIKeyRecord, KeyScope, Principal
+from errorkit._refusal import Refusal
+from errorkit._registry import Registry
+from errorkit._request_id import get_request_id
+from errorkit._stages.auth import APIKeyAuth, KeyCache, get_principal
+from errorkit._stages.failure import FailurePolicy
+from errorkit._stages.idempotency import Idempotency, StoredResponses
+from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.keys import issue_api_key, register_api_key, revoke_api_key, set_workspace_disabled
+from errorkit._stages.ratelimit import Limit, PlanLimits, RateLimiter
+from errorkit._stores import backend_from_env
+from errorkit._stores.memory import MemoryBackend
+from errorkit._stores.protocols import Backend, IdempotencyStore, KeyStore, RateLimitStore
+from errorkit._stores.redis import RedisBackend
 
 __all__ = [
     "APIError",
+    "APIKeyAuth",
+    "APIKeyRecord",
+    "Backend",
+    "DefinitionError",
     "DetailFormat",
     "DuplicateCode",
     "EnvelopeFormat",
     "ErrorContext",
     "ErrorDefinition",
     "ErrorKit",
+    "ErrorkitError",
+    "FailurePolicy",
     "Format",
+    "Idempotency",
+    "IdempotencyStore",
     "InvalidDetails",
     "Issue",
+    "KeyCache",
+    "KeyScope",
+    "KeyStore",
+    "Limit",
+    "MemoryBackend",
+    "PlanLimits",
+    "Principal",
     "ProblemFormat",
+    "RateLimitStore",
+    "RateLimiter",
+    "RedisBackend",
+    "RedisError",
+    "Refusal",
+    "Refused",
     "Registry",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredResponses",
+    "TrustedProxies",
     "UnknownCode",
+    "backend_from_env",
     "catalogs",
+    "get_principal",
     "get_request_id",
+    "issue_api_key",
+    "register_api_key",
+    "revoke_api_key",
+    "set_workspace_disabled",
 ]
 __version__ = "0.1.0"

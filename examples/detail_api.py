@@ -21,17 +21,22 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, Principal, register_api_key
-from errorkit.backends import backend_from_env
-from errorkit.idempotency import Idempotency
-from errorkit.ratelimit import Limit, RateLimiter
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    Idempotency,
+    Limit,
+    Principal,
+    RateLimiter,
+    backend_from_env,
+    catalogs,
+    register_api_key,
+)
 
 kit = ErrorKit(catalog=catalogs.DETAIL_API)
 backend = backend_from_env()
-auth = APIKeyAuth(kit, backend, public_paths=["/health", "/docs", "/openapi.json"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json"])
 limiter = RateLimiter(
-    kit,
     backend,
     limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "120")), 60)],  # per workspace, per minute
     routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},
@@ -158,4 +163,4 @@ async def create_topics(
     return {"created": [t.name for t in body.topics]}
 
 
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(kit, backend))
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))

@@ -30,18 +30,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, Principal, register_api_key, set_workspace_disabled
-from errorkit.backends import backend_from_env
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    Idempotency,
+    Limit,
+    Principal,
+    RateLimiter,
+    backend_from_env,
+    catalogs,
+    register_api_key,
+    set_workspace_disabled,
+)
 from errorkit.catalogs.envelope_api import PLAN_LIMITS
-from errorkit.idempotency import Idempotency
-from errorkit.ratelimit import Limit, RateLimiter
 
 kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
 backend = backend_from_env()
-auth = APIKeyAuth(kit, backend, public_paths=["/health"])
+auth = APIKeyAuth(backend, public_paths=["/health"])
 limiter = RateLimiter(
-    kit,
     backend,
     limits=[Limit(300, 60)],
     routes={"POST /v2/deployments/{key}/invoke": [Limit(10, 10)]},
@@ -136,7 +142,7 @@ def enforce_quota(principal: Principal, entity: str, counted: int) -> None:
 
 @auth.requires("deployments:write")
 async def create_deployment(request: Request) -> Response:
-    principal: Principal = request.state.principal
+    principal: Principal = request.user
     body = DeploymentIn.model_validate(await request.json())
     auth.check_project(principal, body.project_id)
     if body.model not in ENGINES:
@@ -171,13 +177,13 @@ def deployment_of(principal: Principal, key: str) -> dict[str, Any]:
 
 @auth.requires("deployments:read")
 async def get_deployment(request: Request) -> Response:
-    d = deployment_of(request.state.principal, request.path_params["key"])
+    d = deployment_of(request.user, request.path_params["key"])
     return JSONResponse({"key": d["key"], "model": MODELS.get(d["model_db_id"]), "project_id": d["project_id"]})
 
 
 @auth.requires("deployments:invoke")
 async def invoke(request: Request) -> Response:
-    d = deployment_of(request.state.principal, request.path_params["key"])
+    d = deployment_of(request.user, request.path_params["key"])
     body = InvokeIn.model_validate(await request.json())
     if d["variants"] and not all(k in body.context for k in d["variants"]):
         raise kit.error("variant_not_resolved", context_keys=sorted(body.context))
@@ -206,9 +212,7 @@ async def upstream(provider: str, prompt: str, simulate: str | None) -> str:
     if simulate == "timeout":
         raise kit.error("provider_timeout", provider=provider, timeout_ms=10_000)
     if simulate == "overloaded":
-        error = kit.error("provider_overloaded", provider=provider)
-        error.retry_after = 5
-        raise error
+        raise kit.error("provider_overloaded", provider=provider, retry_after=5)
     await asyncio.sleep(0.02)  # the model thinking
     return f"echo: {prompt}"
 
@@ -220,7 +224,7 @@ async def batch(request: Request) -> Response:
 
 def counted_create(entity: str, counter: str) -> Any:
     async def create(request: Request) -> Response:
-        principal: Principal = request.state.principal
+        principal: Principal = request.user
         body = NamedIn.model_validate(await request.json())
         used = counts[principal.workspace_id]
         current = used["knowledge"] + used["memory"] if entity.startswith("Knowledge") else used[counter]
@@ -281,4 +285,4 @@ app = Starlette(
         Route("/v2/debug/crash", crash),
     ],
 )
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(kit, backend))
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))

@@ -17,9 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, Principal, get_principal, register_api_key, revoke_api_key, set_workspace_disabled
-from errorkit.backends import backend_from_env
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    Principal,
+    backend_from_env,
+    catalogs,
+    get_principal,
+    register_api_key,
+    revoke_api_key,
+    set_workspace_disabled,
+)
 
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s")
 
@@ -42,7 +50,7 @@ KEYS: dict[str, dict[str, Any]] = {
 catalog = catalogs.ENVELOPE_API if os.environ.get("EK_DOCUMENT") == "envelope_api" else catalogs.DETAIL_API
 kit = ErrorKit(catalog=catalog)
 backend = backend_from_env()
-auth = APIKeyAuth(kit, backend, public_paths=["/health", "/docs*"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/docs*"])
 
 
 @asynccontextmanager
@@ -71,7 +79,7 @@ async def health(request: Request) -> Response:
 
 
 async def whoami(request: Request) -> Response:
-    return JSONResponse(principal_json(request.state.principal))
+    return JSONResponse(principal_json(request.user))
 
 
 async def revoke(request: Request) -> Response:  # test-only admin route
@@ -102,16 +110,16 @@ else:
 
     @auth.requires("campaigns:read")
     async def list_campaigns(request: Request) -> Response:
-        return JSONResponse({"workspace_id": request.path_params["workspace_id"], "by": request.state.principal.key_id})
+        return JSONResponse({"workspace_id": request.path_params["workspace_id"], "by": request.user.key_id})
 
     @auth.requires("campaigns:write")
     async def create_campaign(request: Request) -> Response:
-        body = {"workspace_id": request.path_params["workspace_id"], "by": request.state.principal.key_id}
+        body = {"workspace_id": request.path_params["workspace_id"], "by": request.user.key_id}
         return JSONResponse(body, status_code=201)
 
     @auth.requires("campaigns:read")
     async def items(request: Request) -> Response:
-        return JSONResponse({"project_id": request.path_params["project_id"], "by": request.state.principal.key_id})
+        return JSONResponse({"project_id": request.path_params["project_id"], "by": request.user.key_id})
 
     app = Starlette(
         lifespan=lifespan,

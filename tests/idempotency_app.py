@@ -12,10 +12,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, register_api_key
-from errorkit.backends import Backend, MemoryBackend, RedisBackend, backend_from_env
-from errorkit.idempotency import Idempotency
+from errorkit import (
+    APIKeyAuth,
+    Backend,
+    ErrorKit,
+    Idempotency,
+    MemoryBackend,
+    RedisBackend,
+    backend_from_env,
+    catalogs,
+    register_api_key,
+)
 
 KEYS = {"ek_one.workspace-one-1": "ws_1", "ek_two.workspace-two-2": "ws_2"}
 
@@ -73,8 +80,8 @@ def build(backend: Backend, *, document: str = "envelope_api", **options: Any) -
             Route("/effects/{ref}", effects_of),
         ],
     )
-    idempotency = Idempotency(kit, backend, **options)
-    kit.install(app, auth=APIKeyAuth(kit, backend, public_paths=["/effects/*"]), idempotency=idempotency)
+    idempotency = Idempotency(backend, **options)
+    kit.install(app, auth=APIKeyAuth(backend, public_paths=["/effects/*"]), idempotency=idempotency)
     return app, effects
 
 

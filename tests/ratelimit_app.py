@@ -10,10 +10,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, register_api_key
-from errorkit.backends import Backend, MemoryBackend, backend_from_env
-from errorkit.ratelimit import Limit, RateLimiter
+from errorkit import (
+    APIKeyAuth,
+    Backend,
+    ErrorKit,
+    Limit,
+    MemoryBackend,
+    RateLimiter,
+    backend_from_env,
+    catalogs,
+    register_api_key,
+)
 
 KEYS = {
     "ek_one.workspace-one-1": "ws_1",
@@ -23,7 +30,7 @@ KEYS = {
 
 
 async def work(request: Request) -> Response:
-    return JSONResponse({"ok": True, "workspace": request.state.principal.workspace_id, "pid": os.getpid()})
+    return JSONResponse({"ok": True, "workspace": request.user.workspace_id, "pid": os.getpid()})
 
 
 async def campaign(request: Request) -> Response:
@@ -66,8 +73,8 @@ def build(
             Route("/health", health),
         ],
     )
-    auth = APIKeyAuth(kit, backend, public_paths=["/health"])
-    limiter = RateLimiter(kit, limiter_backend or backend, limits=limits, **options)
+    auth = APIKeyAuth(backend, public_paths=["/health"])
+    limiter = RateLimiter(limiter_backend or backend, limits=limits, **options)
     kit.install(app, auth=auth, rate_limit=limiter)
     return app
 

@@ -14,9 +14,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from errorkit import ErrorKit, catalogs
-from errorkit.auth import APIKeyAuth, register_api_key, revoke_api_key
-from errorkit.backends import MemoryBackend, RedisBackend
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    KeyCache,
+    MemoryBackend,
+    RedisBackend,
+    catalogs,
+    register_api_key,
+    revoke_api_key,
+)
 from tests.auth_app import KEYS
 from tests.servers import Uvicorn, free_port, redis_server, uvicorn
 
@@ -106,9 +113,9 @@ def test_both_headers_authenticate(server: Server) -> None:
 
 def test_missing_key(server: Server) -> None:
     r = server.get("/whoami")
-    code, message = by_document(
+    code, message = by_document(  # the first document: invalid_api_key is "Key is missing, malformed, or revoked"
         server,
-        ("unauthorized", "Unauthorized"),
+        ("invalid_api_key", "Key is missing, malformed, or revoked"),
         ("authentication_required", "The request did not include a valid authentication header."),
     )
     server.expect(r, 401, code, message)
@@ -241,7 +248,7 @@ def test_secret_never_in_responses_or_logs(server: Server) -> None:
 
 def test_key_store_outage_is_503() -> None:
     kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
-    auth = APIKeyAuth(kit, RedisBackend(f"redis://127.0.0.1:{free_port()}/0"))
+    auth = APIKeyAuth(RedisBackend(f"redis://127.0.0.1:{free_port()}/0"))
     app = Starlette(routes=[Route("/x", lambda r: JSONResponse({}))])
     kit.install(app, auth=auth)
     r = TestClient(app).get("/x", headers={"X-API-Key": ADMIN, "X-Request-ID": "r"})
@@ -253,10 +260,10 @@ def test_key_store_outage_is_503() -> None:
 def test_principal_cache_bounds_revocation_latency() -> None:
     kit = ErrorKit()
     backend = MemoryBackend()
-    auth = APIKeyAuth(kit, backend, cache_ttl=0.3)
+    auth = APIKeyAuth(backend, cache=KeyCache(ttl=0.3))
 
     async def whoami(request: Request) -> JSONResponse:
-        return JSONResponse({"key": request.state.principal.key_id})
+        return JSONResponse({"key": request.user.key_id})
 
     app = Starlette(routes=[Route("/whoami", whoami)])
     kit.install(app, auth=auth)

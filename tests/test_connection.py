@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from errorkit.backends.connection import Redis, RedisError, RedisUnavailable, Script
+from errorkit import RedisError, StoreUnavailable
+from errorkit._stores.connection import Redis, Script
 from tests.servers import redis_server
 
 
@@ -78,9 +79,9 @@ def test_unreachable_redis_fails_fast() -> None:
             url = server.url
         r = Redis(url, retry_interval=5)
         start = time.monotonic()
-        with pytest.raises(RedisUnavailable, match="cannot connect"):
+        with pytest.raises(StoreUnavailable, match="cannot connect"):
             await r.execute("PING")
-        with pytest.raises(RedisUnavailable, match="unreachable"):  # no second connect attempt yet
+        with pytest.raises(StoreUnavailable, match="unreachable"):  # no second connect attempt yet
             await r.execute("PING")
         assert time.monotonic() - start < 0.5
 
@@ -99,7 +100,7 @@ def test_stalled_redis_times_out_and_recovers() -> None:
                     *(r.execute("INCR", "t:stall") for _ in range(20)), return_exceptions=True
                 )
                 elapsed = time.monotonic() - start
-                assert all(isinstance(e, RedisUnavailable) for e in results)
+                assert all(isinstance(e, StoreUnavailable) for e in results)
                 assert elapsed < 0.2, elapsed  # bounded by the timeout, not by Redis
             finally:
                 os.kill(server.process.pid, signal.SIGCONT)
@@ -118,7 +119,7 @@ def test_recovers_after_redis_restart() -> None:
             r = Redis(server.url, retry_interval=0.05)
             assert await r.execute("SET", "t:x", 1) == b"OK"
             port = server.port
-        with pytest.raises(RedisUnavailable):
+        with pytest.raises(StoreUnavailable):
             await r.execute("GET", "t:x")
         with redis_server(port):  # back on the same port: the same client reconnects by itself
             await asyncio.sleep(0.06)

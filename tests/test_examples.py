@@ -52,7 +52,7 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
             "true",
         )
         expect(c.get(f"{ws}/campaigns/{cmp}", headers={"X-API-Key": "ont_admin.wrong-secret"}), 401, "invalid_api_key")
-        expect(c.get(f"{ws}/campaigns/{cmp}"), 401, "unauthorized")
+        expect(c.get(f"{ws}/campaigns/{cmp}"), 401, "invalid_api_key")  # the document: "Key is missing, ..."
         expect(c.post(f"{ws}/campaigns", json={"name": "x"}, headers=READER), 403, "insufficient_scope")
         expect(c.get(f"/workspaces/ws_other/campaigns/{cmp}", headers=ADMIN), 403, "workspace_forbidden")
         expect(c.get(f"{ws}/campaigns/{cmp}/results", headers=READER), 409, "synthesis_pending")

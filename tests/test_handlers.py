@@ -1,5 +1,6 @@
 """Every kind of error an app can produce leaves in the kit's format, on Starlette and FastAPI."""
 
+import json
 import logging
 
 import pytest
@@ -219,21 +220,53 @@ def test_malformed_json_is_400_never_500(framework: str, format: str, expected_s
     assert r.json() == expected
 
 
-def test_non_utf8_body_is_400(framework: str) -> None:
-    r = client(framework).post("/topics", content=b"\xff\xfe{", headers={**RID, "content-type": "application/json"})
-    assert r.status_code == 400
-    if framework == "fastapi":  # FastAPI raises its own HTTPException(400) for an undecodable body
-        assert r.json() == {
-            "detail": "There was an error parsing the body",
-            "code": "bad_request",
-            "request_id": "req-1",
-        }
-    else:
-        assert r.json() == {
-            "detail": "The request body is not valid JSON.",
-            "code": "invalid_json",
-            "request_id": "req-1",
-        }
+MALFORMED_BODIES = {
+    "invalid utf-8": (b"\xff\xfe{", ["body", 2]),  # a UTF-16 BOM, then half a character
+    "invalid utf-8 after valid": (b'{"name": "\xff"}', ["body", 10]),
+    "nested 5000 deep": (b"[" * 5000 + b"]" * 5000, ["body"]),
+    "integer of 4301 digits": (b'{"name": ' + b"9" * 4301 + b"}", ["body"]),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED_BODIES)
+def test_every_malformed_body_is_400_in_the_apps_format(
+    framework: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body, loc = MALFORMED_BODIES[kind]
+    headers = {**RID, "content-type": "application/json"}
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = client(framework).post("/topics", content=body, headers=headers)
+        enveloped = client(framework, "envelope").post("/topics", content=body, headers=headers)
+    assert (r.status_code, r.json()) == (
+        400,
+        {"detail": "The request body is not valid JSON.", "code": "invalid_json", "request_id": "req-1"},
+    )
+    assert enveloped.status_code == 400
+    assert enveloped.json()["error"]["details"] == {
+        "issues": [{"loc": loc, "msg": "JSON decode error", "type": "json_invalid"}]
+    }
+    assert not caplog.records  # the client's fault: no crash logged, no traceback
+
+
+def test_a_decoding_error_of_the_apps_own_is_a_500(caplog: pytest.LogCaptureFixture) -> None:
+    """Only an error that parsing the client's body raises too is the client's fault."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.routing import Route
+
+    async def upstream(request: Request) -> None:
+        await request.json()  # the client's body is fine...
+        json.loads(b"{broken upstream reply")  # ...the app's own parsing is not
+
+    app = Starlette(routes=[Route("/x", upstream, methods=["POST"])])
+    ErrorKit().install(app)
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = TestClient(app, raise_server_exceptions=False).post("/x", json={"ok": 1}, headers=RID)
+    assert (r.status_code, r.json()) == (
+        500,
+        {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"},
+    )
+    assert [rec.exc_info[0] for rec in caplog.records if rec.exc_info] == [json.JSONDecodeError]
 
 
 def test_crash_is_formatted_500_without_leaking(framework: str, caplog: pytest.LogCaptureFixture) -> None:

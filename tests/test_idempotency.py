@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from errorkit.backends import Backend, MemoryBackend, RedisBackend
+from errorkit import Backend, Idempotency, MemoryBackend, RedisBackend, StoredResponses
 from tests.idempotency_app import build
 from tests.servers import free_port
 
@@ -36,8 +36,8 @@ def make(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Callable[..
     clients: list[TestClient] = []
 
     def factory(**options: Any) -> App:
-        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url)
-        options.setdefault("prefix", f"t-{uuid.uuid4().hex[:8]}")
+        prefix = f"t-{uuid.uuid4().hex[:8]}"
+        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url, prefix=prefix)
         app, _ = build(backend, **options)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
@@ -81,7 +81,7 @@ def test_header_allow_list(make: Callable[..., App]) -> None:
     again = app.post("k-h", {"ref": r_ref})
     assert "set-cookie" not in again.headers  # never replayed
     assert "x-order-trace" not in again.headers  # not allowed by default
-    allowing = make(replay_headers=["X-Order-Trace", "Set-Cookie"])
+    allowing = make(responses=StoredResponses(replay_headers=["X-Order-Trace", "Set-Cookie"]))
     original = allowing.post("k-h2", {"ref": r_ref})
     again = allowing.post("k-h2", {"ref": r_ref})
     assert again.headers["x-order-trace"] == original.headers["x-order-trace"]
@@ -169,7 +169,7 @@ def test_client_errors_are_stored(make: Callable[..., App]) -> None:
 
 
 def test_5xx_stored_when_asked(make: Callable[..., App]) -> None:
-    app = make(store_5xx=True)
+    app = make(responses=StoredResponses(store_5xx=True))
     app.post("k-5", {"ref": ref(), "fail": "500"})
     assert app.post("k-5", {"ref": "whatever", "fail": "500"}).status_code == 422  # the key is taken
     r_ref = ref()
@@ -187,7 +187,7 @@ def test_streaming_response_is_replayed_whole(make: Callable[..., App]) -> None:
 
 
 def test_response_too_big_to_keep_is_never_run_twice(make: Callable[..., App]) -> None:
-    app = make(max_response_bytes=1000)
+    app = make(responses=StoredResponses(max_bytes=1000))
     r_ref = ref()
     assert app.post("k-big", {"ref": r_ref, "big": True}).status_code == 201
     r = app.post("k-big", {"ref": r_ref, "big": True})
@@ -253,14 +253,10 @@ def test_long_handler_keeps_its_lease(make: Callable[..., App]) -> None:
 
 def test_store_unreachable_fails_closed_by_default() -> None:
     dead = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")
-    from errorkit import ErrorKit, catalogs
-    from errorkit.idempotency import Idempotency
-
     for on_failure, expected in [("fail_closed", 503), ("fail_open", 201)]:
-        app, effects = build(MemoryBackend(), prefix="x")
+        app, effects = build(MemoryBackend())
         gateway = next(m for m in app.user_middleware if "idempotency" in m.kwargs)
-        kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
-        gateway.kwargs["idempotency"] = Idempotency(kit, dead, on_failure=on_failure)  # keys stay in memory
+        gateway.kwargs["idempotency"] = Idempotency(dead, on_failure=on_failure)  # keys stay in memory
         with TestClient(app) as client:
             r = client.post("/orders", json={"ref": "z"}, headers={**ONE, "Idempotency-Key": "k"})
         assert r.status_code == expected

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from errorkit.backends import Backend, MemoryBackend, RedisBackend
-from errorkit.backends.connection import Redis
-from errorkit.ratelimit import Limit
+from errorkit import Backend, Limit, MemoryBackend, PlanLimits, RedisBackend, TrustedProxies
+from errorkit._stores.connection import Redis
 from tests.ratelimit_app import build
 from tests.servers import free_port
 
@@ -24,8 +23,8 @@ def make(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Callable[..
     clients: list[TestClient] = []
 
     def factory(**options: Any) -> TestClient:
-        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url)
-        options.setdefault("prefix", f"t-{uuid.uuid4().hex[:8]}")
+        prefix = f"t-{uuid.uuid4().hex[:8]}"
+        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url, prefix=prefix)
         client = TestClient(build(backend, **options), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
@@ -179,7 +178,7 @@ def test_plan_limits_by_workspace(make: Callable[..., TestClient]) -> None:
         calls.append(principal.workspace_id)
         return [Limit(1000, 3600)] if principal.plan == "growth" else None
 
-    client = make(limits=[Limit(2, 3600)], limits_for=limits_for)
+    client = make(limits=[Limit(2, 3600)], plans=PlanLimits(limits_for))
     three = {"X-API-Key": "ek_three.workspace-three-3"}
     assert rl(client.get("/work", headers=three))[:2] == ("1000", "999")
     assert rl(client.get("/work", headers=ONE))[:2] == ("2", "1")
@@ -229,12 +228,8 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(make: Callable[..., Te
     ],
 )
 def test_client_address_behind_trusted_proxies(trusted: list[str], peer: str, forwarded: str, expected: str) -> None:
-    from errorkit import ErrorKit
-    from errorkit.ratelimit import RateLimiter
-
-    limiter = RateLimiter(ErrorKit(), MemoryBackend(), trusted_proxies=trusted)
     scope = {"client": (peer, 1234), "headers": [(b"x-forwarded-for", forwarded.encode())]}
-    assert limiter.client_address(scope) == expected
+    assert TrustedProxies(trusted).client_address(scope) == expected
 
 
 def test_ietf_headers(make: Callable[..., TestClient]) -> None:
@@ -269,8 +264,8 @@ def test_redis_unreachable_fail_open_and_closed() -> None:
 
 def test_shield_refuses_without_backend_calls(redis_url: str) -> None:
     connection = Redis(redis_url)
-    backend = RedisBackend(connection=connection)
-    with TestClient(build(backend, limits=[Limit(1, 3600)], shield=True, prefix=f"t-{uuid.uuid4().hex[:8]}")) as client:
+    backend = RedisBackend(connection=connection, prefix=f"t-{uuid.uuid4().hex[:8]}")
+    with TestClient(build(backend, limits=[Limit(1, 3600)], shield=True)) as client:
         client.get("/work", headers=ONE)
         assert client.get("/work", headers=ONE).status_code == 429
         sent = connection.commands_sent

@@ -6,12 +6,10 @@ occurs" text. The plan table behind `quota_exceeded` is `PLAN_LIMITS`.
 """
 
 from datetime import datetime
-from typing import Literal
 
+from errorkit._principal import KeyScope
+from errorkit._registry import Registry
 from errorkit.catalogs.generic import GENERIC, Issues
-from errorkit.registry import Registry
-
-KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
 
 #: Plan maximums per entity (None: unlimited). Knowledge bases and memory stores share one limit.
 PLAN_LIMITS: dict[str, dict[str, int | None]] = {

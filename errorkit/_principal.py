@@ -1,4 +1,4 @@
-"""API keys: the token format, the stored record (hash only, never the secret), the principal.
+"""Who is calling: the principal, the stored API-key record (hash only) and the token format.
 
 A token is `<key id>.<secret>`. The key id (which may carry a prefix such as `sk-orq-`)
 finds the record; the secret is checked against the record's SHA-256 with a
@@ -11,20 +11,24 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from errorkit.backends import Backend
+from starlette.authentication import BaseUser
 
 KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
 _TOKEN = re.compile(r"([\x21-\x2d\x2f-\x7e]{1,128})\.([\x21-\x2d\x2f-\x7e]{8,256})")
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the authenticated key and the workspace it belongs to."""
+class Principal(BaseUser):
+    """Who is calling: the authenticated key and the workspace it belongs to.
+
+    The auth stage puts it where Starlette's own `AuthenticationMiddleware` does:
+    `request.user` is the principal, `request.auth.scopes` its permissions, so
+    `starlette.authentication.requires("campaigns:write")` works too.
+    """
 
     key_id: str
     workspace_id: str
@@ -34,9 +38,21 @@ class Principal:
     plan: str | None = None
     expires_at: datetime | None = None
 
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.key_id
+
+    @property
+    def identity(self) -> str:
+        return self.key_id
+
 
 @dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
+class APIKeyRecord:
     """What a store keeps about a key."""
 
     key_id: str
@@ -87,7 +103,7 @@ class ApiKeyRecord:
         return fields
 
     @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> ApiKeyRecord:
+    def from_fields(cls, fields: dict[str, str]) -> APIKeyRecord:
         expires_at = fields.get("expires_at")
         return cls(
             key_id=fields["key_id"],
@@ -105,6 +121,7 @@ class ApiKeyRecord:
 
 
 def hash_secret(secret: str) -> str:
+    """The SHA-256 of a secret, as stored."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -114,54 +131,6 @@ def split_token(token: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-async def register_api_key(
-    backend: Backend,
-    token: str,
-    *,
-    workspace_id: str,
-    scopes: frozenset[str] | set[str] = frozenset(),
-    project_id: str | None = None,
-    key_scope: KeyScope | None = None,
-    plan: str | None = None,
-    expires_at: datetime | None = None,
-) -> ApiKeyRecord:
-    """Store a key whose token you already have (fixtures, demos, migrations)."""
-    parts = split_token(token)
-    if parts is None:
-        raise ValueError("a token is '<key id>.<secret>': printable ASCII, a secret of at least 8 characters")
-    record = ApiKeyRecord(
-        key_id=parts[0],
-        secret_hash=hash_secret(parts[1]),
-        workspace_id=workspace_id,
-        project_id=project_id,
-        scopes=frozenset(scopes),
-        key_scope=key_scope,
-        plan=plan,
-        expires_at=expires_at.timestamp() if expires_at is not None else None,
-    )
-    await backend.put_api_key(record)
-    return record
-
-
-async def issue_api_key(backend: Backend, *, prefix: str = "ek_", **fields: object) -> str:
-    """Create a key with a random secret; returns the token, which is shown only this once."""
-    token = f"{prefix}{secrets.token_hex(8)}.{secrets.token_urlsafe(32).replace('.', '')}"
-    await register_api_key(backend, token, **fields)  # type: ignore[arg-type]
-    return token
-
-
-async def revoke_api_key(backend: Backend, key_id: str) -> None:
-    record = await backend.get_api_key(key_id)
-    if record is not None:
-        await backend.put_api_key(replace(record, revoked=True))
-
-
-async def set_workspace_disabled(backend: Backend, workspace_id: str, disabled: bool, reason: str | None = None) -> int:
-    """Disable (or enable) every key of a workspace; returns how many keys changed."""
-    changed = 0
-    for record in await backend.list_api_keys(workspace_id):
-        await backend.put_api_key(
-            replace(record, workspace_disabled=disabled, disabled_reason=reason if disabled else None)
-        )
-        changed += 1
-    return changed
+def new_token(prefix: str = "ek_") -> str:
+    """A fresh `<key id>.<secret>` with a random id and a 256-bit secret."""
+    return f"{prefix}{secrets.token_hex(8)}.{secrets.token_urlsafe(32).replace('.', '')}"

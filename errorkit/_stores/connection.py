@@ -6,9 +6,13 @@ leaves in a single write on one connection, and the replies are read back in one
 "one redis-py call per request" middleware slow.
 
 Failure behaviour, chosen for middleware that must never stall an API:
+- error replies that say Redis cannot serve right now (out of memory, read-only replica,
+  loading its data, busy with a script, cluster down) raise `StoreUnavailable`, like an
+  outage, so each stage applies its failure policy; any other error reply raises
+  `RedisError` (a misconfiguration such as a missing ACL permission);
 - every batch has a deadline (`timeout`, tens of milliseconds by default); when a reply
   is late the connection is dropped and every pending command fails with
-  `RedisUnavailable`: a late reply can never be matched to the wrong caller;
+  `StoreUnavailable`: a late reply can never be matched to the wrong caller;
 - nothing is retried blindly, so a command is never executed twice by errorkit; the only
   retry is EVALSHA after `NOSCRIPT` (sent again as EVAL), which Redis answers without
   running anything;
@@ -22,23 +26,47 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import hiredis
 
-from errorkit.backends.base import BackendUnavailable
+from errorkit._exceptions import RedisError, StoreUnavailable
 
 Arg = str | bytes | int | float
+Convert = Callable[[Any], Any]
+
+#: Error replies meaning "not now" (an outage in all but name), not "never".
+UNAVAILABLE_REPLIES = frozenset(
+    {"OOM", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "MISCONF"}
+)
 
 
-class RedisError(Exception):
-    """Redis answered with an error reply (a bug or a misconfiguration, not an outage)."""
+def reply_error(message: str) -> Exception:
+    """The exception for an error reply: `StoreUnavailable` for "not now", else `RedisError`."""
+    if message.split(" ", 1)[0] in UNAVAILABLE_REPLIES:
+        return StoreUnavailable(f"Redis cannot serve now: {message}")
+    return RedisError(message)
 
 
-class RedisUnavailable(BackendUnavailable):
-    """Redis could not be reached or did not answer in time."""
+def redact(url: str) -> str:
+    """`url` with its password (and any `password=` query value) replaced by `***`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable Redis URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0] if ":" in credentials else ""
+        netloc = f"{user}:***@{host}" if ":" in credentials else f"***@{host}"
+    query = "&".join(
+        f"{name}=***" if name.lower() == "password" else f"{name}={value}" if sep else name
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class Script:
@@ -48,15 +76,20 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
+    @classmethod
+    def from_file(cls, package: str, name: str) -> Script:
+        """The script kept as `name` in `package` (Lua sources live in `.lua` files)."""
+        return cls(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+
 
 class _Protocol(asyncio.Protocol):
     """Replies arrive in the order commands were written: each resolves the oldest waiter."""
 
     def __init__(self, owner: Redis) -> None:
         self.reader = hiredis.Reader()
-        self.waiters: deque[asyncio.Future[Any]] = deque()
-        # in step with `waiters`: for an EVALSHA, how to run it again as EVAL after NOSCRIPT
-        self.fallbacks: deque[tuple[Arg, ...] | None] = deque()
+        # per command in flight: its caller's future, for an EVALSHA how to run it again as
+        # EVAL after NOSCRIPT, and how to turn the reply into the caller's result
+        self.waiters: deque[tuple[asyncio.Future[Any], tuple[Arg, ...] | None, Convert | None]] = deque()
         self.transport: asyncio.Transport | None = None
         self.replied = 0
         self.owner = owner
@@ -69,31 +102,28 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         waiters = self.waiters
-        fallbacks = self.fallbacks
         while (reply := self.reader.gets()) is not False:
             self.replied += 1
-            waiter = waiters.popleft()
-            fallback = fallbacks.popleft()
+            waiter, fallback, convert = waiters.popleft()
             if waiter.done():  # its caller was cancelled
                 continue
             if not isinstance(reply, hiredis.ReplyError):
-                waiter.set_result(reply)
+                waiter.set_result(reply if convert is None else convert(reply))
             elif fallback is not None and str(reply).startswith("NOSCRIPT"):
                 # the script was not run (first use, flush, restart): EVAL loads and runs it once
-                self.owner._queue(self, waiter, fallback, None)
+                self.owner._queue(self, waiter, fallback, None, convert)
             else:
-                waiter.set_exception(RedisError(str(reply)))
+                waiter.set_exception(reply_error(str(reply)))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.fail(RedisUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
+        self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
         if self.watchdog is not None:
             self.watchdog.cancel()
         self.owner._lost(self)
 
     def fail(self, error: Exception) -> None:
-        self.fallbacks.clear()
         while self.waiters:
-            waiter = self.waiters.popleft()
+            waiter = self.waiters.popleft()[0]
             if not waiter.done():
                 waiter.set_exception(error)
 
@@ -116,8 +146,13 @@ class Redis:
     ) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "redis":
-            raise ValueError(f"unsupported Redis URL {url!r}: use redis://host:port/db")
-        self.url = url
+            raise ValueError(f"unsupported Redis URL {redact(url)!r}: use redis://[[user]:password@]host:port/db")
+        try:
+            parsed.port  # noqa: B018  # raises for a port that is not a number
+            int(parsed.path.lstrip("/") or 0)
+        except ValueError:
+            raise ValueError(f"malformed Redis URL {redact(url)!r}: the port and db must be numbers") from None
+        self.url = redact(url)
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 6379
         self.db = int(parsed.path.lstrip("/") or 0)
@@ -136,42 +171,53 @@ class Redis:
         self.writes = 0
 
     async def execute(self, *args: Arg) -> Any:
-        """Run one command; raises `RedisUnavailable` on outage or timeout, `RedisError` on an error reply."""
+        """Run one command; raises `StoreUnavailable` on outage, timeout or a "not now" reply, else `RedisError`."""
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
             await self._connect()
         return await self._send(args, None)
 
-    def run(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Awaitable[Any]:
+    def run(
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None = None
+    ) -> Awaitable[Any]:
         """EVALSHA `script`, falling back to EVAL (which loads it) after `NOSCRIPT`.
 
-        Returns a future, not a coroutine: the hot path adds no frame to the caller's stack.
+        `convert` turns the reply into the result. Returns a future, not a coroutine: the
+        hot path adds no frame to the caller's stack.
         """
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
-            return self._run_connecting(script, keys, args)
+            return self._run_connecting(script, keys, args, convert)
         n = len(keys)
-        return self._send(("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args))
+        return self._send(("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args), convert)
 
-    async def _run_connecting(self, script: Script, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
+    async def _run_connecting(
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None
+    ) -> Any:
         await self._connect()
-        return await self.run(script, keys, args)
+        return await self.run(script, keys, args, convert)
 
-    def _send(self, args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None) -> asyncio.Future[Any]:
+    def _send(
+        self, args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None, convert: Convert | None = None
+    ) -> asyncio.Future[Any]:
         """Queue one command on the live connection; its reply resolves the returned future."""
         loop = self._loop
         assert loop is not None
         waiter: asyncio.Future[Any] = loop.create_future()
         protocol = self._protocol
         if protocol is None:
-            waiter.set_exception(RedisUnavailable("connection to Redis lost"))
+            waiter.set_exception(StoreUnavailable("connection to Redis lost"))
             return waiter
-        self._queue(protocol, waiter, args, fallback)
+        self._queue(protocol, waiter, args, fallback, convert)
         return waiter
 
     def _queue(
-        self, protocol: _Protocol, waiter: asyncio.Future[Any], args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None
+        self,
+        protocol: _Protocol,
+        waiter: asyncio.Future[Any],
+        args: tuple[Arg, ...],
+        fallback: tuple[Arg, ...] | None,
+        convert: Convert | None,
     ) -> None:
-        protocol.waiters.append(waiter)
-        protocol.fallbacks.append(fallback)
+        protocol.waiters.append((waiter, fallback, convert))
         self._buffer.append(hiredis.pack_command(args))  # type: ignore[arg-type]
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -186,7 +232,7 @@ class Redis:
         self._flush_scheduled = False
         buffer, self._buffer = self._buffer, []
         if protocol is not self._protocol or protocol.transport is None:
-            protocol.fail(RedisUnavailable("connection to Redis lost"))
+            protocol.fail(StoreUnavailable("connection to Redis lost"))
             return
         protocol.transport.write(b"".join(buffer))
         self.commands_sent += len(buffer)
@@ -213,7 +259,7 @@ class Redis:
         assert loop is not None
         if deadlines[0][0] <= loop.time():
             deadlines.clear()
-            protocol.fail(RedisUnavailable(f"Redis did not answer within {self.timeout * 1000:.0f} ms"))
+            protocol.fail(StoreUnavailable(f"Redis did not answer within {self.timeout * 1000:.0f} ms"))
             self._down_until = time.monotonic() + self.retry_interval
             self._drop(protocol)
             return
@@ -234,13 +280,13 @@ class Redis:
             if self._protocol is not None:
                 return self._protocol
             if time.monotonic() < self._down_until:
-                raise RedisUnavailable(f"Redis at {self.host}:{self.port} is unreachable (retrying soon)")
+                raise StoreUnavailable(f"Redis at {self.host}:{self.port} is unreachable (retrying soon)")
             try:
                 return await self._open(loop)
-            except (TimeoutError, OSError, RedisUnavailable, RedisError) as error:
+            except (TimeoutError, OSError, StoreUnavailable, RedisError) as error:
                 self._protocol = None
                 self._down_until = time.monotonic() + self.retry_interval
-                raise RedisUnavailable(f"cannot connect to Redis at {self.host}:{self.port}: {error!r}") from None
+                raise StoreUnavailable(f"cannot connect to Redis at {self.host}:{self.port}: {error!r}") from None
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
         _, protocol = await asyncio.wait_for(
@@ -260,4 +306,4 @@ class Redis:
             self._protocol = None
 
     def __repr__(self) -> str:
-        return f"<Redis {self.host}:{self.port}/{self.db} timeout={self.timeout}s>"
+        return f"<Redis {self.host}:{self.port}/{self.db} timeout={self.timeout}s>"  # never the password

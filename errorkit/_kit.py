@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from errorkit._definition import DetailsSpec, ErrorDefinition
+from errorkit._errors import APIError
+from errorkit._formats import FORMATS, Format
+from errorkit._gateway import GatewayMiddleware, request_id_layer
+from errorkit._handlers import ExceptionHandler
+from errorkit._registry import Registry
+from errorkit._stages.auth import APIKeyAuth
+from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.ratelimit import RateLimiter
 from errorkit.catalogs import GENERIC
-from errorkit.errors import APIError
-from errorkit.formats import FORMATS, Format
-from errorkit.handlers import ExceptionHandler
-from errorkit.middleware import GatewayMiddleware, request_id_layer
-from errorkit.registry import DetailsSpec, ErrorDefinition, Registry
-
-if TYPE_CHECKING:
-    from errorkit.auth import APIKeyAuth
-    from errorkit.idempotency import Idempotency
-    from errorkit.ratelimit import RateLimiter
 
 
 class ErrorKit:
@@ -46,7 +45,9 @@ class ErrorKit:
             raise ValueError(f"doc_url template {self.doc_url!r} must contain {{code}}")
         self.validation_input = validation_input
         self.logger = logger or logging.getLogger("errorkit")
-        self.handler = ExceptionHandler(self)
+        self.handler = ExceptionHandler(
+            self.registry, self.format, doc_url=self.doc_url, validation_input=validation_input, logger=self.logger
+        )
 
     def define(
         self,
@@ -85,18 +86,11 @@ class ErrorKit:
         )
 
     def error(self, code: str, /, **details: Any) -> APIError:
-        """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`."""
-        return self.registry.error(code, **details)
+        """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`.
 
-    def component_error(self, code: str, defaults: Registry | None, /, **details: Any) -> APIError:
-        """The error `code` as a component (auth, rate limiter, ...) produces it.
-
-        The kit's own definition wins, else the component's `defaults`; details the
-        chosen definition does not declare are left out (each document shows different ones).
+        `message=`, `headers=` and `retry_after=` are taken as `APIError` takes them.
         """
-        cls = self.registry[code] if code in self.registry or defaults is None else defaults[code]
-        fields = cls.definition.detail_fields
-        return cls(**{name: value for name, value in details.items() if name in fields})
+        return self.registry.error(code, **details)
 
     def include(self, catalog: Registry) -> None:
         """Add another catalog's codes (a code defined differently in both is an error)."""
@@ -104,9 +98,7 @@ class ErrorKit:
 
     def doc_url_for(self, definition: ErrorDefinition) -> str | None:
         """The definition's own doc URL, else the kit's template filled with its code."""
-        if definition.doc_url is not None:
-            return definition.doc_url
-        return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
+        return self.handler.doc_url_for(definition)
 
     def install(
         self,
@@ -121,7 +113,8 @@ class ErrorKit:
         Registers the exception handlers and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
         one gateway layer: authentication, rate limiting, idempotency and the catch-all.
-        Call it after your own `add_middleware()` calls, before serving.
+        Call it after your own `add_middleware()` calls, before serving. The stages are
+        built without the kit (`APIKeyAuth(store)`, ...): the kit renders their refusals.
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
@@ -131,11 +124,9 @@ class ErrorKit:
             app.add_exception_handler(exc_class, self.handler)
         # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
         app.add_exception_handler(Exception, self.handler)
-        app.user_middleware.insert(0, Middleware(request_id_layer, kit=self))
-        if rate_limit is not None:
-            rate_limit.bind_routes(app.routes)
+        app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler))
         app.user_middleware.append(
-            Middleware(GatewayMiddleware, kit=self, auth=auth, limiter=rate_limit, idempotency=idempotency)
+            Middleware(GatewayMiddleware, handler=self.handler, auth=auth, limiter=rate_limit, idempotency=idempotency)
         )
 
     def __repr__(self) -> str:

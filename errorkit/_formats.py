@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, NotRequired, TypedDict
 
-from errorkit.errors import APIError
-from errorkit.registry import Registry
+from errorkit._errors import APIError
+from errorkit._registry import Registry
 
 
 class Issue(TypedDict):

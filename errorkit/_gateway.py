@@ -5,48 +5,66 @@ ServerErrorMiddleware (Starlette's)
   RequestIdMiddleware     outermost user middleware: assigns the request id, adds X-Request-ID
                           to every response, formats crashes of the middleware inside it
     ...your middleware (CORS, ...)...
-      GatewayMiddleware   innermost: authentication, rate limiting, idempotency, then the app;
-                          turns the app's crashes into formatted 500s *inside* your
-                          middleware, so the headers they add are on the 500 too
+      GatewayMiddleware   innermost: the stages (authentication, rate limiting, idempotency),
+                          then the app; turns refusals and crashes into formatted errors
+                          *inside* your middleware, so the headers they add are on them too
         ExceptionMiddleware (Starlette's, with the kit's handlers) -> router
 ```
 Starlette sends handlers keyed `Exception`/500 to `ServerErrorMiddleware`, outside all user
-middleware, which loses their headers; the gateway answers before that can happen. Its
-stages share one layer to keep per-request overhead small, and so that an authentication
-failure is rate-limited (by client address) and carries rate-limit headers like any response.
+middleware, which loses their headers; the gateway answers before that can happen.
+
+One request's way through the gateway: authentication puts the principal in
+`scope["user"]`/`scope["auth"]` or refuses; rate limiting always runs (a failed
+authentication is counted by client address), adds its headers to the response and may
+refuse (its refusal wins: "slow down" comes before "bad key"); idempotency, only for a
+request nobody refused, replays, refuses, or runs the app once. A refusal becomes the
+app's registry error here and nowhere else; any exception a stage or the app raises
+becomes a formatted 500 with the request id, logged once, and never reaches the server.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit.request_id import HEADER, assign_request_id
+from errorkit._handlers import BODY_KEY, ExceptionHandler, RequestBody
+from errorkit._refusal import Refusal
+from errorkit._request_id import HEADER, assign_request_id
 
-if TYPE_CHECKING:
-    from errorkit.auth import APIKeyAuth
-    from errorkit.idempotency import Idempotency
-    from errorkit.kit import ErrorKit
-    from errorkit.ratelimit import RateLimiter
+Header = tuple[bytes, bytes]
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def request_id_layer(app: ASGIApp, kit: ErrorKit) -> ASGIApp:
+class Gate(Protocol):
+    """A stage before the app: lets the request through (adding response headers to
+    `headers` or state to the scope) or returns the refusal to answer with."""
+
+    async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None: ...
+
+
+class Wrapper(Protocol):
+    """A stage around the app: runs `app` itself (or answers without it), or returns a refusal."""
+
+    async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None: ...
+
+
+def request_id_layer(app: ASGIApp, handler: ExceptionHandler) -> ASGIApp:
     """The outer layer `install()` places: a `RequestIdMiddleware`, unless no middleware
     sits between it and the gateway, which then does the same work in its own pass over
     the response (one layer and one send wrapper fewer per request)."""
     if isinstance(app, GatewayMiddleware):
         app.assigns_request_ids = True
         return app
-    return RequestIdMiddleware(app, kit)
+    return RequestIdMiddleware(app, handler)
 
 
 class RequestIdMiddleware:
     """Gives each request an id, returns it on every response, formats escaped crashes."""
 
-    def __init__(self, app: ASGIApp, kit: ErrorKit) -> None:
+    def __init__(self, app: ASGIApp, handler: ExceptionHandler) -> None:
         self.app = app
-        self.handler = kit.handler
+        self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,13 +96,13 @@ class GatewayMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        kit: ErrorKit,
-        auth: APIKeyAuth | None = None,
-        limiter: RateLimiter | None = None,
-        idempotency: Idempotency | None = None,
+        handler: ExceptionHandler,
+        auth: Gate | None = None,
+        limiter: Gate | None = None,
+        idempotency: Wrapper | None = None,
     ) -> None:
         self.app = app
-        self.handler = kit.handler
+        self.handler = handler
         self.auth = auth
         self.limiter = limiter
         self.idempotency = idempotency
@@ -94,15 +112,12 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra: list[tuple[bytes, bytes]] = []
+        extra: list[Header] = []
         if self.assigns_request_ids:
             extra.append((HEADER, assign_request_id(scope).encode("ascii")))
-        principal, error = (None, None) if self.auth is None else await self.auth.resolve(scope)
-        if self.limiter is not None:
-            verdict = await self.limiter.check(scope, principal)
-            if verdict is not None:
-                extra += verdict.headers
-                error = verdict.error or error  # over the limit: say so before anything else
+        if scope["method"] in _BODY_METHODS:  # kept to tell a client's malformed JSON from a crash
+            recorder = scope[BODY_KEY] = RequestBody(receive)
+            receive = recorder.recording_receive
         held: Message | None = None
         started = False
 
@@ -119,12 +134,16 @@ class GatewayMiddleware:
             await send(message)
 
         try:
-            if error is not None:
-                await self.handler.response(error, scope)(scope, receive, gateway_send)
-            elif self.idempotency is not None:
-                await self.idempotency(scope, receive, gateway_send, self.app, principal)
-            else:
-                await self.app(scope, receive, gateway_send)
+            refusal = None if self.auth is None else await self.auth.admit(scope, extra)
+            if self.limiter is not None:
+                refusal = await self.limiter.admit(scope, extra) or refusal
+            if refusal is None:
+                if self.idempotency is not None:
+                    refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.app)
+                else:
+                    await self.app(scope, receive, gateway_send)
+            if refusal is not None:
+                await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:
             await self.handler.answer_crash(exc, started, scope, receive, gateway_send)
             return

@@ -1,0 +1,266 @@
+"""Turning any exception, or a stage's refusal, into an error response in the kit's format."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
+
+from errorkit._definition import ErrorDefinition
+from errorkit._errors import APIError
+from errorkit._exceptions import InvalidDetails, Refused
+from errorkit._formats import ErrorContext, Format, Issue
+from errorkit._refusal import Refusal
+from errorkit._registry import Registry
+from errorkit._request_id import get_request_id, incoming_request_id, new_request_id
+from errorkit.catalogs.traffic import STAGE_CODES
+
+try:  # FastAPI is optional
+    from fastapi.exceptions import RequestValidationError
+except ImportError:  # pragma: no cover - exercised only without the extra
+    RequestValidationError = None  # type: ignore[assignment,misc]
+
+_NO_BODY_STATUSES = frozenset({204, 205, 304})
+#: Where the gateway leaves the `RequestBody` of a request that may carry one.
+BODY_KEY = "errorkit.request_body"
+
+
+class RequestBody:
+    """Keeps the request body as the app reads it (up to `limit` bytes), to judge decoding errors."""
+
+    __slots__ = ("chunks", "complete", "limit", "receive", "size")
+
+    def __init__(self, receive: Receive, limit: int = 10 << 20) -> None:
+        self.receive = receive
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+        self.complete = False
+
+    async def recording_receive(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "http.request" and not self.complete:
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size <= self.limit:
+                self.chunks.append(chunk)
+            else:
+                self.chunks = []
+            self.complete = not message.get("more_body", False)
+        return message
+
+    def body(self) -> bytes | None:
+        """The whole body, or None if it was not read to its end or was over the limit."""
+        return b"".join(self.chunks) if self.complete and self.size <= self.limit else None
+
+
+def request_body(scope: Scope) -> bytes | None:
+    recorder = scope.get(BODY_KEY)
+    return recorder.body() if isinstance(recorder, RequestBody) else None
+
+
+class ExceptionHandler:
+    """The kit's Starlette exception handler; errorkit's middleware answers through it too.
+
+    `doc_url` is the template (`.../errors/{code}`) for codes without a doc URL of their own.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        format: Format,
+        *,
+        doc_url: str | None,
+        validation_input: bool,
+        logger: logging.Logger,
+    ) -> None:
+        self.registry = registry
+        self.format = format
+        self.doc_url = doc_url
+        self.validation_input = validation_input
+        self.logger = logger
+        self._refusal_classes: dict[tuple[tuple[str, ...], int, str], type[APIError]] = {}
+
+    def exception_classes(self) -> list[type[Exception]]:
+        """What `install()` registers in Starlette's `ExceptionMiddleware`."""
+        classes: list[type[Exception]] = [APIError, Refused, HTTPException, ValidationError]
+        if RequestValidationError is not None:
+            classes.append(RequestValidationError)
+        return classes
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        """Starlette handler. For a crash it is only reached from `ServerErrorMiddleware`
+        (a middleware added after `install()` failed), which re-raises for the server to log."""
+        if isinstance(exc, HTTPException) and (exc.status_code < 400 or exc.status_code in _NO_BODY_STATUSES):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        error = self.error_for(exc, request_body(request.scope))
+        response = self.response(error, request.scope)
+        if get_request_id(request.scope) is None:
+            request_id = incoming_request_id(request.scope) or new_request_id()
+            response.headers["X-Request-ID"] = request_id
+            if error.status >= 500:
+                exc.add_note(f"errorkit request id: {request_id}")
+        return response
+
+    def doc_url_for(self, definition: ErrorDefinition) -> str | None:
+        """The definition's own doc URL, else the template filled with its code."""
+        if definition.doc_url is not None:
+            return definition.doc_url
+        return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
+
+    def error_for(self, exc: BaseException, body: bytes | None = None) -> APIError:
+        """The registry error that `exc` stands for; an unknown exception is `internal_error`.
+
+        `body` is the request body when the gateway kept it: a decoding error that parsing
+        that very body raises too is the client's malformed JSON, a 400, not a crash.
+        """
+        if isinstance(exc, APIError):
+            return exc
+        if isinstance(exc, Refused):
+            return self.refusal_error(exc.refusal)
+        if isinstance(exc, HTTPException):
+            if exc.status_code == 400 and exc.__cause__ is not None and _client_json_fault(exc.__cause__, body):
+                return self._malformed_json(exc.__cause__)  # FastAPI's "error parsing the body"
+            return self._from_http_exception(exc)
+        if RequestValidationError is not None and isinstance(exc, RequestValidationError):
+            return self.format.validation_error(self.registry, self._issues(exc.errors()))
+        if isinstance(exc, ValidationError):
+            issues = self._issues(exc.errors(include_url=False), prefix=("body",))
+            return self.format.validation_error(self.registry, issues)
+        if _client_json_fault(exc, body):
+            return self._malformed_json(exc)
+        if isinstance(exc, ClientDisconnect):
+            return self.registry.status_error(400)
+        return self.registry.status_error(500)
+
+    def refusal_error(self, refusal: Refusal) -> APIError:
+        """The app's registry error for a stage's refusal (see `errorkit._refusal`)."""
+        signature = (refusal.codes, refusal.status, refusal.fallback)
+        cls = self._refusal_classes.get(signature)
+        if cls is None:
+            cls = self._refusal_classes[signature] = self._refusal_class(refusal)
+        fields = cls.definition.detail_fields
+        details = {name: value for name, value in refusal.details.items() if name in fields}
+        try:
+            return cls(headers=refusal.headers, retry_after=refusal.retry_after, **details)
+        except InvalidDetails:  # the catalog's definition wants details this stage does not have
+            return cls(headers=refusal.headers, retry_after=refusal.retry_after, _details={})
+
+    def _refusal_class(self, refusal: Refusal) -> type[APIError]:
+        for code in refusal.codes:
+            if code in self.registry:
+                return self.registry[code]
+        if refusal.fallback == "defaults":
+            for code in refusal.codes:
+                if code in STAGE_CODES:
+                    return STAGE_CODES[code]
+        return self.registry.for_status(refusal.status)
+
+    def refusal_response(self, refusal: Refusal, scope: Scope) -> Response:
+        return self.response(self.refusal_error(refusal), scope)
+
+    def response(self, error: APIError, scope: Scope) -> Response:
+        """The response for `error`: the format's body, its headers and `Retry-After`."""
+        headers = error.headers
+        if error.retry_after is not None and not any(k.lower() == "retry-after" for k in headers):
+            headers["Retry-After"] = str(error.retry_after)
+        if error.status in _NO_BODY_STATUSES:
+            return Response(status_code=error.status, headers=headers)
+        context = ErrorContext(
+            request_id=get_request_id(scope),
+            path=scope.get("path", ""),
+            doc_url=self.doc_url_for(error.definition),
+        )
+        body = self.format.render(error, context)
+        return JSONResponse(body, status_code=error.status, headers=headers, media_type=self.format.media_type)
+
+    async def answer_crash(self, exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the formatted error unless a response already began; log a 5xx once.
+
+        A response that already started cannot be replaced: the server then ends the
+        connection without completing it, so the client sees a broken body, never a
+        truncated one that looks whole.
+        """
+        error = self.error_for(exc, request_body(scope))
+        if error.status >= 500 or started:
+            self.log_crash(exc, scope)
+        if not started:
+            await self.response(error, scope)(scope, receive, send)
+
+    def log_crash(self, exc: BaseException, scope: Scope) -> None:
+        """Log an unhandled exception once, with the request id, where trackers see it."""
+        if isinstance(exc, ClientDisconnect):
+            return
+        request_id = get_request_id(scope)
+        self.logger.error(
+            "Unhandled %s in %s %s (request id %s)",
+            type(exc).__name__,
+            scope.get("method", "-"),
+            scope.get("path", "-"),
+            request_id,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
+
+    def _malformed_json(self, exc: BaseException) -> APIError:
+        loc: list[str | int] = ["body"]
+        if isinstance(exc, json.JSONDecodeError):
+            loc.append(exc.pos)
+        elif isinstance(exc, UnicodeDecodeError):
+            loc.append(exc.start)
+        issue: Issue = {"loc": loc, "msg": "JSON decode error", "type": "json_invalid"}
+        return self.format.validation_error(self.registry, [issue])
+
+    def _from_http_exception(self, exc: HTTPException) -> APIError:
+        message = None
+        details = None
+        if isinstance(exc.detail, str):
+            if exc.detail and exc.detail != _starlette_default_detail(exc.status_code):
+                message = exc.detail
+        else:  # FastAPI allows any JSON-able detail: keep it as data
+            details = {"detail": to_jsonable_python(exc.detail)}
+        return self.registry.status_error(exc.status_code, message=message, headers=exc.headers, details=details)
+
+    def _issues(self, errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()) -> list[Issue]:
+        issues: list[Issue] = []
+        for e in errors:
+            issue: Issue = {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            if self.validation_input and "input" in e:
+                issue["input"] = e["input"]
+            issues.append(issue)
+        return issues
+
+
+def _starlette_default_detail(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+_DECODING_ERRORS = (ValueError, RecursionError)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+
+
+def _client_json_fault(exc: BaseException, body: bytes | None) -> bool:
+    """True when `exc` is what parsing the client's own body as JSON raises: the client's fault.
+
+    The test is semantic, not a look at the traceback: the body the gateway kept is parsed
+    again, and must fail with an exception of the same type (a JSONDecodeError, invalid
+    UTF-8, nesting too deep, an integer with too many digits).
+    """
+    if body is None or not isinstance(exc, _DECODING_ERRORS):
+        return False
+    try:
+        json.loads(body)
+    except _DECODING_ERRORS as again:
+        return type(again) is type(exc)
+    return False

@@ -1,0 +1,1 @@
+"""Authentication, rate limiting and idempotency: the stages of the gateway."""

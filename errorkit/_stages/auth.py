@@ -1,0 +1,241 @@
+"""API-key authentication: the gateway's first stage, plus per-route permission checks.
+
+The stage turns the presented key into a `Principal` and puts it where Starlette's own
+`AuthenticationMiddleware` does: `scope["user"]` (`request.user`) and `scope["auth"]`
+(`request.auth`, whose scopes are the key's permissions). Nothing the client sends
+besides the key chooses the workspace. Failures are `Refusal`s; the gateway renders them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from errorkit._exceptions import Refused, StoreUnavailable
+from errorkit._paths import PathPatterns
+from errorkit._principal import APIKeyRecord, Principal, split_token
+from errorkit._refusal import Refusal
+from errorkit._stages.failure import FailureMode, FailurePolicy
+from errorkit._stores.protocols import KeyStore
+
+logger = logging.getLogger("errorkit.auth")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+Header = tuple[bytes, bytes]
+
+_BEARER = b"bearer "
+_MAX_TOKEN = 512
+_PUBLIC_AUTH = AuthCredentials()
+_ANONYMOUS = UnauthenticatedUser()
+#: A missing key: the document's code for it, else the catalog's plain 401.
+_MISSING_KEY = ("authentication_required", "invalid_api_key")
+
+
+def get_principal(scope: Scope) -> Principal | None:
+    """The authenticated principal of a request (None on public routes or without auth)."""
+    user = scope.get("user")
+    return user if isinstance(user, Principal) else None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCache:
+    """How this process remembers key records it looked up (bounded: `size` entries, LRU).
+
+    - `ttl`: seconds a record is served from memory without asking the store (0, the
+      default, asks on every request, so a revocation applies at once; with a ttl it
+      takes up to that long in each worker);
+    - `stale_for`: seconds a record verified earlier may still be used while the store is
+      unavailable, when the auth stage fails open (its default).
+    The presented secret is checked against the record's hash on every request either
+    way; unknown key ids are never cached, so guessing cannot fill the cache.
+    """
+
+    ttl: float = 0.0
+    size: int = 10_000
+    stale_for: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.ttl < 0 or self.stale_for < 0 or self.size < 1:
+            raise ValueError(f"KeyCache needs ttl >= 0, stale_for >= 0 and size >= 1, not {self}")
+
+
+@dataclass(slots=True)
+class _Known:
+    """A record as this process last saw it, with the principal it stands for."""
+
+    record: APIKeyRecord
+    principal: Principal
+    credentials: AuthCredentials
+    fetched_at: float
+
+
+class APIKeyAuth:
+    """Authenticates every request by API key, except `public_paths`.
+
+    The key is read from `X-API-Key` or `Authorization: Bearer <key>`. `public_paths` are
+    exact paths, or prefixes when they end in `*`. `cache` says how records are kept in
+    this process (`KeyCache`). `on_failure` is what happens while the key store cannot
+    answer (`FailurePolicy`; by default fail open: keys verified in the last
+    `cache.stale_for` seconds keep working, others get 503). Route checks compare the
+    `workspace_param` and `project_param` path parameters with the key's.
+    """
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        public_paths: Iterable[str] = ("/health",),
+        cache: KeyCache = KeyCache(),
+        on_failure: FailurePolicy | FailureMode = "fail_open",
+        workspace_param: str = "workspace_id",
+        project_param: str = "project_id",
+        realm: str = "api",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keys = keys
+        self.public_paths = PathPatterns(public_paths)
+        self.cache = cache
+        self.on_failure = FailurePolicy.of(on_failure)
+        self.workspace_param = workspace_param
+        self.project_param = project_param
+        self.clock = clock
+        self._challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
+        self._invalid_token = {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'}
+        self._known: OrderedDict[str, _Known] = OrderedDict()
+
+    def is_public(self, path: str) -> bool:
+        return self.public_paths.matches(path)
+
+    async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
+        """The gateway's stage: put the principal in the scope, or refuse."""
+        if self.is_public(scope["path"]):
+            scope["auth"], scope["user"] = _PUBLIC_AUTH, _ANONYMOUS
+            return None
+        token = _presented_key(scope)
+        if token is None:
+            return Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status")
+        parts = split_token(token) if len(token) <= _MAX_TOKEN else None
+        if parts is None:
+            return self._invalid()
+        key_id, secret = parts
+        try:
+            known = await self._lookup(key_id)
+        except StoreUnavailable as exc:
+            refusal = self.on_failure.failed("authentication", self.keys.name, exc)
+            stale = self._stale(key_id) if self.on_failure.fails_open else None
+            if stale is None:
+                return refusal
+            known = stale
+        record = known.record if known is not None else None
+        if known is None or record is None or not record.matches(secret) or record.revoked:
+            logger.info("rejected API key %s: %s", key_id, "unknown" if known is None else "bad secret or revoked")
+            return self._invalid()
+        if record.expires_at is not None and record.expires_at <= self.clock():
+            return Refusal(
+                ("expired_api_key",),
+                401,
+                details={"expired_at": known.principal.expires_at},
+                headers=self._invalid_token,
+            )
+        if record.workspace_disabled:
+            return Refusal(("workspace_disabled",), 403, details={"reason": record.disabled_reason})
+        scope["auth"], scope["user"] = known.credentials, known.principal
+        return None
+
+    def check(self, principal: Principal, path_params: Mapping[str, Any], permissions: Iterable[str]) -> None:
+        """Raise the documented 403 when the key may not act on this route."""
+        workspace = path_params.get(self.workspace_param)
+        if workspace is not None and str(workspace) != principal.workspace_id:
+            details = {"key_workspace_id": principal.workspace_id, "resource_workspace_id": str(workspace)}
+            raise Refused(Refusal(("workspace_forbidden",), 403, details=details))
+        project = path_params.get(self.project_param)
+        if project is not None and principal.project_id is not None and str(project) != principal.project_id:
+            self.check_project(principal, str(project))
+        for permission in permissions:
+            if permission not in principal.scopes:
+                details = {"required_permission": permission, "key_scope": principal.key_scope}
+                raise Refused(Refusal(("insufficient_scope",), 403, details=details))
+
+    def check_project(self, principal: Principal, resource_project_id: str) -> None:
+        """Raise `wrong_project` when a project-scoped key touches another project's resource."""
+        if principal.project_id is not None and principal.project_id != resource_project_id:
+            details = {"key_project_id": principal.project_id, "resource_project_id": resource_project_id}
+            raise Refused(Refusal(("wrong_project",), 403, details=details))
+
+    def require(self, *permissions: str) -> Callable[[Request], Awaitable[Principal]]:
+        """A FastAPI dependency: `principal: Principal = Depends(auth.require("campaigns:write"))`."""
+
+        async def dependency(request: Request) -> Principal:
+            return self._checked(request, permissions)
+
+        return dependency
+
+    def requires(self, *permissions: str) -> Callable[[Endpoint], Endpoint]:
+        """A Starlette endpoint decorator: `@auth.requires("deployments:write")`."""
+
+        def decorate(endpoint: Endpoint) -> Endpoint:
+            @functools.wraps(endpoint)
+            async def checked(request: Request, *args: Any, **kwargs: Any) -> Response:
+                self._checked(request, permissions)
+                return await endpoint(request, *args, **kwargs)
+
+            return checked  # type: ignore[return-value]
+
+        return decorate
+
+    def _checked(self, request: Request, permissions: Iterable[str]) -> Principal:
+        principal = get_principal(request.scope)
+        if principal is None:  # a public route asking for a principal: treat as unauthenticated
+            raise Refused(Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status"))
+        self.check(principal, request.path_params, permissions)
+        return principal
+
+    def _invalid(self) -> Refusal:
+        return Refusal(("invalid_api_key",), 401, headers=self._invalid_token)
+
+    async def _lookup(self, key_id: str) -> _Known | None:
+        """The key's record, from memory while fresh (`cache.ttl`), else from the store."""
+        known = self._known.get(key_id)
+        now = time.monotonic()
+        if known is not None and now - known.fetched_at < self.cache.ttl:
+            return known
+        record = await self.keys.get_api_key(key_id)
+        if record is None:  # unknown ids are not cached: guessing cannot fill the cache
+            self._known.pop(key_id, None)
+            return None
+        if known is None or known.record != record:
+            principal = record.principal()
+            known = _Known(record, principal, AuthCredentials(sorted(principal.scopes)), now)
+        else:
+            known.fetched_at = now
+        self._known[key_id] = known
+        self._known.move_to_end(key_id)
+        if len(self._known) > self.cache.size:
+            self._known.popitem(last=False)
+        return known
+
+    def _stale(self, key_id: str) -> _Known | None:
+        known = self._known.get(key_id)
+        if known is None or time.monotonic() - known.fetched_at > self.cache.stale_for:
+            return None
+        return known
+
+
+def _presented_key(scope: Scope) -> str | None:
+    """The key from `X-API-Key`, else from `Authorization: Bearer`; None when neither is there."""
+    bearer = None
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return value.decode("latin-1").strip() or None
+        if name == b"authorization" and value[:7].lower() == _BEARER:
+            bearer = value[7:].decode("latin-1").strip() or None
+    return bearer

@@ -1,0 +1,77 @@
+"""One failure policy for every stage: what to do while the store cannot answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from errorkit._refusal import Refusal
+
+FailureMode = Literal["fail_open", "fail_closed"]
+logger = logging.getLogger("errorkit.store")
+
+
+class FailurePolicy:
+    """Fail open or closed while a store is unavailable; count failures; log at a bounded rate.
+
+    - `"fail_closed"`: refuse with 503 `service_unavailable` naming the store, with
+      `Retry-After: retry_after`;
+    - `"fail_open"`: let the request through as each stage defines it (the limiter counts
+      nothing, idempotency runs the request unguarded, auth accepts keys it verified in
+      the last `stale_for` seconds of its own and refuses the others as closed would).
+
+    At most one warning per `log_interval` seconds per policy, with the failures since
+    the last one, however many requests fail. Give several stages the same policy object
+    to share one counter and one log line.
+    """
+
+    __slots__ = ("_last_logged", "_logged_failures", "failures", "log_interval", "mode", "retry_after")
+
+    def __init__(self, mode: FailureMode = "fail_closed", *, retry_after: int = 1, log_interval: float = 5.0) -> None:
+        if mode not in ("fail_open", "fail_closed"):
+            raise ValueError(f"a failure policy is 'fail_open' or 'fail_closed', not {mode!r}")
+        if retry_after < 1:
+            raise ValueError(f"retry_after must be at least 1 second, not {retry_after!r}")
+        self.mode = mode
+        self.retry_after = retry_after
+        self.log_interval = log_interval
+        self.failures = 0
+        self._logged_failures = 0
+        self._last_logged = float("-inf")
+
+    @classmethod
+    def of(cls, policy: FailurePolicy | FailureMode) -> FailurePolicy:
+        """A policy from a stage option: an object as is, a mode name as a new policy."""
+        return policy if isinstance(policy, FailurePolicy) else cls(policy)
+
+    @property
+    def fails_open(self) -> bool:
+        return self.mode == "fail_open"
+
+    def failed(self, stage: str, store: str, error: Exception) -> Refusal:
+        """Record a store failure; returns the refusal to answer with when failing closed."""
+        self.failures += 1
+        now = time.monotonic()
+        if now - self._last_logged >= self.log_interval:
+            logger.warning(
+                "%s: store %r unavailable (%s); %s; %d failures since the last report, %d in all",
+                stage,
+                store,
+                error,
+                "letting requests through" if self.fails_open else "answering 503",
+                self.failures - self._logged_failures,
+                self.failures,
+                extra={"stage": stage, "store": store},
+            )
+            self._last_logged, self._logged_failures = now, self.failures
+        return Refusal(
+            ("service_unavailable",),
+            503,
+            details={"dependency": store},
+            retry_after=self.retry_after,
+            fallback="status",
+        )
+
+    def __repr__(self) -> str:
+        return f"FailurePolicy({self.mode!r}, retry_after={self.retry_after})"

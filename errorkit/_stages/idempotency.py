@@ -1,0 +1,326 @@
+"""`Idempotency-Key` replay: a request runs at most once per key; retries get the first response.
+
+The state machine's steps (claim, complete, release, renew) are atomic store steps
+(`IdempotencyStore`); everything else lives here:
+
+- **claim**: absent -> in progress, with a request fingerprint (method, path, query
+  string, body), a random owner token and a lease. A crashed worker's claim expires with
+  its lease, so the key becomes usable again (no key is stuck in 409 forever).
+- **complete** (owner only) *before the response's last message leaves*, so a retry sent
+  right after a success always replays: the status, an allow-list of headers and the
+  body are kept for `ttl` seconds (24 h). **release** (owner only) on an exception, a
+  response that is not stored, or a cancelled handler, so a retry can run again. The
+  lease is renewed only if the handler outlives a third of it.
+- **replay**: the stored status, headers and body byte for byte, plus
+  `Idempotent-Replayed: true`; the handler does not run.
+- **refusals**: malformed or repeated key header -> 400, key missing where required ->
+  400, same key with a different request -> 422, same request still running -> 409 with
+  `Retry-After` (or, with `wait=`, wait briefly and replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errorkit._exceptions import StoreError, StoreUnavailable
+from errorkit._paths import PathPatterns
+from errorkit._principal import Principal
+from errorkit._refusal import Refusal
+from errorkit._stages.auth import get_principal
+from errorkit._stages.failure import FailureMode, FailurePolicy
+from errorkit._stages.identity import TrustedProxies
+from errorkit._stores.protocols import Claim, ClaimState, IdempotencyStore
+
+logger = logging.getLogger("errorkit.idempotency")
+
+_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_NOT_STORED = frozenset({401, 403, 408, 409, 429})
+_ALWAYS_REPLAYED = ("content-type", "location")
+_NEVER_REPLAYED = frozenset({"set-cookie", "x-request-id", "retry-after", "date", "server", "content-length"})
+_INVALID_KEY = Refusal(("invalid_idempotency_key",), 400)
+_KEY_REQUIRED = Refusal(("idempotency_key_required",), 400)
+_IN_USE = Refusal(("idempotency_key_in_use",), 409, retry_after=1)
+_UNREPLAYABLE = Refusal(("idempotency_response_unavailable",), 409)
+_TOO_LARGE = Refusal.for_status(413)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponses:
+    """Which responses are kept for replay, and what of them.
+
+    - `replay_headers`: response headers kept besides `Content-Type` and `Location`
+      (`Set-Cookie` and per-request headers never are);
+    - `store_5xx`: also keep server errors (off: they are released for a retry);
+    - `max_bytes`: larger responses are not kept; a retry gets 409
+      `idempotency_response_unavailable` instead of running again.
+    """
+
+    replay_headers: Iterable[str] = field(default=())
+    store_5xx: bool = False
+    max_bytes: int = 1 << 20
+
+
+class Idempotency:
+    """Makes `methods` requests (POST by default) carrying `Idempotency-Key` run at most once.
+
+    - `ttl` (seconds, 24 h) keeps completed responses; `lease` bounds how long a crashed
+      worker can hold a key; `wait`: seconds to wait for a running first request and
+      replay it, instead of 409;
+    - `exempt` / `required`: paths (a trailing `*` matches a prefix) that ignore keys, or
+      that refuse requests without one;
+    - `responses`: `StoredResponses` (what is kept and replayed);
+    - `max_request_bytes`: larger bodies with a key are refused (413);
+    - `scope_of`: `(scope, principal) -> str`, whose keys are separate (default: the
+      workspace and API key, so one tenant can never replay another's response; the
+      client address, seen through `trusted_proxies`, for anonymous requests);
+    - `on_failure`: `FailurePolicy` while the store is unreachable (default fail closed:
+      503, the guarantee cannot be kept; fail open runs the request unguarded);
+    - `mismatch_code`: the code for a key reused with another request.
+    """
+
+    def __init__(
+        self,
+        records: IdempotencyStore,
+        *,
+        methods: Iterable[str] = ("POST",),
+        exempt: Iterable[str] = (),
+        required: Iterable[str] = (),
+        ttl: float = 24 * 3600,
+        lease: float = 30.0,
+        wait: float = 0.0,
+        responses: StoredResponses = StoredResponses(),
+        max_request_bytes: int = 10 << 20,
+        scope_of: Callable[[Scope, Principal | None], str] | None = None,
+        trusted_proxies: Iterable[str] = (),
+        on_failure: FailurePolicy | FailureMode = "fail_closed",
+        mismatch_code: str = "idempotency_key_reused",
+    ) -> None:
+        self.records = records
+        self.methods = frozenset(m.upper() for m in methods)
+        self.exempt = PathPatterns(exempt)
+        self.required = PathPatterns(required)
+        self.ttl_ms = int(ttl * 1000)
+        self.lease_ms = int(lease * 1000)
+        self.wait = wait
+        self.responses = responses
+        self.replayed = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
+        self.max_request_bytes = max_request_bytes
+        self.scope_of = scope_of
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.on_failure = FailurePolicy.of(on_failure)
+        self.mismatch = Refusal((mismatch_code,), 422)
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None:
+        """The gateway's wrapping stage: replay, refuse, or run `app` once and keep its response."""
+        path: str = scope["path"]
+        if scope["method"] not in self.methods or self.exempt.matches(path):
+            await app(scope, receive, send)
+            return None
+        keys = _idempotency_keys(scope)
+        if not keys:
+            if self.required.matches(path):
+                return _KEY_REQUIRED
+            await app(scope, receive, send)
+            return None
+        raw = keys[0]
+        if len(keys) > 1 or not _KEY.fullmatch(raw) or not raw.strip():
+            return _INVALID_KEY
+        body = await _read_body(receive, self.max_request_bytes)
+        if body is None:  # the client left, or sent more than we fingerprint
+            return _TOO_LARGE
+        request = b"%s\0%s\0%s\0%s" % (scope["method"].encode(), path.encode(), scope.get("query_string", b""), body)
+        fingerprint = hashlib.sha256(request).hexdigest().encode()
+        principal = get_principal(scope)
+        tenant = self.scope_of(scope, principal) if self.scope_of else self._tenant(scope, principal)
+        owner = secrets.token_hex(8)
+        replay_receive = _replaying(body, receive)
+        try:
+            claim = await self._claim(tenant, raw, fingerprint, owner)
+        except StoreUnavailable as exc:
+            refusal = self.on_failure.failed("idempotency", self.records.name, exc)
+            if not self.on_failure.fails_open:
+                return refusal
+            await app(scope, replay_receive, send)
+            return None
+        if claim.state is ClaimState.CLAIMED:
+            await self._run(tenant, raw, owner, scope, replay_receive, send, app)
+            return None
+        if claim.fingerprint != fingerprint:
+            return self.mismatch
+        if claim.state is ClaimState.COMPLETED:
+            await _replay(claim.response, send)
+            return None
+        if claim.state is ClaimState.COMPLETED_UNSTORED:
+            return _UNREPLAYABLE
+        return _IN_USE
+
+    def _tenant(self, scope: Scope, principal: Principal | None) -> str:
+        if principal is not None:
+            return f"ws:{principal.workspace_id}:key:{principal.key_id}"
+        return "anon:" + self.proxies.client_address(scope)
+
+    async def _claim(self, tenant: str, key: str, fingerprint: bytes, owner: str) -> Claim:
+        claim = await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
+        if claim.state is not ClaimState.IN_PROGRESS or self.wait <= 0 or claim.fingerprint != fingerprint:
+            return claim
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        while claim.state is ClaimState.IN_PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            claim = await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
+        return claim
+
+    async def _run(
+        self, tenant: str, key: str, owner: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+    ) -> None:
+        capture = _Capture(self.responses.max_bytes)
+
+        async def capturing_send(message: Message) -> None:
+            capture.add(message)
+            if capture.complete and message["type"] == "http.response.body":
+                await self._finish(tenant, key, owner, capture)  # before the last message leaves
+            await send(message)
+
+        loop = asyncio.get_running_loop()
+        renewal: list[asyncio.Task[None]] = []
+        timer = loop.call_later(
+            self.lease_ms / 3000, lambda: renewal.append(loop.create_task(self._renew(tenant, key, owner)))
+        )
+        try:
+            await app(scope, receive, capturing_send)
+        except BaseException:
+            # the handler failed (or was cancelled): let a retry run; never block on it
+            if not capture.complete:
+                self._background.add(task := loop.create_task(self._release(tenant, key, owner)))
+                task.add_done_callback(self._background.discard)
+            raise
+        finally:
+            timer.cancel()
+            for task in renewal:
+                task.cancel()
+        if not capture.complete:  # the app returned without finishing a response
+            await self._release(tenant, key, owner)
+
+    async def _finish(self, tenant: str, key: str, owner: str, capture: _Capture) -> None:
+        """Keep a finished response for replay (or release the key when it is not kept)."""
+        if not self._stored(capture.status):
+            await self._release(tenant, key, owner)
+            return
+        response = None if capture.too_big else capture.blob(self.replayed)
+        try:
+            await self.records.complete(tenant, key, owner, response, self.ttl_ms)
+        except StoreError as exc:  # the response goes out anyway; the claim lapses with its lease
+            logger.error("could not store the idempotent response (%s); the key frees up after its lease", exc)
+
+    def _stored(self, status: int) -> bool:
+        if 200 <= status < 300:
+            return True
+        if 400 <= status < 500:
+            return status not in _NOT_STORED
+        return status >= 500 and self.responses.store_5xx
+
+    async def _renew(self, tenant: str, key: str, owner: str) -> None:
+        interval = self.lease_ms / 3000
+        while True:
+            try:
+                if not await self.records.renew(tenant, key, owner, self.lease_ms):
+                    return
+            except StoreUnavailable:
+                pass
+            await asyncio.sleep(interval)
+
+    async def _release(self, tenant: str, key: str, owner: str) -> None:
+        try:
+            await self.records.release(tenant, key, owner)
+        except StoreError as exc:
+            logger.warning("could not release an idempotency key (%s); it frees up after its lease", exc)
+
+
+class _Capture:
+    """Collects a response as it is sent, up to a size limit."""
+
+    __slots__ = ("body", "complete", "headers", "limit", "size", "status", "too_big")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.size = 0
+        self.complete = False
+        self.too_big = False
+
+    def add(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", ()))
+        elif message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if self.size > self.limit:
+                self.too_big, self.body = True, []
+            elif not self.too_big:
+                self.body.append(chunk)
+            if not message.get("more_body", False):
+                self.complete = True
+
+    def blob(self, replayed: frozenset[str]) -> bytes:
+        """`<status>\\n<headers json>\\n<body>`: what a replay sends."""
+        headers = [
+            [k.decode("latin-1"), v.decode("latin-1")]
+            for k, v in self.headers
+            if k.decode("latin-1").lower() in replayed
+        ]
+        return b"%d\n%s\n%s" % (self.status, json.dumps(headers).encode(), b"".join(self.body))
+
+
+async def _replay(blob: bytes, send: Send) -> None:
+    status, headers_json, body = blob.split(b"\n", 2)
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers_json)]
+    headers += [(b"content-length", b"%d" % len(body)), (b"idempotent-replayed", b"true")]
+    await send({"type": "http.response.start", "status": int(status), "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app the body already read, then defers to the real one."""
+    sent = False
+
+    async def replaying_receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replaying_receive
+
+
+def _idempotency_keys(scope: Scope) -> list[str]:
+    return [value.decode("latin-1") for name, value in scope["headers"] if name == b"idempotency-key"]

@@ -1,0 +1,242 @@
+"""Per-workspace rate limiting: policies, identity, headers; counting is one atomic store step.
+
+On a 429, `Retry-After` is the whole seconds until a request will be accepted (at least
+1) and `X-RateLimit-Reset` that same moment, so a client honouring either is let in.
+With several limits the headers report the one closest to exhaustion (on a 429, the one
+that makes the client wait longest). See `errorkit._stages.algorithms` for GCRA and the
+fixed window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+from errorkit._exceptions import StoreUnavailable
+from errorkit._expiring import Expiring
+from errorkit._paths import PathPatterns
+from errorkit._principal import Principal
+from errorkit._refusal import Refusal
+from errorkit._stages.algorithms import ALGORITHMS, Algorithm
+from errorkit._stages.auth import get_principal
+from errorkit._stages.failure import FailureMode, FailurePolicy
+from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.routes import route_template
+from errorkit._stores.protocols import Counted, RateLimitStore
+
+Header = tuple[bytes, bytes]
+#: The codes a refusal names: the first document's, else the second's (or errorkit's default).
+_LIMITED = ("rate_limited", "rate_limit_exceeded")
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `limit` requests (cost units) per `period` seconds."""
+
+    limit: int
+    period: float
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.period <= 0:
+            raise ValueError(f"a limit needs limit >= 1 and period > 0, not {self.limit}/{self.period}s")
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.limit}-per-{self.period:g}s")
+
+    @property
+    def period_us(self) -> int:
+        return round(self.period * 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """Limits per workspace: `resolve(principal)` returns its limits (None: the defaults).
+
+    Answers are kept `ttl` seconds per workspace, for at most `size` workspaces.
+    """
+
+    resolve: Callable[[Principal], Awaitable[Sequence[Limit] | None]]
+    ttl: float = 60.0
+    size: int = 10_000
+
+
+class RateLimiter:
+    """Counts requests per identity (the key's workspace by default) against limits.
+
+    - `limits`: the default limits, all enforced at once (e.g. per second and per hour);
+    - `plans`: `PlanLimits` for per-workspace limits;
+    - `routes`: per route template (`"/campaigns/{id}"` or `"POST /campaigns/{id}/start"`),
+      limits counted separately for that route, or None to exempt it; `exempt`: paths
+      never counted (health checks);
+    - `cost`: `(scope) -> int` weight of a request (default 1);
+    - `identity`: `(scope, principal) -> str | None` to count by something else;
+      anonymous traffic is counted by client address (`trusted_proxies`: see `TrustedProxies`);
+    - `algorithm`: `"gcra"` (default) or `"fixed"`;
+    - `on_failure`: `FailurePolicy` while the store cannot answer (default fail open: the
+      request passes uncounted, without rate-limit headers);
+    - `shield`: remember refused identities in this process (at most `shield_size`) until
+      their retry time and refuse them again without a store call;
+    - `ietf_headers`: also send draft-10 `RateLimit` / `RateLimit-Policy` fields.
+    """
+
+    def __init__(
+        self,
+        counters: RateLimitStore,
+        *,
+        limits: Sequence[Limit] = (Limit(100, 60),),
+        plans: PlanLimits | None = None,
+        routes: Mapping[str, Sequence[Limit] | None] | None = None,
+        exempt: Iterable[str] = ("/health",),
+        cost: Callable[[Scope], int] | None = None,
+        identity: Callable[[Scope, Principal | None], str | None] | None = None,
+        trusted_proxies: Iterable[str] = (),
+        algorithm: str = "gcra",
+        on_failure: FailurePolicy | FailureMode = "fail_open",
+        shield: bool = False,
+        shield_size: int = 10_000,
+        ietf_headers: bool = False,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {algorithm!r}")
+        self.counters = counters
+        self.algorithm: Algorithm = ALGORITHMS[algorithm]
+        self.default = _Policy(limits, "*")
+        self.plans = plans
+        self.routes = {
+            template: (_Policy(lim, template) if lim is not None else None) for template, lim in (routes or {}).items()
+        }
+        self.exempt = PathPatterns(exempt)
+        self.cost = cost
+        self.identity = identity
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.on_failure = FailurePolicy.of(on_failure)
+        self.shield = shield
+        self.ietf_headers = ietf_headers
+        self._plans: Expiring[_Policy] = Expiring(plans.size if plans else 1)
+        self._refused: Expiring[tuple[Refusal, list[Header]]] = Expiring(shield_size)
+
+    async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
+        """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
+        if self.exempt.matches(scope["path"]):
+            return None
+        policy: _Policy | None = None
+        if self.routes:
+            template = route_template(scope) or "<unmatched>"
+            for name in (f"{scope['method']} {template}", template):
+                if name in self.routes:
+                    policy = self.routes[name]
+                    if policy is None:
+                        return None
+                    break
+        principal = get_principal(scope)
+        if policy is None:
+            policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
+        who = self._identity(scope, principal)
+        if self.shield:
+            refused = self._refused.get((who, policy.bucket))
+            if refused is not None:
+                headers += refused[1]
+                return refused[0]
+        cost = self.cost(scope) if self.cost is not None else 1
+        try:
+            counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
+        except StoreUnavailable as exc:
+            refusal = self.on_failure.failed("rate limiting", self.counters.name, exc)
+            return None if self.on_failure.fails_open else refusal
+        return self._decide(policy, counted, cost, who, headers)
+
+    def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
+        now, values, algorithm = counted.now_us, counted.values, self.algorithm
+        if counted.admitted:
+            if len(policy.limits) == 1:
+                limit = policy.limits[0]
+                remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, values[0], now)
+            else:  # report the limit closest to exhaustion
+                best: tuple[float, _Limit, int, int] | None = None
+                for limit, value in zip(policy.limits, values, strict=True):
+                    remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, value, now)
+                    rank = remaining / limit.limit
+                    if best is None or rank < best[0]:
+                        best = (rank, limit, remaining, reset_us)
+                assert best is not None
+                _, limit, remaining, reset_us = best
+            self._headers(headers, policy, limit, remaining, reset_us, now)
+            return None
+        # refused: report the limit that makes the client wait longest
+        wait_us, limit = max(
+            (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
+            for limit, value in zip(policy.limits, values, strict=True)
+        )
+        retry_after = max(1, math.ceil(wait_us / 1_000_000))
+        own: list[Header] = []
+        self._headers(own, policy, limit, 0, now + wait_us, now)
+        headers += own
+        refusal = Refusal(
+            _LIMITED, 429, details={"retry_after_seconds": retry_after, "limit": limit.limit}, retry_after=retry_after
+        )
+        if self.shield:
+            self._refused.put((who, policy.bucket), (refusal, own), time.monotonic() + retry_after)
+        return refusal
+
+    def _headers(
+        self, headers: list[Header], policy: _Policy, limit: _Limit, remaining: int, reset_us: int, now_us: int
+    ) -> None:
+        headers += (
+            (b"x-ratelimit-limit", limit.header),
+            (b"x-ratelimit-remaining", b"%d" % remaining),
+            (b"x-ratelimit-reset", b"%d" % -(-reset_us // 1_000_000)),
+        )
+        if self.ietf_headers:
+            seconds = max(0, math.ceil((reset_us - now_us) / 1_000_000))
+            headers.append((b"ratelimit-policy", policy.ietf_policy))
+            headers.append((b"ratelimit", f'"{limit.name}";r={remaining};t={seconds}'.encode()))
+
+    async def _policy_for(self, principal: Principal) -> _Policy:
+        assert self.plans is not None
+        policy = self._plans.get(principal.workspace_id)
+        if policy is None:
+            limits = await self.plans.resolve(principal)
+            policy = _Policy(limits, "*") if limits else self.default
+            self._plans.put(principal.workspace_id, policy, time.monotonic() + self.plans.ttl)
+        return policy
+
+    def _identity(self, scope: Scope, principal: Principal | None) -> str:
+        if self.identity is not None:
+            custom = self.identity(scope, principal)
+            if custom is not None:
+                return custom
+        if principal is not None:
+            return "ws:" + principal.workspace_id
+        return "ip:" + self.proxies.client_address(scope)
+
+
+class _Policy:
+    """Limits with everything per-request work needs precomputed."""
+
+    __slots__ = ("args", "bucket", "buckets", "ietf_policy", "limits")
+
+    def __init__(self, limits: Sequence[Limit], bucket: str) -> None:
+        if not limits:
+            raise ValueError("a rate-limit policy needs at least one Limit")
+        self.limits = tuple(_Limit(lim) for lim in limits)
+        self.bucket = bucket
+        self.args: tuple[int, ...] = tuple(v for lim in self.limits for v in (lim.period_us, lim.limit))
+        self.buckets = tuple(f"{bucket}:{lim.limit}/{lim.period:g}" for lim in self.limits)
+        self.ietf_policy = ", ".join(
+            f'"{lim.name}";q={lim.limit};w={math.ceil(lim.period)}' for lim in self.limits
+        ).encode()
+
+
+class _Limit:
+    """A `Limit` with its header value and period in microseconds computed once."""
+
+    __slots__ = ("header", "limit", "name", "period", "period_us")
+
+    def __init__(self, limit: Limit) -> None:
+        self.limit, self.period, self.name = limit.limit, limit.period, limit.name
+        self.period_us = limit.period_us
+        self.header = b"%d" % limit.limit

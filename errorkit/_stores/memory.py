@@ -1,0 +1,110 @@
+"""The in-memory store: one process, no Redis (demos, tests, single-process apps).
+
+Each step runs without an `await` inside, so it is atomic within the event loop, and
+mirrors the Redis store's Lua script step for step; the contract suite runs over both.
+Rate-limit steps are the algorithms' own Python twins, run on this store's cells.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from errorkit._principal import APIKeyRecord
+from errorkit._stores.protocols import Claim, ClaimState, Counted, CounterAlgorithm
+
+_SWEEP_EVERY = 10_000
+_CLAIMED = Claim(ClaimState.CLAIMED)
+
+
+class MemoryBackend:
+    """Keeps keys, counters and idempotency records in this process's memory."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._keys: dict[str, APIKeyRecord] = {}
+        self._values: dict[Any, tuple[int, Any]] = {}  # key -> (expires_at_us, value)
+        self._operations = 0
+
+    # -- cells: expiring values, the state every step reads and writes ---------------------
+
+    def get(self, key: Any, now_us: int) -> Any:
+        entry = self._values.get(key)
+        return entry[1] if entry is not None and entry[0] > now_us else None
+
+    def set(self, key: Any, value: Any, expires_at_us: int) -> None:
+        self._values[key] = (expires_at_us, value)
+
+    def _now_us(self) -> int:
+        """The clock, swept now and then so that expired entries go, as Redis expiry would."""
+        now = time.time_ns() // 1000
+        self._operations += 1
+        if self._operations % _SWEEP_EVERY == 0:
+            for key in [k for k, (expires, _) in self._values.items() if expires <= now]:
+                del self._values[key]
+        return now
+
+    # -- API keys -------------------------------------------------------------------------
+
+    async def get_api_key(self, key_id: str) -> APIKeyRecord | None:
+        return self._keys.get(key_id)
+
+    async def put_api_key(self, record: APIKeyRecord) -> None:
+        self._keys[record.key_id] = record
+
+    async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
+        return [r for r in self._keys.values() if r.workspace_id == workspace_id]
+
+    # -- rate limiting --------------------------------------------------------------------
+
+    async def count(
+        self, algorithm: CounterAlgorithm, identity: str, buckets: Sequence[str], args: Sequence[int], cost: int
+    ) -> Counted:
+        now = self._now_us()
+        keys = [f"rl:{identity}:{bucket}" for bucket in buckets]
+        admitted, values = algorithm.step(self, keys, args, cost, now)
+        return Counted(now, admitted, values)
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    async def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Claim:
+        now = self._now_us()
+        record = self.get(("idem", tenant, key), now)
+        if record is None:
+            self.set(("idem", tenant, key), {"state": "p", "fp": fingerprint, "owner": owner}, now + lease_ms * 1000)
+            return _CLAIMED
+        if record["state"] == "c":
+            return Claim(ClaimState.COMPLETED, record["fp"], record["resp"])
+        if record["state"] == "u":
+            return Claim(ClaimState.COMPLETED_UNSTORED, record["fp"])
+        return Claim(ClaimState.IN_PROGRESS, record["fp"])
+
+    async def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> bool:
+        now = self._now_us()
+        record = self.get(("idem", tenant, key), now)
+        if record is None or record.get("owner") != owner:
+            return False
+        done = (
+            {"state": "u", "fp": record["fp"]}
+            if response is None
+            else {"state": "c", "fp": record["fp"], "resp": response}
+        )
+        self.set(("idem", tenant, key), done, now + ttl_ms * 1000)
+        return True
+
+    async def release(self, tenant: str, key: str, owner: str) -> bool:
+        record = self.get(("idem", tenant, key), self._now_us())
+        if record is None or record.get("owner") != owner:
+            return False
+        del self._values["idem", tenant, key]
+        return True
+
+    async def renew(self, tenant: str, key: str, owner: str, lease_ms: int) -> bool:
+        now = self._now_us()
+        record = self.get(("idem", tenant, key), now)
+        if record is None or record.get("owner") != owner:
+            return False
+        self.set(("idem", tenant, key), record, now + lease_ms * 1000)
+        return True

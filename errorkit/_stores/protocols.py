@@ -1,0 +1,123 @@
+"""What the stages need of a store, split by concern, with typed results.
+
+A store only stores: it owns the layout of its keys (prefix, hash tag) and runs each
+step atomically (one Lua script on Redis, a step with no `await` inside in memory).
+Stages pass logical identities (a key id, a workspace, a tenant and an idempotency key)
+and get small typed results back. `MemoryBackend` and `RedisBackend` implement all three
+protocols; one contract suite (`tests/test_store_contract.py`) runs over both.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from errorkit._principal import APIKeyRecord
+
+
+class KeyStore(Protocol):
+    """API-key records by key id, and the keys of each workspace."""
+
+    name: str
+
+    async def get_api_key(self, key_id: str) -> APIKeyRecord | None: ...
+
+    async def put_api_key(self, record: APIKeyRecord) -> None: ...
+
+    async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]: ...
+
+
+class Cells(Protocol):
+    """Expiring values, as a rate-limit algorithm's Python twin sees the memory store."""
+
+    def get(self, key: str, now_us: int) -> Any: ...
+
+    def set(self, key: str, value: Any, expires_at_us: int) -> None: ...
+
+
+class CounterAlgorithm(Protocol):
+    """A rate-limit algorithm as a store runs it: a Lua script and its Python twin.
+
+    Both take, per limit, `(period_us, limit)` in `args` and a `cost`, charge every limit
+    or none, and give per limit the algorithm's state value (new when admitted, unchanged
+    when refused). The header arithmetic on those values lives with the algorithm too.
+    """
+
+    name: str
+    lua: str
+
+    def step(
+        self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
+    ) -> tuple[bool, list[int]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A rate-limit decision: the store's clock, whether the cost was charged, the state per limit."""
+
+    now_us: int
+    admitted: bool
+    values: Sequence[int]
+
+
+class RateLimitStore(Protocol):
+    """Counters per identity and bucket, charged by an algorithm in one atomic step."""
+
+    name: str
+
+    def count(
+        self,
+        algorithm: CounterAlgorithm,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+    ) -> Awaitable[Counted]:
+        """Charge `cost` to every bucket of `identity`, all or nothing, on the store's own clock."""
+        ...
+
+
+class ClaimState(enum.Enum):
+    """What `IdempotencyStore.claim` found."""
+
+    CLAIMED = "claimed"  # nobody had the key: the caller owns it now and runs the request
+    IN_PROGRESS = "in_progress"  # another request holds it
+    COMPLETED = "completed"  # done; `response` is what to replay
+    COMPLETED_UNSTORED = "completed_unstored"  # done, but its response was too big to keep
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of a claim; `fingerprint` and `response` describe the existing record."""
+
+    state: ClaimState
+    fingerprint: bytes = b""
+    response: bytes = b""
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency records per tenant and key: claim, then complete or release (owner only)."""
+
+    name: str
+
+    def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
+        """Absent -> in progress (owned by `owner`, expiring after the lease); else what is there."""
+        ...
+
+    def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
+        """In progress -> completed with `response` (None: ran, not replayable), kept `ttl_ms`; owner only."""
+        ...
+
+    def release(self, tenant: str, key: str, owner: str) -> Awaitable[bool]:
+        """Forget an in-progress claim so a retry may run; owner only."""
+        ...
+
+    def renew(self, tenant: str, key: str, owner: str, lease_ms: int) -> Awaitable[bool]:
+        """Extend the owner's lease while its handler still runs."""
+        ...
+
+
+class Backend(KeyStore, RateLimitStore, IdempotencyStore, Protocol):
+    """A store for all three concerns (what `backend_from_env()` returns)."""
