@@ -255,6 +255,7 @@ def test_key_store_outage_is_503() -> None:
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "service_unavailable"
     assert r.json()["error"]["details"] == {"dependency": "redis"}
+    assert r.headers["retry-after"] == "1"  # every 503 for an unreachable store says when to retry
 
 
 def test_principal_cache_bounds_revocation_latency() -> None:

@@ -156,3 +156,38 @@ def test_password_and_db_from_url(redis_url: str) -> None:
         await other.close()
 
     run(main())
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "rediss://user:hunter2-secret@cache.internal:6380/0",
+            "unsupported Redis URL 'rediss://user:***@cache.internal:6380/0'",
+        ),
+        ("redis://:hunter2-secret@cache.internal:63x9/0", "malformed Redis URL 'redis://:***@cache.internal:63x9/0'"),
+        (
+            "redis://cache.internal/zero?password=hunter2-secret",
+            "malformed Redis URL 'redis://cache.internal/zero?password=***'",
+        ),
+    ],
+)
+def test_a_rejected_url_never_echoes_its_password(url: str, problem: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Redis(url)
+    assert str(raised.value).startswith(problem)
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_wrong_password_fails_clearly_without_echoing_it(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        with redis_server() as server:
+            await Redis(server.url).execute("CONFIG", "SET", "requirepass", "right-password")
+            r = Redis(f"redis://:hunter2-secret@127.0.0.1:{server.port}/0")
+            with pytest.raises(StoreUnavailable) as raised:
+                await r.execute("PING")
+            assert "WRONGPASS" in str(raised.value) and "hunter2" not in str(raised.value)
+            assert "hunter2" not in repr(r) and "hunter2" not in r.url
+            await r.close()
+
+    run(main())

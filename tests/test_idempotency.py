@@ -1,6 +1,7 @@
 """Idempotency-Key behaviour, the same tests over the in-memory and the Redis backend."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -8,9 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from errorkit import Backend, Idempotency, MemoryBackend, RedisBackend, StoredResponses
+from errorkit import Backend, ErrorKit, Idempotency, MemoryBackend, RedisBackend, StoredResponses
+from errorkit._stores.protocols import ClaimState
 from tests.idempotency_app import build
 from tests.servers import free_port
 
@@ -265,3 +271,83 @@ def test_store_unreachable_fails_closed_by_default() -> None:
             assert r.json()["error"]["code"] == "service_unavailable"
             assert r.json()["error"]["details"] == {"dependency": "redis"}
             assert effects["z"] == 0
+
+
+def test_query_string_is_part_of_the_request(make: Callable[..., App]) -> None:
+    app = make()
+    r_ref = ref()
+    first = app.post("k-q", {"ref": r_ref}, path="/orders?dry_run=true")
+    assert first.status_code == 201
+    r = app.post("k-q", {"ref": r_ref}, path="/orders?dry_run=false")  # same key and body, another request
+    assert r.status_code == 422 and error_code(r) == "idempotency_key_reused"
+    again = app.post("k-q", {"ref": r_ref}, path="/orders?dry_run=true")
+    assert again.headers["idempotent-replayed"] == "true" and again.content == first.content
+    assert app.effects(r_ref) == 1
+
+
+def test_two_idempotency_key_headers_are_400(make: Callable[..., App]) -> None:
+    app = make()
+    r_ref = ref()
+    headers = [("X-API-Key", ONE["X-API-Key"]), ("Idempotency-Key", "k-a"), ("Idempotency-Key", "k-b")]
+    r = app.client.post("/orders", json={"ref": r_ref}, headers=headers)
+    assert (r.status_code, error_code(r)) == (400, "invalid_idempotency_key")
+    assert app.effects(r_ref) == 0
+
+
+def test_the_record_is_complete_before_the_last_message_leaves(make: Callable[..., App]) -> None:
+    """A retry sent the moment the client has the whole response always replays."""
+    app = make()
+    r_ref = ref()
+    body = json.dumps({"ref": r_ref}).encode()
+    seen: list[ClaimState] = []
+
+    async def main() -> None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> Any:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                claim = await app.backend.claim("ws:ws_1:key:ek_one", "k-done", b"-", "probe", 1000)
+                seen.append(claim.state)
+
+        headers = [(b"x-api-key", ONE["X-API-Key"].encode()), (b"idempotency-key", b"k-done")]
+        headers.append((b"content-type", b"application/json"))
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/orders", "raw_path": b"/orders", "query_string": b"", "root_path": "",
+            "headers": headers, "client": ("127.0.0.1", 1), "server": ("t", 80),
+        }  # fmt: skip
+        await app.client.app(scope, receive, send)  # type: ignore[arg-type]
+
+    app.client.portal.call(main)  # type: ignore[union-attr]
+    assert seen == [ClaimState.COMPLETED]
+    assert app.effects(r_ref) == 1
+
+
+def test_anonymous_scope_uses_the_client_behind_trusted_proxies() -> None:
+    backend = MemoryBackend()
+    runs: list[str] = []
+
+    async def create(request: Request) -> Response:
+        runs.append(request.headers.get("x-forwarded-for", "-"))
+        return JSONResponse({"n": len(runs)}, status_code=201)
+
+    app = Starlette(routes=[Route("/public", create, methods=["POST"])])
+    ErrorKit().install(app, idempotency=Idempotency(backend, trusted_proxies=["10.0.0.0/8"]))
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 4321))  # a proxy of ours
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            key = {"Idempotency-Key": "anon-1"}
+            return [
+                await client.post("/public", headers={**key, "X-Forwarded-For": xff})
+                for xff in ("203.0.113.7", "198.51.100.9", "203.0.113.7", "6.6.6.6, 203.0.113.7")
+            ]
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [201, 201, 201, 201]
+    # two clients, two scopes; the same client (also behind a spoofed hop) replays its own response
+    assert [r.headers.get("idempotent-replayed") for r in responses] == [None, None, "true", "true"]
+    assert runs == ["203.0.113.7", "198.51.100.9"]

@@ -78,3 +78,30 @@ def test_killed_worker_frees_the_key_after_its_lease() -> None:
             r = httpx.post(f"{server.url}/orders", json=quick, headers=headers, timeout=10)
             assert r.status_code == 201 and "idempotent-replayed" not in r.headers
             assert r.json()["order"] == 1  # the killed request never did its side effect; this one did, once
+
+
+def test_a_retry_sent_right_after_a_success_always_replays() -> None:
+    """400 first requests, each retried the moment its 201 arrived, over 4 workers: every retry replays."""
+    with (
+        redis_server() as redis,
+        uvicorn(
+            "tests.idempotency_app:app", workers=4, env={"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url}
+        ) as server,
+    ):
+
+        async def main() -> list[tuple[httpx.Response, httpx.Response]]:
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=0)  # spread over workers
+            async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
+                semaphore = asyncio.Semaphore(32)
+
+                async def pair(i: int) -> tuple[httpx.Response, httpx.Response]:
+                    async with semaphore:
+                        request = {"json": {"ref": f"pair-{i}"}, "headers": {**ONE, "Idempotency-Key": f"pair-{i}"}}
+                        first = await client.post("/orders", **request)  # type: ignore[arg-type]
+                        return first, await client.post("/orders", **request)  # type: ignore[arg-type]
+
+                return await asyncio.gather(*(pair(i) for i in range(400)))
+
+        pairs = asyncio.run(main())
+        assert Counter((a.status_code, b.status_code) for a, b in pairs) == {(201, 201): 400}
+        assert all(b.headers.get("idempotent-replayed") == "true" and b.content == a.content for a, b in pairs)

@@ -196,13 +196,16 @@ def test_gcra_window_rolls(make: Callable[..., TestClient]) -> None:
 
 def test_fixed_window_rolls(make: Callable[..., TestClient]) -> None:
     client = make(limits=[Limit(2, 1)], algorithm="fixed")
-    now = time.time()
-    if now % 1 > 0.7:  # start near the beginning of a window
-        time.sleep(1 - now % 1 + 0.01)
-    responses = [client.get("/work", headers=ONE) for _ in range(3)]
+    for _ in range(3):  # three requests in one 1 s window; tried again if a busy machine spilled over
+        time.sleep(1 - time.time() % 1 + 0.01)  # start at the beginning of a window
+        window_end = math.floor(time.time()) + 1
+        responses = [client.get("/work", headers=ONE) for _ in range(3)]
+        if time.time() < window_end:
+            break
+    else:
+        raise AssertionError("three requests never fit in one window")
     assert [r.status_code for r in responses] == [200, 200, 429]
     assert [rl(r)[1] for r in responses] == ["1", "0", "0"]
-    window_end = math.floor(time.time()) + 1
     assert rl(responses[0])[2] == window_end
     assert responses[2].headers["retry-after"] == "1"
     time.sleep(window_end - time.time() + 0.01)

@@ -39,51 +39,65 @@ def redis() -> Iterator[Redis]:
         yield server
 
 
-async def burst(url: str, headers: dict[str, str], total: int, concurrency: int = 32) -> list[httpx.Response]:
+async def burst(
+    url: str, headers: dict[str, str], total: int, concurrency: int = 32
+) -> list[tuple[httpx.Response, float]]:
+    """`total` requests, `concurrency` at a time; each response with the time it arrived."""
     limits = httpx.Limits(
         max_connections=concurrency, max_keepalive_connections=0
     )  # new connections spread over workers
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         semaphore = asyncio.Semaphore(concurrency)
 
-        async def one() -> httpx.Response:
+        async def one() -> tuple[httpx.Response, float]:
             async with semaphore:
-                return await client.get("/work", headers=headers)
+                response = await client.get("/work", headers=headers)
+                return response, time.time()
 
         return await asyncio.gather(*(one() for _ in range(total)))
 
 
 def test_exactly_the_limit_is_admitted_across_workers(redis: Redis) -> None:
     with limited_server(redis, 50, 3600) as server:
-        responses = asyncio.run(burst(server.url, ONE, 400))
+        timed = asyncio.run(burst(server.url, ONE, 400))
+        responses = [r for r, _ in timed]
         statuses = Counter(r.status_code for r in responses)
         assert statuses == {200: 50, 429: 350}
         pids = {httpx.get(f"{server.url}/health").json()["pid"] for _ in range(60)}
         assert len(pids) > 1  # the burst was served by several worker processes sharing one count
         remaining = sorted(int(r.headers["x-ratelimit-remaining"]) for r in responses if r.status_code == 200)
         assert remaining == list(range(50))  # each admission saw a distinct count
-        for r in responses:
+        for r, received_at in timed:
             assert r.headers["x-ratelimit-limit"] == "50"
             if r.status_code == 429:
                 assert r.headers["x-ratelimit-remaining"] == "0"
                 retry_after = int(r.headers["retry-after"])
                 assert 1 <= retry_after <= 72  # one request back every 3600/50 = 72 s
-                assert abs(int(r.headers["x-ratelimit-reset"]) - (time.time() + retry_after)) <= 3
+                # Reset and Retry-After name the same moment, judged when this response arrived
+                # (not after the whole burst, which takes seconds on a busy machine)
+                assert abs(int(r.headers["x-ratelimit-reset"]) - (received_at + retry_after)) <= 2
                 assert r.json()["code"] == "rate_limited"
         # the second workspace is unaffected
         r = httpx.get(f"{server.url}/work", headers=TWO)
         assert (r.status_code, r.headers["x-ratelimit-remaining"]) == (200, "49")
 
 
+def window_burst(url: str, headers: dict[str, str], window: float) -> Counter[int]:
+    """A burst of 20 inside one fixed window: started at a window's beginning, and tried again
+    (up to 3 times) if a busy machine let it spill into the next window."""
+    for _ in range(3):
+        time.sleep(window - time.time() % window + 0.05)  # the beginning of a window
+        started = time.time()
+        timed = asyncio.run(burst(url, headers, 20))
+        if max(t for _, t in timed) // window == started // window:
+            return Counter(r.status_code for r, _ in timed)
+    raise AssertionError("no burst of 20 requests fit in one window in 3 tries")
+
+
 def test_window_rolls_over_across_workers(redis: Redis) -> None:
     with limited_server(redis, 5, 2, EK_ALGORITHM="fixed") as server:
-        now = time.time()
-        time.sleep(2 - now % 2 + 0.05)  # start at the beginning of a 2 s window
-        first = Counter(r.status_code for r in asyncio.run(burst(server.url, ONE, 20)))
-        assert first == {200: 5, 429: 15}
-        time.sleep(2 - time.time() % 2 + 0.05)
-        second = Counter(r.status_code for r in asyncio.run(burst(server.url, ONE, 20)))
-        assert second == {200: 5, 429: 15}
+        assert window_burst(server.url, ONE, 2) == {200: 5, 429: 15}
+        assert window_burst(server.url, ONE, 2) == {200: 5, 429: 15}
 
 
 def test_urllib3_retry_honours_retry_after(redis: Redis) -> None:

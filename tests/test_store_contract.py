@@ -1,0 +1,239 @@
+"""One contract over every store: each atomic step pinned directly, on memory and on a real Redis."""
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from errorkit import APIKeyRecord, Backend, MemoryBackend, RedisBackend
+from errorkit._stages.algorithms import ALGORITHMS
+from errorkit._stores.protocols import Claim, ClaimState
+
+GCRA, FIXED = ALGORITHMS["gcra"], ALGORITHMS["fixed"]
+HOUR_US = 3_600_000_000
+
+Run = Callable[[Callable[[Backend], Awaitable[None]]], None]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def run(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Run]:
+    """Run an async check against a fresh store (its own key prefix on the shared Redis)."""
+
+    def runner(check: Callable[[Backend], Awaitable[None]]) -> None:
+        async def main() -> None:
+            if request.param == "memory":
+                await check(MemoryBackend())
+                return
+            store = RedisBackend(redis_url, prefix=f"c-{uuid.uuid4().hex[:8]}")
+            try:
+                await check(store)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    yield runner
+
+
+def record(key_id: str = "ek_a", **fields: Any) -> APIKeyRecord:
+    return APIKeyRecord(key_id=key_id, secret_hash="f" * 64, workspace_id=fields.pop("workspace_id", "ws_1"), **fields)
+
+
+# -- API keys ---------------------------------------------------------------------------------
+
+
+def test_keys_round_trip_and_replace_whole(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        assert await store.get_api_key("ek_a") is None
+        full = record(project_id="p_1", scopes=frozenset({"a:read", "b:write"}), plan="growth", expires_at=1.5)
+        await store.put_api_key(full)
+        assert await store.get_api_key("ek_a") == full
+        plain = record()  # no project, plan or expiry any more: the old fields must not linger
+        await store.put_api_key(plain)
+        assert await store.get_api_key("ek_a") == plain
+
+    run(check)
+
+
+def test_keys_listed_by_workspace(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.put_api_key(record("ek_a"))
+        await store.put_api_key(record("ek_b"))
+        await store.put_api_key(record("ek_c", workspace_id="ws_2"))
+        assert sorted(r.key_id for r in await store.list_api_keys("ws_1")) == ["ek_a", "ek_b"]
+        assert [r.key_id for r in await store.list_api_keys("ws_2")] == ["ek_c"]
+        assert await store.list_api_keys("ws_none") == []
+        await store.put_api_key(replace(record("ek_b"), revoked=True))
+        assert {r.key_id: r.revoked for r in await store.list_api_keys("ws_1")} == {"ek_a": False, "ek_b": True}
+
+    run(check)
+
+
+# -- rate limiting ----------------------------------------------------------------------------
+
+
+def test_gcra_charges_until_full_and_a_refusal_changes_nothing(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        args = (HOUR_US, 2)  # 2 per hour: one every 1800 s
+        first = await store.count(GCRA, "ws:1", ["b"], args, 1)
+        assert first.admitted and first.values[0] - first.now_us == pytest.approx(1_800_000_000, abs=2)
+        second = await store.count(GCRA, "ws:1", ["b"], args, 1)
+        assert second.admitted and second.values[0] == first.values[0] + 1_800_000_000
+        refused = await store.count(GCRA, "ws:1", ["b"], args, 1)
+        assert not refused.admitted and refused.values[0] == second.values[0]  # unchanged state
+        again = await store.count(GCRA, "ws:1", ["b"], args, 1)
+        assert not again.admitted and again.values[0] == second.values[0]
+        other = await store.count(GCRA, "ws:2", ["b"], args, 1)  # another identity: its own state
+        assert other.admitted
+
+    run(check)
+
+
+def test_several_limits_are_charged_all_or_nothing(run: Run) -> None:
+    for algorithm in (GCRA, FIXED):
+
+        async def check(store: Backend, algorithm: Any = algorithm) -> None:
+            args = (HOUR_US, 1, HOUR_US, 100)  # the first limit allows one, the second many
+            assert (await store.count(algorithm, "ws:1", ["tight", "loose"], args, 1)).admitted
+            before = await store.count(algorithm, "ws:1", ["loose"], (HOUR_US, 100), 0)
+            refused = await store.count(algorithm, "ws:1", ["tight", "loose"], args, 1)
+            assert not refused.admitted
+            after = await store.count(algorithm, "ws:1", ["loose"], (HOUR_US, 100), 0)
+            assert after.values == before.values  # the loose limit was not charged for the refusal
+
+        run(check)
+
+
+def test_fixed_window_counts_and_refuses_a_cost_that_does_not_fit(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        args = (HOUR_US, 5)
+        assert list((await store.count(FIXED, "ip:1", ["b"], args, 3)).values) == [3]
+        refused = await store.count(FIXED, "ip:1", ["b"], args, 3)
+        assert (refused.admitted, list(refused.values)) == (False, [3])
+        assert list((await store.count(FIXED, "ip:1", ["b"], args, 2)).values) == [5]
+
+    run(check)
+
+
+def test_counters_expire(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        for algorithm in (GCRA, FIXED):
+            args = (200_000, 1)  # one per 0.2 s
+            assert (await store.count(algorithm, f"ws:{algorithm.name}", ["b"], args, 1)).admitted
+            assert not (await store.count(algorithm, f"ws:{algorithm.name}", ["b"], args, 1)).admitted
+            await asyncio.sleep(0.45)
+            assert (await store.count(algorithm, f"ws:{algorithm.name}", ["b"], args, 1)).admitted
+
+    run(check)
+
+
+def test_the_clock_is_the_stores(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        counted = await store.count(GCRA, "ws:1", ["b"], (HOUR_US, 10), 1)
+        assert abs(counted.now_us / 1e6 - time.time()) < 2
+
+    run(check)
+
+
+# -- idempotency ------------------------------------------------------------------------------
+
+
+def test_claim_complete_replay(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        assert await store.claim("t", "k", b"fp1", "owner-a", 10_000) == Claim(ClaimState.CLAIMED)
+        assert await store.claim("t", "k", b"fp2", "owner-b", 10_000) == Claim(ClaimState.IN_PROGRESS, b"fp1")
+        assert await store.complete("t", "k", "owner-b", b"stolen", 10_000) is False  # not the owner
+        assert await store.claim("t", "k", b"fp1", "owner-b", 10_000) == Claim(ClaimState.IN_PROGRESS, b"fp1")
+        assert await store.complete("t", "k", "owner-a", b"201\n[]\n{}", 10_000) is True
+        assert await store.claim("t", "k", b"fp1", "owner-c", 10_000) == Claim(
+            ClaimState.COMPLETED, b"fp1", b"201\n[]\n{}"
+        )
+        assert await store.complete("t", "k", "owner-a", b"again", 10_000) is False  # done is done
+        assert await store.release("t", "k", "owner-a") is False  # a completed record stays
+        assert (await store.claim("t", "k", b"fp1", "x", 10_000)).state is ClaimState.COMPLETED
+
+    run(check)
+
+
+def test_a_response_too_big_to_keep_is_completed_unstored(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.claim("t", "big", b"fp", "o", 10_000)
+        assert await store.complete("t", "big", "o", None, 10_000) is True
+        assert await store.claim("t", "big", b"fp", "p", 10_000) == Claim(ClaimState.COMPLETED_UNSTORED, b"fp")
+
+    run(check)
+
+
+def test_release_by_the_owner_only(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.claim("t", "k", b"fp", "owner-a", 10_000)
+        assert await store.release("t", "k", "owner-b") is False
+        assert (await store.claim("t", "k", b"fp", "owner-b", 10_000)).state is ClaimState.IN_PROGRESS
+        assert await store.release("t", "k", "owner-a") is True
+        assert await store.claim("t", "k", b"fp", "owner-b", 10_000) == Claim(ClaimState.CLAIMED)
+
+    run(check)
+
+
+def test_lease_expires_and_renewal_extends_it(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.claim("t", "lapse", b"fp", "o", 150)
+        await store.claim("t", "kept", b"fp", "o", 150)
+        assert await store.renew("t", "kept", "someone-else", 5_000) is False
+        assert await store.renew("t", "kept", "o", 5_000) is True
+        await asyncio.sleep(0.3)
+        assert await store.claim("t", "lapse", b"fp", "p", 10_000) == Claim(ClaimState.CLAIMED)  # lease gone
+        assert (await store.claim("t", "kept", b"fp", "p", 10_000)).state is ClaimState.IN_PROGRESS
+        assert await store.renew("t", "missing", "o", 5_000) is False
+
+    run(check)
+
+
+def test_completed_records_expire_after_their_ttl(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.claim("t", "k", b"fp", "o", 10_000)
+        await store.complete("t", "k", "o", b"resp", 150)
+        assert (await store.claim("t", "k", b"fp", "p", 10_000)).state is ClaimState.COMPLETED
+        await asyncio.sleep(0.3)
+        assert await store.claim("t", "k", b"fp", "p", 10_000) == Claim(ClaimState.CLAIMED)
+
+    run(check)
+
+
+def test_tenants_are_separate(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.claim("ws:1", "same-key", b"fp", "o", 10_000)
+        assert await store.claim("ws:2", "same-key", b"fp", "o", 10_000) == Claim(ClaimState.CLAIMED)
+        assert await store.claim("ws:{1}", "same-key", b"fp", "o", 10_000) == Claim(ClaimState.CLAIMED)
+
+    run(check)
+
+
+# -- the Redis store's key layout -------------------------------------------------------------
+
+
+def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -> None:
+    async def main() -> None:
+        prefix = f"layout-{uuid.uuid4().hex[:8]}"
+        store = RedisBackend(redis_url, prefix=prefix)
+        await store.put_api_key(record("ek_{x}"))
+        await store.count(GCRA, "ws:{a}", ["*:5/60", "*:100/3600"], (60_000_000, 5, HOUR_US, 100), 1)
+        await store.claim("ws:a:key:ek", "idem-1", b"fp", "o", 10_000)
+        keys = sorted(k.decode() for k in await store.redis.execute("KEYS", f"{prefix}:*"))
+        assert keys == [
+            f"{prefix}:apikey:{{ek_(x)}}",
+            f"{prefix}:idem:{{ws:a:key:ek}}:{hashlib.sha1(b'idem-1').hexdigest()}",
+            f"{prefix}:rl:{{ws:(a)}}:*:100/3600",
+            f"{prefix}:rl:{{ws:(a)}}:*:5/60",
+            f"{prefix}:workspace-keys:{{ws_1}}",
+        ]
+        outside = [k for k in await store.redis.execute("KEYS", "*") if b"ek_(x)" in k or b"ws:(a)" in k]
+        assert all(k.startswith(prefix.encode()) for k in outside)  # nothing outside the prefix
+        await store.close()
+
+    asyncio.run(main())
