@@ -52,9 +52,11 @@ def wait_port(port: int, timeout: float = 15) -> None:
 
 
 @contextmanager
-def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], port: int, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_port(port)
@@ -138,7 +140,9 @@ SCRIPT_INNER = {"time", "get", "set", "hmget", "hset", "hget", "hdel", "del", "p
 HARNESS = {"info", "config", "config|resetstat"}
 
 
-def measure(variant: str, path: str, redis_url: str, seconds: int, warmup: int, script: Path | None) -> Run:
+def measure(
+    variant: str, path: str, redis_url: str, seconds: int, warmup: int, script: Path | None, root: Path = ROOT
+) -> Run:
     port = free_port()
     env = {"BENCH_APP": variant, "REDIS_URL": redis_url}
     args = [
@@ -159,7 +163,8 @@ def measure(variant: str, path: str, redis_url: str, seconds: int, warmup: int, 
         "--log-level",
         "warning",
     ]
-    with process(args, port, env):
+    redis_cli(redis_url, "FLUSHALL")  # each case starts from an empty Redis: no records of another case
+    with process(args, port, env, cwd=root):  # uvicorn imports the app (and errorkit) from `root`
         url = f"http://127.0.0.1:{port}{path}"
         wrk(url, warmup, script)
         redis_cli(redis_url, "CONFIG", "RESETSTAT")
@@ -177,6 +182,7 @@ class Case:
     app: str
     path: str = "/"
     script: Path | None = None
+    root: Path = ROOT  # the source tree served: this checkout, or an older commit's (--compare)
 
 
 def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
@@ -185,7 +191,7 @@ def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> di
     with redis_server() as redis_url:
         for r in range(rounds):
             for name, case in cases.items():
-                run = measure(case.app, case.path, redis_url, seconds, warmup, case.script)
+                run = measure(case.app, case.path, redis_url, seconds, warmup, case.script, case.root)
                 results[name].append(run)
                 print(
                     f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
@@ -225,8 +231,22 @@ def write_section(readme: Path, marker: str, body: str) -> None:
     readme.write_text(text)
 
 
+@contextmanager
+def source_at(rev: str) -> Iterator[Path]:
+    """The project's tree at `rev`, unpacked in a temporary folder (to serve an older commit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp)
+
+
 def main(cases: dict[str, Case], section: str, module: str, what: str) -> None:
-    """Command line of a benchmark module: run the rounds, print the table, write it into README.md."""
+    """Command line of a benchmark module: run the rounds, print the table, write it into README.md.
+
+    `--compare REV` also serves every errorkit case from commit REV in the same rounds (rows
+    marked `@ REV`, printed), the way to tell a regression from this machine's drift; the
+    README gets this tree's rows.
+    """
     import argparse
     import platform
 
@@ -234,14 +254,26 @@ def main(cases: dict[str, Case], section: str, module: str, what: str) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--compare", metavar="REV", help="also run the errorkit cases as of this commit")
     args = parser.parse_args()
-    results = rounds(cases, args.rounds, args.seconds, args.warmup)
     baseline = next(iter(cases))
     command = f"python -m {module} --rounds {args.rounds} --seconds {args.seconds}"
+    if args.compare:
+        with source_at(args.compare) as old:
+            compared = dict(cases)
+            for name, case in cases.items():
+                if case.app.startswith(("errorkit", "idem")):
+                    compared[f"{name} @ {args.compare}"] = Case(case.app, case.path, case.script, old)
+            results = rounds(compared, args.rounds, args.seconds, args.warmup)
+        print(table(results, baseline, {}))
+        command += f" --compare {args.compare}"
+        results = {name: runs for name, runs in results.items() if name in cases}  # the README shows this tree
+    else:
+        results = rounds(cases, args.rounds, args.seconds, args.warmup)
+        print(table(results, baseline, {}))
     body = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python {platform.python_version()}, "
         f"{args.rounds} interleaved rounds of {args.seconds} s, {what}.\n\n```\n{command}\n```\n\n"
         + table(results, baseline, {})
     )
     write_section(Path(__file__).parent / "README.md", section, body)
-    print(table(results, baseline, {}))

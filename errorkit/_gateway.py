@@ -28,12 +28,12 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._handlers import BODY_KEY, ExceptionHandler, RequestBody
+from errorkit._body import keep_body
+from errorkit._handlers import ExceptionHandler
 from errorkit._refusal import Refusal
 from errorkit._request_id import HEADER, assign_request_id
 
 Header = tuple[bytes, bytes]
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class Gate(Protocol):
@@ -115,9 +115,8 @@ class GatewayMiddleware:
         extra: list[Header] = []
         if self.assigns_request_ids:
             extra.append((HEADER, assign_request_id(scope).encode("ascii")))
-        if scope["method"] in _BODY_METHODS:  # kept to tell a client's malformed JSON from a crash
-            recorder = scope[BODY_KEY] = RequestBody(receive)
-            receive = recorder.recording_receive
+        if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
+            receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
         held: Message | None = None
         started = False
 

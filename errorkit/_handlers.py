@@ -13,8 +13,9 @@ from pydantic_core import to_jsonable_python
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from errorkit._body import request_body
 from errorkit._definition import ErrorDefinition
 from errorkit._errors import APIError
 from errorkit._exceptions import InvalidDetails, Refused
@@ -30,42 +31,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     RequestValidationError = None  # type: ignore[assignment,misc]
 
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
-#: Where the gateway leaves the `RequestBody` of a request that may carry one.
-BODY_KEY = "errorkit.request_body"
-
-
-class RequestBody:
-    """Keeps the request body as the app reads it (up to `limit` bytes), to judge decoding errors."""
-
-    __slots__ = ("chunks", "complete", "limit", "receive", "size")
-
-    def __init__(self, receive: Receive, limit: int = 10 << 20) -> None:
-        self.receive = receive
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit = limit
-        self.complete = False
-
-    async def recording_receive(self) -> Message:
-        message = await self.receive()
-        if message["type"] == "http.request" and not self.complete:
-            chunk = message.get("body", b"")
-            self.size += len(chunk)
-            if self.size <= self.limit:
-                self.chunks.append(chunk)
-            else:
-                self.chunks = []
-            self.complete = not message.get("more_body", False)
-        return message
-
-    def body(self) -> bytes | None:
-        """The whole body, or None if it was not read to its end or was over the limit."""
-        return b"".join(self.chunks) if self.complete and self.size <= self.limit else None
-
-
-def request_body(scope: Scope) -> bytes | None:
-    recorder = scope.get(BODY_KEY)
-    return recorder.body() if isinstance(recorder, RequestBody) else None
 
 
 class ExceptionHandler:

@@ -23,6 +23,7 @@ LAYERS = [
             "errorkit._principal",
             "errorkit._paths",
             "errorkit._expiring",
+            "errorkit._body",
         ],
     ),
     ("formats and catalogs", ["errorkit._formats", "errorkit.catalogs"]),

@@ -27,10 +27,11 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errorkit._body import BODY_KEY, keep_body
 from errorkit._exceptions import StoreError, StoreUnavailable
 from errorkit._paths import PathPatterns
 from errorkit._principal import Principal
@@ -51,6 +52,8 @@ _KEY_REQUIRED = Refusal(("idempotency_key_required",), 400)
 _IN_USE = Refusal(("idempotency_key_in_use",), 409, retry_after=1)
 _UNREPLAYABLE = Refusal(("idempotency_response_unavailable",), 409)
 _TOO_LARGE = Refusal.for_status(413)
+_TWO_KEYS = "\0two keys"  # compared by identity: no header value can be this object
+_CLAIMED, _COMPLETED, _UNSTORED = ClaimState.CLAIMED, ClaimState.COMPLETED, ClaimState.COMPLETED_UNSTORED
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +67,14 @@ class StoredResponses:
       `idempotency_response_unavailable` instead of running again.
     """
 
-    replay_headers: Iterable[str] = field(default=())
+    replay_headers: Iterable[str] = ()
     store_5xx: bool = False
     max_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "replay_headers", tuple(self.replay_headers))
+        if self.max_bytes < 0:
+            raise ValueError(f"max_bytes must be 0 or more, not {self.max_bytes}")
 
 
 class Idempotency:
@@ -124,20 +132,20 @@ class Idempotency:
         """The gateway's wrapping stage: replay, refuse, or run `app` once and keep its response."""
         path: str = scope["path"]
         if scope["method"] not in self.methods or self.exempt.matches(path):
-            await app(scope, receive, send)
+            await app(scope, keep_body(scope, receive), send)
             return None
-        keys = _idempotency_keys(scope)
-        if not keys:
+        raw = _idempotency_key(scope)
+        if raw is None:
             if self.required.matches(path):
                 return _KEY_REQUIRED
-            await app(scope, receive, send)
+            await app(scope, keep_body(scope, receive), send)
             return None
-        raw = keys[0]
-        if len(keys) > 1 or not _KEY.fullmatch(raw) or not raw.strip():
+        if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():
             return _INVALID_KEY
         body = await _read_body(receive, self.max_request_bytes)
         if body is None:  # the client left, or sent more than we fingerprint
             return _TOO_LARGE
+        scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
         request = b"%s\0%s\0%s\0%s" % (scope["method"].encode(), path.encode(), scope.get("query_string", b""), body)
         fingerprint = hashlib.sha256(request).hexdigest().encode()
         principal = get_principal(scope)
@@ -152,15 +160,16 @@ class Idempotency:
                 return refusal
             await app(scope, replay_receive, send)
             return None
-        if claim.state is ClaimState.CLAIMED:
+        state = claim.state
+        if state is _CLAIMED:
             await self._run(tenant, raw, owner, scope, replay_receive, send, app)
             return None
         if claim.fingerprint != fingerprint:
             return self.mismatch
-        if claim.state is ClaimState.COMPLETED:
+        if state is _COMPLETED:
             await _replay(claim.response, send)
             return None
-        if claim.state is ClaimState.COMPLETED_UNSTORED:
+        if state is _UNSTORED:
             return _UNREPLAYABLE
         return _IN_USE
 
@@ -322,5 +331,12 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replaying_receive
 
 
-def _idempotency_keys(scope: Scope) -> list[str]:
-    return [value.decode("latin-1") for name, value in scope["headers"] if name == b"idempotency-key"]
+def _idempotency_key(scope: Scope) -> str | None:
+    """The `Idempotency-Key` header; `_TWO_KEYS` when there are several (a 400), None when absent."""
+    found = None
+    for name, value in scope["headers"]:
+        if name == b"idempotency-key":
+            if found is not None:
+                return _TWO_KEYS
+            found = value.decode("latin-1")
+    return found

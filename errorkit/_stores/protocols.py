@@ -3,16 +3,16 @@
 A store only stores: it owns the layout of its keys (prefix, hash tag) and runs each
 step atomically (one Lua script on Redis, a step with no `await` inside in memory).
 Stages pass logical identities (a key id, a workspace, a tenant and an idempotency key)
-and get small typed results back. `MemoryBackend` and `RedisBackend` implement all three
-protocols; one contract suite (`tests/test_store_contract.py`) runs over both.
+and get small typed results back (named tuples: they are built on every request).
+`MemoryBackend` and `RedisBackend` implement all three protocols; one contract suite
+(`tests/test_store_contract.py`) runs over both.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from errorkit._principal import APIKeyRecord
 
@@ -53,8 +53,7 @@ class CounterAlgorithm(Protocol):
     ) -> tuple[bool, list[int]]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Counted:
+class Counted(NamedTuple):
     """A rate-limit decision: the store's clock, whether the cost was charged, the state per limit."""
 
     now_us: int
@@ -88,8 +87,7 @@ class ClaimState(enum.Enum):
     COMPLETED_UNSTORED = "completed_unstored"  # done, but its response was too big to keep
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(NamedTuple):
     """The outcome of a claim; `fingerprint` and `response` describe the existing record."""
 
     state: ClaimState
