@@ -1,0 +1,102 @@
+"""Instructions per request under callgrind: a measure that does not drift with the machine.
+
+    python -m benchmarks.instructions [--compare REV] [VARIANT ...]
+
+Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a
+time, and counts the instructions of 2,500 requests minus those of 500 (start-up cancels
+out). `idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs
+valgrind and, for the Redis variants, a redis-server (started here). With `--compare REV`
+the same variants also run from commit REV's tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+GET: dict[str, Any] = {
+    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+    "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5555),
+    "server": ("127.0.0.1", 8000), "headers": [(b"host", b"localhost"), (b"accept", b"*/*")],
+}  # fmt: skip
+POST = dict(GET, method="POST", path="/objects", raw_path=b"/objects",
+            headers=[(b"host", b"localhost"), (b"content-type", b"application/json")])  # fmt: skip
+BODY = b'{"name": "widget", "size": 3}'
+VARIANTS = ["errorkit_memory", "errorkit_redis", "idem_memory", "idem_memory_first", "idem_redis", "idem_redis_first"]
+
+
+def child(variant: str, requests: int) -> None:
+    """In the measured process: import the variant's app from the current folder and call it."""
+    sys.path[0] = os.getcwd()  # the tree being measured, not this file's
+    os.environ["BENCH_APP"] = variant.removesuffix("_first")
+    from benchmarks.apps import app
+
+    fresh = variant.endswith("_first")
+    run = os.urandom(6).hex().encode()
+    counter = iter(range(1 << 30))
+
+    def scope() -> dict[str, Any]:
+        if not variant.startswith("idem"):
+            return dict(GET, state={})
+        key = b"%s-%d" % (run, next(counter)) if fresh else b"replay-me"
+        return dict(POST, state={}, headers=[*POST["headers"], (b"idempotency-key", key)])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message: object) -> None:
+        return None
+
+    async def main() -> None:
+        for _ in range(requests // 50):
+            await asyncio.gather(*(app(scope(), receive, send) for _ in range(50)))
+
+    asyncio.run(main())
+
+
+def count(variant: str, root: Path, redis_url: str) -> float:
+    totals = []
+    for requests in (500, 2500):
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+             "--child", variant, str(requests)],  # this file, run in `root`: it imports `root`'s app
+            cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root)},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
+    return (totals[1] - totals[0]) / 2000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variants", nargs="*", default=VARIANTS)
+    parser.add_argument("--compare", metavar="REV")
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "REQUESTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]))
+        return
+    from benchmarks.harness import ROOT, redis_server, source_at
+
+    with redis_server() as url:
+        trees = [("this tree", ROOT)]
+        with source_at(args.compare or "HEAD") as old:
+            if args.compare:
+                trees.append((args.compare, old))
+            for variant in args.variants:
+                line = [f"{variant:20}"]
+                for name, root in trees:
+                    subprocess.run(["redis-cli", "-p", url.rsplit(":", 1)[1].split("/")[0], "FLUSHALL"], check=True,
+                                   capture_output=True)  # fmt: skip
+                    line.append(f"{name}: {count(variant, root, url):>9,.0f}")
+                print("  ".join(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
