@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -135,3 +136,137 @@ def redis_server(port: int | None = None) -> Iterator[Redis]:
             yield Redis(process, port)
         finally:
             stop(process)
+
+
+@contextmanager
+def redis_process(args: list[str], port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Any redis-server invocation (TLS, unix socket, Sentinel, Cluster node), stopped by its PID."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run scripts/test, which installs it")
+    log = (workdir / f"redis-{port}.log").open("wb")
+    process = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        if port:
+            wait_for_port(port, process)
+        yield process
+    finally:
+        stop(process)
+        log.close()
+
+
+BASE_ARGS = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1/localhost, a client certificate, and an unrelated CA."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=errorkit test {ca}",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.crt")  # fmt: skip
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, cn in (("server", "localhost"), ("client", "errorkit client")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        extra = ["-extfile", "server.ext"] if name == "server" else []
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-out", f"{name}.crt", *extra)  # fmt: skip
+    return {p.stem + p.suffix.replace(".", "_"): p for p in folder.iterdir() if p.suffix in (".crt", ".key")}
+
+
+class Sentinel:
+    """A master, one replica and one sentinel (quorum 1) on free loopback ports."""
+
+    def __init__(self, master: int, replica: int, sentinel: int, service: str) -> None:
+        self.master, self.replica, self.sentinel, self.service = master, replica, sentinel, service
+        self.url = f"redis+sentinel://127.0.0.1:{sentinel}/{service}"
+
+
+def _info(port: int, section: str) -> str:
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", section], capture_output=True, text=True, timeout=5)
+    return out.stdout
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+@contextmanager
+def sentinel_setup(service: str = "errorkit") -> Iterator[Sentinel]:
+    master, replica, sentinel = free_port(), free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        config = workdir / "sentinel.conf"
+        config.write_text(
+            f"port {sentinel}\nbind 127.0.0.1\nsentinel monitor {service} 127.0.0.1 {master} 1\n"
+            f"sentinel down-after-milliseconds {service} 1000\nsentinel failover-timeout {service} 5000\n"
+        )
+        with (
+            redis_process(["--port", str(master), *BASE_ARGS], master, workdir),
+            redis_process(["--port", str(replica), "--replicaof", "127.0.0.1", str(master), *BASE_ARGS], replica, workdir),
+            redis_process([str(config), "--sentinel"], sentinel, workdir),
+        ):
+            _wait(lambda: "master_link_status:up" in _info(replica, "replication"), "the replica to sync")
+
+            def knows_replica() -> bool:
+                out = subprocess.run(["redis-cli", "-p", str(sentinel), "SENTINEL", "replicas", service],
+                                     capture_output=True, text=True, timeout=5).stdout  # fmt: skip
+                return str(replica) in out
+
+            _wait(knows_replica, "the sentinel to know the replica")
+            yield Sentinel(master, replica, sentinel, service)
+
+
+class Cluster:
+    """Three primaries and three replicas (`redis-cli --cluster create`), node timeout 1 s."""
+
+    def __init__(self, ports: list[int], processes: dict[int, subprocess.Popen[bytes]]) -> None:
+        self.ports, self.processes = ports, processes
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:2])
+
+    def primaries(self) -> dict[int, tuple[int, int]]:
+        """Port -> (first slot, last slot) of every primary, as the cluster now says."""
+        for port in self.ports:
+            if self.processes[port].poll() is not None:
+                continue
+            out = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "SHARDS"], capture_output=True, text=True, timeout=5)
+            if out.returncode == 0:
+                break
+        result: dict[int, tuple[int, int]] = {}
+        lines = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "NODES"], capture_output=True, text=True, timeout=5).stdout
+        for line in lines.splitlines():
+            fields = line.split()
+            if "master" in fields[2] and "fail" not in fields[2] and len(fields) > 8:
+                start, _, end = fields[8].partition("-")
+                result[int(fields[1].split(":")[1].split("@")[0])] = (int(start), int(end or start))
+        return result
+
+
+@contextmanager
+def cluster_setup() -> Iterator[Cluster]:
+    ports = [free_port() for _ in range(6)]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        processes = {}
+        for port in ports:
+            workdir = Path(tmp) / str(port)
+            workdir.mkdir()
+            args = ["--port", str(port), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", "1000", *BASE_ARGS]  # fmt: skip
+            processes[port] = stack.enter_context(redis_process(args, port, workdir))
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "1",
+             "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        _wait(lambda: all("cluster_state:ok" in _cluster_info(p) for p in ports), "the cluster to be ok")
+        yield Cluster(ports, processes)
+
+
+def _cluster_info(port: int) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True, timeout=5).stdout

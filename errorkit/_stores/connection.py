@@ -1,72 +1,102 @@
-"""The one place errorkit talks to Redis: a multiplexed, auto-pipelined asyncio connection.
+"""The one place errorkit talks to a Redis server: a multiplexed, auto-pipelined asyncio connection.
 
 Every command issued during one event-loop tick, by any number of concurrent requests,
 leaves in a single write on one connection, and the replies are read back in one pass
-(hiredis parses them). That amortises the per-round-trip cost that makes a naive
-"one redis-py call per request" middleware slow.
+(hiredis parses them). That amortises the per-round-trip cost that makes a "one redis-py
+call per request" middleware slow. `Redis` is that connection to one server (TCP, TLS or a
+unix socket); `errorkit._stores.topology` builds Sentinel and Cluster clients from it.
 
 Failure behaviour, chosen for middleware that must never stall an API:
+- nothing reaches a connection before its handshake (AUTH, SELECT, the role check) has
+  answered; a failed handshake closes the socket;
+- a reply later than the per-command deadline (`Timeouts.command`, 50 ms by default) fails
+  the commands that were waiting with `StoreUnavailable` (each stage applies its failure
+  policy), but the connection is kept: late replies are read and dropped in order (a
+  command's `late` hook sees its reply, so an idempotency claim nobody waits for is
+  released); the connection is torn down only when it is dead (a transport error, or
+  nothing answered for `Timeouts.dead_after`), then reconnected with exponential backoff
+  and jitter. Once Redis answers again, the next command is decided by Redis;
 - error replies that say Redis cannot serve right now (out of memory, read-only replica,
-  loading its data, busy with a script, cluster down) raise `StoreUnavailable`, like an
-  outage, so each stage applies its failure policy; any other error reply raises
-  `RedisError` (a misconfiguration such as a missing ACL permission);
-- every batch has a deadline (`timeout`, tens of milliseconds by default); when a reply
-  is late the connection is dropped and every pending command fails with
-  `StoreUnavailable`: a late reply can never be matched to the wrong caller;
-- nothing is retried blindly, so a command is never executed twice by errorkit; the only
-  retry is EVALSHA after `NOSCRIPT` (sent again as EVAL), which Redis answers without
-  running anything;
-- after a failed connect or a timeout, commands fail at once for `retry_interval`
-  seconds, then the next command reconnects: recovery needs no restart.
+  loading, busy, cluster down) raise `StoreUnavailable`; `READONLY`, `LOADING` and
+  `MASTERDOWN` also drop the connection (it points at the wrong server, or too early), so
+  the next command reconnects (and Sentinel re-discovers). `MOVED`/`ASK` raise `Redirect`
+  for the Cluster client; any other error reply raises `RedisError`;
+- nothing is retried blindly, so errorkit never runs a command twice; the only resend is
+  EVALSHA after `NOSCRIPT` (as EVAL) and a Cluster redirect, which Redis answers without
+  running anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import hiredis
 
 from errorkit._exceptions import RedisError, StoreUnavailable
+from errorkit._stores.urls import Address, RedisURL, parse_url
 
 Arg = str | bytes | int | float
 Convert = Callable[[Any], Any]
+Late = Callable[[Any], None]
 
 #: Error replies meaning "not now" (an outage in all but name), not "never".
 UNAVAILABLE_REPLIES = frozenset(
     {"OOM", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "MISCONF"}
 )
+#: Of those, the replies that mean this connection points at the wrong server (or too early).
+MISDIRECTED_REPLIES = frozenset({"READONLY", "LOADING", "MASTERDOWN"})
+
+
+class Redirect(RedisError):
+    """`MOVED` or `ASK` from a Redis Cluster node: the slot is served elsewhere (nothing ran)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        kind, slot, address = message.split(" ", 2)
+        host, _, port = address.rpartition(":")
+        self.kind = kind
+        self.slot = int(slot)
+        self.address: Address = (host, int(port))
 
 
 def reply_error(message: str) -> Exception:
-    """The exception for an error reply: `StoreUnavailable` for "not now", else `RedisError`."""
-    if message.split(" ", 1)[0] in UNAVAILABLE_REPLIES:
+    """The exception for an error reply: `StoreUnavailable`, `Redirect` or `RedisError`."""
+    code = message.split(" ", 1)[0]
+    if code in UNAVAILABLE_REPLIES:
         return StoreUnavailable(f"Redis cannot serve now: {message}")
+    if code in ("MOVED", "ASK"):
+        return Redirect(message)
     return RedisError(message)
 
 
-def redact(url: str) -> str:
-    """`url` with its password (and any `password=` query value) replaced by `***`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable Redis URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, host = netloc.rsplit("@", 1)
-        user = credentials.split(":", 1)[0] if ":" in credentials else ""
-        netloc = f"{user}:***@{host}" if ":" in credentials else f"***@{host}"
-    query = "&".join(
-        f"{name}=***" if name.lower() == "password" else f"{name}={value}" if sep else name
-        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long errorkit waits for Redis, in seconds.
+
+    - `command`: a reply later than this fails its command (the connection stays);
+    - `connect`: connecting, TLS and the handshake together;
+    - `dead_after`: commands pending and nothing answered for this long: the connection is
+      torn down and reconnected (with backoff from `backoff` up to `backoff_cap`, jittered).
+    """
+
+    command: float = 0.05
+    connect: float = 0.5
+    dead_after: float = 1.0
+    backoff: float = 0.05
+    backoff_cap: float = 2.0
+
+    @classmethod
+    def of(cls, timeout: float | Timeouts) -> Timeouts:
+        return timeout if isinstance(timeout, Timeouts) else cls(command=timeout)
 
 
 class Script:
@@ -82,121 +112,171 @@ class Script:
         return cls(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
 
 
+_Pending = tuple["asyncio.Future[Any]", "tuple[Arg, ...] | None", "Convert | None", "Late | None"]
+
+
 class _Protocol(asyncio.Protocol):
     """Replies arrive in the order commands were written: each resolves the oldest waiter."""
 
     def __init__(self, owner: Redis) -> None:
         self.reader = hiredis.Reader()
         # per command in flight: its caller's future, for an EVALSHA how to run it again as
-        # EVAL after NOSCRIPT, and how to turn the reply into the caller's result
-        self.waiters: deque[tuple[asyncio.Future[Any], tuple[Arg, ...] | None, Convert | None]] = deque()
+        # EVAL after NOSCRIPT, how to turn the reply into the result, and who wants a late reply
+        self.waiters: deque[_Pending] = deque()
         self.transport: asyncio.Transport | None = None
         self.replied = 0
         self.owner = owner
         self.deadlines: deque[tuple[float, int]] = deque()  # (when, replies expected by then) per write
         self.watchdog: asyncio.TimerHandle | None = None
+        self.last_heard = 0.0  # loop time of the last reply, or of the first write after a quiet time
+        self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
+        self.last_heard = self.owner._loop.time() if self.owner._loop is not None else 0.0
         waiters = self.waiters
+        misdirected = False
         while (reply := self.reader.gets()) is not False:
             self.replied += 1
-            waiter, fallback, convert = waiters.popleft()
-            if waiter.done():  # its caller was cancelled
+            waiter, fallback, convert, late = waiters.popleft()
+            is_error = isinstance(reply, hiredis.ReplyError)
+            if is_error and str(reply).split(" ", 1)[0] in MISDIRECTED_REPLIES:
+                misdirected = True
+            if waiter.done():  # its caller gave up (deadline) or was cancelled: drop the reply
+                if late is not None and not is_error:
+                    late(reply if convert is None else convert(reply))
                 continue
-            if not isinstance(reply, hiredis.ReplyError):
+            if not is_error:
                 waiter.set_result(reply if convert is None else convert(reply))
             elif fallback is not None and str(reply).startswith("NOSCRIPT"):
                 # the script was not run (first use, flush, restart): EVAL loads and runs it once
-                self.owner._queue(self, waiter, fallback, None, convert)
+                self.owner._queue(self, waiter, fallback, None, convert, late)
             else:
                 waiter.set_exception(reply_error(str(reply)))
+        if misdirected:
+            self.owner._misdirected(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
         if self.watchdog is not None:
             self.watchdog.cancel()
         self.owner._lost(self)
 
-    def fail(self, error: Exception) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()[0]
-            if not waiter.done():
-                waiter.set_exception(error)
+    def fail(self, error: Exception, count: int | None = None) -> None:
+        """Fail the first `count` waiters (all when None); failed ones stay queued if the connection lives."""
+        if count is None:
+            while self.waiters:
+                waiter = self.waiters.popleft()[0]
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
+        for index, pending in enumerate(self.waiters):
+            if index >= count:
+                break
+            if not pending[0].done():
+                pending[0].set_exception(error)
 
 
 class Redis:
-    """A single multiplexed connection to one Redis server, shared by all requests of a process.
+    """A multiplexed connection to one Redis server, shared by all requests of a process.
 
-    `url` is `redis://[:password@]host[:port][/db]`. `timeout` bounds every command
-    (seconds); `connect_timeout` bounds connecting; `retry_interval` is how long commands
-    fail fast after a failed connect before the next attempt.
+    `url` is `redis://`, `rediss://` or `unix://` (see `errorkit._stores.urls`), or an
+    already parsed `RedisURL` with `address` naming the server (Sentinel and Cluster use
+    that). `timeout` is the per-command deadline in seconds, or a `Timeouts`. `role`, when
+    set, is checked with `ROLE` during the handshake (Sentinel's master must be "master").
     """
 
     def __init__(
         self,
-        url: str = "redis://127.0.0.1:6379/0",
+        url: str | RedisURL = "redis://127.0.0.1:6379/0",
         *,
-        timeout: float = 0.05,
-        connect_timeout: float = 0.25,
-        retry_interval: float = 0.5,
+        timeout: float | Timeouts = 0.05,
+        address: Address | None = None,
+        role: str | None = None,
+        select_db: bool = True,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme != "redis":
-            raise ValueError(f"unsupported Redis URL {redact(url)!r}: use redis://[[user]:password@]host:port/db")
-        try:
-            parsed.port  # noqa: B018  # raises for a port that is not a number
-            int(parsed.path.lstrip("/") or 0)
-        except ValueError:
-            raise ValueError(f"malformed Redis URL {redact(url)!r}: the port and db must be numbers") from None
-        self.url = redact(url)
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or 6379
-        self.db = int(parsed.path.lstrip("/") or 0)
-        self.password = unquote(parsed.password) if parsed.password else None
-        self.username = unquote(parsed.username) if parsed.username else None
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.retry_interval = retry_interval
+        self.config = parse_url(url) if isinstance(url, str) else url
+        if self.config.topology != "single" and address is None:
+            raise ValueError(f"{self.config.text!r} is not one server: use errorkit._stores.topology.connect()")
+        self.address: Address | None = address or (self.config.addresses[0] if self.config.addresses else None)
+        self.timeouts = Timeouts.of(timeout)
+        self.role = role
+        self.select_db = select_db
+        self.on_lost = on_lost
+        self.url = self.config.text  # never the password
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
-        self._down_until = 0.0
+        self._retry_at = 0.0
+        self._failures = 0
         self._buffer: list[bytes] = []
         self._flush_scheduled = False
         self.commands_sent = 0
         self.writes = 0
+        self.connections_opened = 0
+
+    @property
+    def where(self) -> str:
+        if self.config.unix_path is not None:
+            return self.config.unix_path
+        assert self.address is not None
+        return f"{self.address[0]}:{self.address[1]}"
 
     async def execute(self, *args: Arg) -> Any:
-        """Run one command; raises `StoreUnavailable` on outage, timeout or a "not now" reply, else `RedisError`."""
+        """Run one command; `StoreUnavailable` on outage, timeout or a "not now" reply, else `RedisError`."""
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
             await self._connect()
         return await self._send(args, None)
 
     def run(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None = None
+        self,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        convert: Convert | None = None,
+        late: Late | None = None,
+        *,
+        asking: bool = False,
     ) -> Awaitable[Any]:
         """EVALSHA `script`, falling back to EVAL (which loads it) after `NOSCRIPT`.
 
-        `convert` turns the reply into the result. Returns a future, not a coroutine: the
-        hot path adds no frame to the caller's stack.
+        `convert` turns the reply into the result; `late` receives the converted reply of
+        a command whose caller had already given up. `asking` sends `ASKING` first (a
+        Cluster `ASK` redirect). Returns a future, not a coroutine: the hot path adds no
+        frame to the caller's stack.
         """
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
-            return self._run_connecting(script, keys, args, convert)
+            return self._run_connecting(script, keys, args, convert, late, asking)
         n = len(keys)
-        return self._send(("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args), convert)
+        if asking:
+            self._send(("ASKING",), None)
+        return self._send(
+            ("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args), convert, late
+        )
 
     async def _run_connecting(
-        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None
+        self,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        convert: Convert | None,
+        late: Late | None,
+        asking: bool,
     ) -> Any:
         await self._connect()
-        return await self.run(script, keys, args, convert)
+        return await self.run(script, keys, args, convert, late, asking=asking)
 
     def _send(
-        self, args: tuple[Arg, ...], fallback: tuple[Arg, ...] | None, convert: Convert | None = None
+        self,
+        args: tuple[Arg, ...],
+        fallback: tuple[Arg, ...] | None,
+        convert: Convert | None = None,
+        late: Late | None = None,
     ) -> asyncio.Future[Any]:
         """Queue one command on the live connection; its reply resolves the returned future."""
         loop = self._loop
@@ -204,9 +284,9 @@ class Redis:
         waiter: asyncio.Future[Any] = loop.create_future()
         protocol = self._protocol
         if protocol is None:
-            waiter.set_exception(StoreUnavailable("connection to Redis lost"))
+            waiter.set_exception(StoreUnavailable(f"connection to Redis at {self.where} lost"))
             return waiter
-        self._queue(protocol, waiter, args, fallback, convert)
+        self._queue(protocol, waiter, args, fallback, convert, late)
         return waiter
 
     def _queue(
@@ -216,60 +296,84 @@ class Redis:
         args: tuple[Arg, ...],
         fallback: tuple[Arg, ...] | None,
         convert: Convert | None,
+        late: Late | None,
     ) -> None:
-        protocol.waiters.append((waiter, fallback, convert))
+        protocol.waiters.append((waiter, fallback, convert, late))
         self._buffer.append(hiredis.pack_command(args))  # type: ignore[arg-type]
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush, protocol)  # type: ignore[union-attr]
 
     async def close(self) -> None:
-        if self._protocol is not None and self._protocol.transport is not None:
-            self._protocol.transport.close()
-        self._protocol = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
 
     def _flush(self, protocol: _Protocol) -> None:
         self._flush_scheduled = False
         buffer, self._buffer = self._buffer, []
         if protocol is not self._protocol or protocol.transport is None:
-            protocol.fail(StoreUnavailable("connection to Redis lost"))
+            protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
             return
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        if len(protocol.waiters) == len(buffer):  # nothing was outstanding: the wait starts now
+            protocol.last_heard = now
         protocol.transport.write(b"".join(buffer))
         self.commands_sent += len(buffer)
         self.writes += 1
-        loop = self._loop
-        assert loop is not None
-        protocol.deadlines.append((loop.time() + self.timeout, protocol.replied + len(protocol.waiters)))
+        protocol.deadlines.append((now + self.timeouts.command, protocol.replied + len(protocol.waiters)))
         if protocol.watchdog is None:
-            protocol.watchdog = loop.call_later(self.timeout / 5, self._watch, protocol)
+            protocol.watchdog = loop.call_later(self.timeouts.command / 5, self._watch, protocol)
 
     def _watch(self, protocol: _Protocol) -> None:
-        """Every timeout/5 while commands are pending: fail the connection if a reply is late.
+        """Every command/5 seconds while commands are pending: fail the late ones; drop a dead connection.
 
         One timer per connection instead of one per write keeps the hot path cheap; a late
-        reply is noticed within 1.2 x timeout.
+        reply is noticed within 1.2 x the deadline.
         """
         protocol.watchdog = None
-        deadlines = protocol.deadlines
-        while deadlines and deadlines[0][1] <= protocol.replied:
-            deadlines.popleft()
-        if not deadlines or protocol is not self._protocol:
+        if protocol is not self._protocol:
             return
         loop = self._loop
         assert loop is not None
-        if deadlines[0][0] <= loop.time():
-            deadlines.clear()
-            protocol.fail(StoreUnavailable(f"Redis did not answer within {self.timeout * 1000:.0f} ms"))
-            self._down_until = time.monotonic() + self.retry_interval
+        now = loop.time()
+        deadlines = protocol.deadlines
+        while deadlines and (deadlines[0][1] <= protocol.replied or deadlines[0][0] <= now):
+            when, expected = deadlines.popleft()
+            if expected > protocol.replied and when <= now:  # late: fail those callers, keep reading
+                late = StoreUnavailable(f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms")
+                protocol.fail(late, expected - protocol.replied)
+        if protocol.waiters and now - protocol.last_heard > self.timeouts.dead_after:
+            protocol.fail(StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s"))
             self._drop(protocol)
             return
-        protocol.watchdog = loop.call_later(self.timeout / 5, self._watch, protocol)
+        if protocol.waiters:
+            protocol.watchdog = loop.call_later(self.timeouts.command / 5, self._watch, protocol)
 
     def _drop(self, protocol: _Protocol) -> None:
         if protocol is self._protocol:
             self._protocol = None
         if protocol.transport is not None:
             protocol.transport.abort()
+        if self.on_lost is not None:
+            self.on_lost()
+
+    def _misdirected(self, protocol: _Protocol) -> None:
+        """READONLY, LOADING or MASTERDOWN: this server cannot take our writes; reconnect (or re-discover)."""
+        if protocol is self._protocol:
+            self._protocol = None
+            if protocol.transport is not None:
+                protocol.transport.close()  # replies still in flight are failed by connection_lost
+            if self.on_lost is not None:
+                self.on_lost()
+
+    def _lost(self, protocol: _Protocol) -> None:
+        if protocol is self._protocol:
+            self._protocol = None
+            if self.on_lost is not None:
+                self.on_lost()
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -279,31 +383,59 @@ class Redis:
         async with self._lock:
             if self._protocol is not None:
                 return self._protocol
-            if time.monotonic() < self._down_until:
-                raise StoreUnavailable(f"Redis at {self.host}:{self.port} is unreachable (retrying soon)")
+            if time.monotonic() < self._retry_at:
+                raise StoreUnavailable(f"Redis at {self.where} is unreachable (reconnecting with backoff)")
             try:
-                return await self._open(loop)
-            except (TimeoutError, OSError, StoreUnavailable, RedisError) as error:
-                self._protocol = None
-                self._down_until = time.monotonic() + self.retry_interval
-                raise StoreUnavailable(f"cannot connect to Redis at {self.host}:{self.port}: {error!r}") from None
+                protocol = await asyncio.wait_for(self._open(loop), self.timeouts.connect)
+            except (TimeoutError, OSError, ssl.SSLError, StoreUnavailable, RedisError) as error:
+                self._failures += 1
+                delay = min(self.timeouts.backoff_cap, self.timeouts.backoff * 2 ** (self._failures - 1))
+                self._retry_at = time.monotonic() + delay * random.uniform(0.5, 1.0)
+                reason = "timed out" if isinstance(error, TimeoutError) else repr(error)
+                if self.on_lost is not None:  # Sentinel asks again, Cluster re-reads its slots
+                    self.on_lost()
+                raise StoreUnavailable(f"cannot connect to Redis at {self.where}: {reason}") from None
+            self._failures = 0
+            self._protocol = protocol  # published only now: the handshake has answered
+            return protocol
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
-        _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self), self.host, self.port),
-            self.connect_timeout,
-        )
-        self._protocol = protocol
-        if self.password is not None:
-            auth = ("AUTH", self.username, self.password) if self.username else ("AUTH", self.password)
-            await self.execute(*auth)
-        if self.db:
-            await self.execute("SELECT", self.db)
+        config = self.config
+        context = config.ssl_context
+        if config.unix_path is not None:
+            _, protocol = await loop.create_unix_connection(lambda: _Protocol(self), config.unix_path, ssl=context)
+        else:
+            assert self.address is not None
+            host, port = self.address
+            _, protocol = await loop.create_connection(
+                lambda: _Protocol(self), host, port, ssl=context, server_hostname=host if context else None
+            )
+        self.connections_opened += 1
+        try:
+            if config.password is not None:
+                auth = ("AUTH", config.username, config.password) if config.username else ("AUTH", config.password)
+                await self._handshake(protocol, auth)
+            if self.select_db and config.db:
+                await self._handshake(protocol, ("SELECT", config.db))
+            if self.role is not None:
+                role = await self._handshake(protocol, ("ROLE",))
+                if role[0].decode() != self.role:
+                    raise StoreUnavailable(f"Redis at {self.where} is a {role[0].decode()}, not the {self.role}")
+        except BaseException:
+            if protocol.transport is not None:
+                protocol.transport.close()  # never leave a half-open socket behind
+            raise
         return protocol
 
-    def _lost(self, protocol: _Protocol) -> None:
-        if protocol is self._protocol:
-            self._protocol = None
+    async def _handshake(self, protocol: _Protocol, args: tuple[Arg, ...]) -> Any:
+        """One command on a connection nobody else can see yet."""
+        assert self._loop is not None and protocol.transport is not None
+        if protocol.lost:
+            raise StoreUnavailable(f"connection to Redis at {self.where} lost during the handshake")
+        waiter: asyncio.Future[Any] = self._loop.create_future()
+        protocol.waiters.append((waiter, None, None, None))
+        protocol.transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+        return await waiter
 
     def __repr__(self) -> str:
-        return f"<Redis {self.host}:{self.port}/{self.db} timeout={self.timeout}s>"  # never the password
+        return f"<Redis {self.url} timeout={self.timeouts.command}s>"  # never the password

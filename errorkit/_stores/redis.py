@@ -13,13 +13,17 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from errorkit._exceptions import StoreError
 from errorkit._principal import APIKeyRecord
-from errorkit._stores.connection import Redis, Script
+from errorkit._stores.connection import Redis, Script, Timeouts
 from errorkit._stores.protocols import Claim, ClaimState, Counted, CounterAlgorithm
+from errorkit._stores.topology import ClusterClient, SentinelClient, connect
 
 
 def _script(name: str) -> Script:
@@ -57,8 +61,11 @@ def _tag(value: str) -> str:
 class RedisBackend:
     """Stores keys, counters and idempotency records in Redis.
 
-    `url` is `redis://[[user]:password@]host[:port][/db]`; `timeout` bounds each command
-    (see `errorkit._stores.connection.Redis`); `prefix` starts every key this store writes.
+    `url` is any form `errorkit._stores.urls` accepts (one server over TCP, TLS or a unix
+    socket, Sentinel, Cluster); a malformed URL or an unknown option is a `ValueError` here,
+    never on the first request. `timeout` is the per-command deadline in seconds or a
+    `Timeouts`; `prefix` starts every key this store writes; `connection` is an errorkit
+    client made by `errorkit._stores.topology.connect()` (for sharing one between stores).
     """
 
     name = "redis"
@@ -67,13 +74,19 @@ class RedisBackend:
         self,
         url: str = "redis://127.0.0.1:6379/0",
         *,
-        timeout: float = 0.05,
+        timeout: float | Timeouts = 0.05,
         prefix: str = "errorkit",
-        connection: Redis | None = None,
+        connection: Redis | SentinelClient | ClusterClient | None = None,
     ) -> None:
-        self.redis = connection or Redis(url, timeout=timeout)
+        if connection is not None and not isinstance(connection, Redis | SentinelClient | ClusterClient):
+            raise TypeError(
+                f"connection must be errorkit's own Redis client (errorkit._stores.topology.connect(url)), "
+                f"not {type(connection).__module__}.{type(connection).__qualname__}: errorkit does not run on redis-py"
+            )
+        self.redis = connection if connection is not None else connect(url, timeout=timeout)
         self.prefix = prefix
         self._scripts: dict[str, Script] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- API keys -------------------------------------------------------------------------
 
@@ -120,7 +133,20 @@ class RedisBackend:
         return f"{self.prefix}:idem:{{{_tag(tenant)}}}:{hashlib.sha1(key.encode()).hexdigest()}"
 
     def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
-        return self.redis.run(_CLAIM, [self._record(tenant, key)], (fingerprint, owner, lease_ms), _claim)
+        def late(claim: Claim) -> None:  # the caller gave up, but the key was claimed: free it at once
+            if claim.state is ClaimState.CLAIMED:
+                self._background(self.release(tenant, key, owner))
+
+        return self.redis.run(_CLAIM, [self._record(tenant, key)], (fingerprint, owner, lease_ms), _claim, late)
+
+    def _background(self, step: Awaitable[bool]) -> None:
+        async def quietly() -> None:
+            with contextlib.suppress(StoreError):
+                await step
+
+        task = asyncio.get_running_loop().create_task(quietly())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
         args: tuple[Any, ...] = (owner, ttl_ms) if response is None else (owner, ttl_ms, response)

@@ -1,0 +1,347 @@
+"""Sentinel and Cluster clients, built from errorkit's own connection (`Redis`), one per server.
+
+`connect(url)` returns the client a URL names; all three kinds answer `execute()` and
+`run()` like a single `Redis` connection does, so the store never knows which it has.
+
+- **Sentinel**: the master is asked of the sentinels (`SENTINEL get-master-addr-by-name`),
+  its role checked during the handshake, and re-discovered when its connection is lost or
+  answers `READONLY`, `LOADING` or `MASTERDOWN`. A watcher also asks a sentinel every
+  `check_interval` seconds, so writes move to a new primary within seconds of the sentinels
+  naming it, even while the demoted one still accepts connections.
+- **Cluster**: slots are discovered from any node (`CLUSTER SLOTS`); one multiplexed
+  connection per primary (still one write per node per loop tick); each command goes to
+  the primary of its first key's hash slot. `MOVED` refreshes the map and resends (Redis ran
+  nothing); `ASK` resends once to the named node after `ASKING`. A lost node connection
+  refreshes the map, so a primary's failover to its replica is followed by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
+
+from errorkit._exceptions import RedisError, StoreUnavailable
+from errorkit._stores.connection import Arg, Convert, Late, Redirect, Redis, Script, Timeouts
+from errorkit._stores.urls import Address, RedisURL, parse_url
+
+
+class RedisClient(Protocol):
+    """What the Redis store needs: one server, a Sentinel-managed master or a Cluster."""
+
+    url: str
+
+    async def execute(self, *args: Arg) -> Any: ...
+
+    def run(
+        self,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        convert: Convert | None = None,
+        late: Late | None = None,
+    ) -> Awaitable[Any]: ...
+
+    async def close(self) -> None: ...
+
+
+def connect(url: str | RedisURL, *, timeout: float | Timeouts = 0.05) -> Redis | SentinelClient | ClusterClient:
+    """The client for `url`: a `Redis` connection, a `SentinelClient` or a `ClusterClient`."""
+    config = parse_url(url) if isinstance(url, str) else url
+    if config.topology == "sentinel":
+        return SentinelClient(config, timeout=timeout)
+    if config.topology == "cluster":
+        return ClusterClient(config, timeout=timeout)
+    return Redis(config, timeout=timeout)
+
+
+class SentinelClient:
+    """The master a set of sentinels names, followed through failovers."""
+
+    def __init__(self, config: RedisURL, *, timeout: float | Timeouts = 0.05, check_interval: float = 1.0) -> None:
+        assert config.topology == "sentinel" and config.service_name is not None
+        self.config = config
+        self.url = config.text
+        self.timeouts = Timeouts.of(timeout)
+        self.check_interval = check_interval
+        self.service = config.service_name
+        self._sentinels = list(config.addresses)
+        self._master: Redis | None = None
+        self._lock: asyncio.Lock | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.discoveries = 0
+
+    @property
+    def commands_sent(self) -> int:
+        return self._master.commands_sent if self._master is not None else 0
+
+    async def execute(self, *args: Arg) -> Any:
+        master = self._master if self._loop is asyncio.get_running_loop() else None
+        if master is None:
+            master = await self._discover()
+        return await master.execute(*args)
+
+    def run(
+        self,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        convert: Convert | None = None,
+        late: Late | None = None,
+    ) -> Awaitable[Any]:
+        master = self._master
+        if master is None or self._loop is not asyncio.get_running_loop():
+            return self._run_discovering(script, keys, args, convert, late)
+        return master.run(script, keys, args, convert, late)
+
+    async def _run_discovering(
+        self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None, late: Late | None
+    ) -> Any:
+        master = await self._discover()
+        return await master.run(script, keys, args, convert, late)
+
+    async def master_address(self) -> Address:
+        """Ask the sentinels, in turn, where the master is."""
+        problems = []
+        for index, address in enumerate(list(self._sentinels)):
+            sentinel = self._sentinel(address)
+            try:
+                reply = await sentinel.execute("SENTINEL", "get-master-addr-by-name", self.service)
+            except (StoreUnavailable, RedisError) as exc:
+                problems.append(f"{address[0]}:{address[1]}: {exc}")
+                continue
+            finally:
+                await sentinel.close()
+            if reply is None:
+                problems.append(f"{address[0]}:{address[1]}: no master named {self.service!r}")
+                continue
+            if index:  # remember which sentinel answered: ask it first next time
+                self._sentinels.insert(0, self._sentinels.pop(index))
+            return reply[0].decode(), int(reply[1])
+        raise StoreUnavailable(f"no sentinel named the master of {self.service!r}: {'; '.join(problems)}")
+
+    def _sentinel(self, address: Address) -> Redis:
+        config = RedisURL(
+            topology="single",
+            addresses=(address,),
+            unix_path=None,
+            username=None,
+            password=self.config.sentinel_password,
+            db=0,
+            tls=self.config.tls,
+            ssl_context=self.config.ssl_context,
+            service_name=None,
+            sentinel_password=None,
+            text=f"sentinel {address[0]}:{address[1]}",
+        )
+        return Redis(config, timeout=Timeouts(command=self.timeouts.connect, connect=self.timeouts.connect))
+
+    async def _discover(self) -> Redis:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._lock, self._master, self._watcher = loop, asyncio.Lock(), None, None
+        assert self._lock is not None
+        async with self._lock:
+            if self._master is not None:
+                return self._master
+            address = await self.master_address()
+            master = Redis(self.config, timeout=self.timeouts, address=address, role="master", on_lost=self._forget)
+            await master._connect()  # the handshake checks the role: a stale answer fails here
+            self.discoveries += 1
+            self._master = master
+            if self._watcher is None or self._watcher.done():
+                self._watcher = loop.create_task(self._watch())
+            return master
+
+    def _forget(self) -> None:
+        """The master's connection was lost or misdirected: ask the sentinels again next time."""
+        self._master = None
+
+    async def _watch(self) -> None:
+        """Follow a failover the sentinels announce, even while the old master still answers."""
+        while True:
+            await asyncio.sleep(self.check_interval)
+            master = self._master
+            if master is None:
+                continue
+            try:
+                address = await self.master_address()
+            except StoreUnavailable:
+                continue
+            if address != master.address and self._master is master:
+                self._master = None
+                await master.close()
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await self._watcher
+        master, self._master = self._master, None
+        if master is not None:
+            await master.close()
+
+    def __repr__(self) -> str:
+        return f"<SentinelClient {self.url}>"
+
+
+SLOTS = 16384
+
+
+@functools.lru_cache(maxsize=65536)
+def hash_slot(key: str) -> int:
+    """The Redis Cluster slot of a key: CRC16 of its hash tag (`{...}`) or of the whole key."""
+    start = key.find("{")
+    if start != -1:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            key = key[start + 1 : end]
+    crc = 0
+    for byte in key.encode():
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ byte) & 0xFF]
+    return crc % SLOTS
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return table
+
+
+_CRC16 = _crc16_table()
+_MAX_REDIRECTS = 5
+
+
+class ClusterClient:
+    """A Redis Cluster: each command to the primary of its key's slot, one connection per primary."""
+
+    def __init__(self, config: RedisURL, *, timeout: float | Timeouts = 0.05) -> None:
+        assert config.topology == "cluster"
+        self.config = config
+        self.url = config.text
+        self.timeouts = Timeouts.of(timeout)
+        self._seeds = list(config.addresses)
+        self._slots: list[Address | None] = [None] * SLOTS
+        self._nodes: dict[Address, Redis] = {}
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._refreshed_at = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
+        self.refreshes = 0
+
+    @property
+    def commands_sent(self) -> int:
+        return sum(node.commands_sent for node in self._nodes.values())
+
+    def node(self, address: Address) -> Redis:
+        node = self._nodes.get(address)
+        if node is None:
+            node = self._nodes[address] = Redis(
+                self.config, timeout=self.timeouts, address=address, select_db=False, on_lost=self._stale
+            )
+        return node
+
+    def node_for(self, key: str) -> Redis | None:
+        address = self._slots[hash_slot(key)]
+        return self.node(address) if address is not None else None
+
+    async def execute(self, *args: Arg) -> Any:
+        key = args[1] if len(args) > 1 else ""
+        return await self._routed(str(key), lambda node, asking: node.execute(*args) if not asking else self._asking(node, args))
+
+    async def _asking(self, node: Redis, args: tuple[Arg, ...]) -> Any:
+        await node._connect()
+        node._send(("ASKING",), None)
+        return await node._send(args, None)
+
+    def run(
+        self,
+        script: Script,
+        keys: Sequence[Arg],
+        args: Sequence[Arg],
+        convert: Convert | None = None,
+        late: Late | None = None,
+    ) -> Awaitable[Any]:
+        return self._routed(
+            str(keys[0]), lambda node, asking: node.run(script, keys, args, convert, late, asking=asking)
+        )
+
+    async def _routed(self, key: str, send: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._lock, self._nodes, self._refreshing = loop, asyncio.Lock(), {}, None
+            self._slots = [None] * SLOTS
+        node = self.node_for(key)
+        if node is None:
+            await self.refresh()
+            node = self.node_for(key)
+            if node is None:
+                raise StoreUnavailable(f"no Redis Cluster node serves the slot of {key!r}")
+        asking = False
+        for _ in range(_MAX_REDIRECTS):
+            try:
+                return await send(node, asking)
+            except Redirect as redirect:  # nothing ran: send it where the cluster says
+                if redirect.kind == "MOVED":
+                    self._slots[redirect.slot] = redirect.address
+                    self._stale()
+                asking = redirect.kind == "ASK"
+                node = self.node(redirect.address)
+        raise StoreUnavailable(f"Redis Cluster redirected the slot of {key!r} more than {_MAX_REDIRECTS} times")
+
+    def _stale(self) -> None:
+        """A node was lost or a slot moved: refresh the slot map soon (not more than 10 times a second)."""
+        if self._loop is None or (self._refreshing is not None and not self._refreshing.done()):
+            return
+        self._refreshing = self._loop.create_task(self._refresh_soon())
+
+    async def _refresh_soon(self) -> None:
+        wait = self._refreshed_at + 0.1 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        with contextlib.suppress(StoreUnavailable):
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Read the slot map from the first node that answers `CLUSTER SLOTS`."""
+        assert self._lock is not None
+        async with self._lock:
+            candidates = list(dict.fromkeys([*self._nodes, *self._seeds]))
+            problems = []
+            for address in candidates:
+                node = self.node(address)
+                try:
+                    reply = await node.execute("CLUSTER", "SLOTS")
+                except (StoreUnavailable, RedisError) as exc:
+                    problems.append(f"{address[0]}:{address[1]}: {exc}")
+                    continue
+                slots: list[Address | None] = [None] * SLOTS
+                for start, end, primary, *_ in reply:
+                    address_of_primary = (primary[0].decode() or address[0], int(primary[1]))
+                    for slot in range(start, end + 1):
+                        slots[slot] = address_of_primary
+                self._slots = slots
+                self._refreshed_at = time.monotonic()
+                self.refreshes += 1
+                primaries = set(slots)
+                for known in [a for a in self._nodes if a not in primaries and a not in self._seeds]:
+                    await self._nodes.pop(known).close()
+                return
+            raise StoreUnavailable(f"no Redis Cluster node answered CLUSTER SLOTS: {'; '.join(problems)}")
+
+    async def close(self) -> None:
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+        for node in list(self._nodes.values()):
+            await node.close()
+
+    def __repr__(self) -> str:
+        return f"<ClusterClient {self.url}>"
