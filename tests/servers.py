@@ -169,7 +169,18 @@ def make_certificates(folder: Path) -> dict[str, Path]:
                 "-keyout", f"{ca}.key", "-out", f"{ca}.crt")  # fmt: skip
     (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name, cn in (("server", "localhost"), ("client", "errorkit client")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
         extra = ["-extfile", "server.ext"] if name == "server" else []
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                 "-days", "2", "-out", f"{name}.crt", *extra)  # fmt: skip
@@ -209,7 +220,9 @@ def sentinel_setup(service: str = "errorkit") -> Iterator[Sentinel]:
         )
         with (
             redis_process(["--port", str(master), *BASE_ARGS], master, workdir),
-            redis_process(["--port", str(replica), "--replicaof", "127.0.0.1", str(master), *BASE_ARGS], replica, workdir),
+            redis_process(
+                ["--port", str(replica), "--replicaof", "127.0.0.1", str(master), *BASE_ARGS], replica, workdir
+            ),
             redis_process([str(config), "--sentinel"], sentinel, workdir),
         ):
             _wait(lambda: "master_link_status:up" in _info(replica, "replication"), "the replica to sync")
@@ -235,11 +248,15 @@ class Cluster:
         for port in self.ports:
             if self.processes[port].poll() is not None:
                 continue
-            out = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "SHARDS"], capture_output=True, text=True, timeout=5)
+            out = subprocess.run(
+                ["redis-cli", "-p", str(port), "CLUSTER", "SHARDS"], capture_output=True, text=True, timeout=5
+            )
             if out.returncode == 0:
                 break
         result: dict[int, tuple[int, int]] = {}
-        lines = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "NODES"], capture_output=True, text=True, timeout=5).stdout
+        lines = subprocess.run(
+            ["redis-cli", "-p", str(port), "CLUSTER", "NODES"], capture_output=True, text=True, timeout=5
+        ).stdout
         for line in lines.splitlines():
             fields = line.split()
             if "master" in fields[2] and "fail" not in fields[2] and len(fields) > 8:
@@ -248,9 +265,22 @@ class Cluster:
         return result
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
 @contextmanager
 def cluster_setup() -> Iterator[Cluster]:
-    ports = [free_port() for _ in range(6)]
+    ports = [free_cluster_port() for _ in range(6)]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         processes = {}
         for port in ports:
@@ -269,4 +299,6 @@ def cluster_setup() -> Iterator[Cluster]:
 
 
 def _cluster_info(port: int) -> str:
-    return subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True, timeout=5).stdout
+    return subprocess.run(
+        ["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True, timeout=5
+    ).stdout

@@ -101,7 +101,7 @@ def test_a_redis_py_client_is_refused_clearly() -> None:
     class StrictRedis:  # what a redis-py client looks like to errorkit: not its own connection
         pass
 
-    with pytest.raises(TypeError, match="connection must be errorkit's own Redis client .* not .*StrictRedis"):
+    with pytest.raises(TypeError, match=r"connection must be errorkit's own Redis client .* not .*StrictRedis"):
         RedisBackend(connection=StrictRedis())  # type: ignore[arg-type]
 
 
@@ -137,7 +137,7 @@ def test_mutual_tls(certs: dict[str, Path], workdir: Path) -> None:
         store = RedisBackend(f"{base}&ssl_certfile={certs['client_crt']}&ssl_keyfile={certs['client_key']}")
         assert run(admitted(store, 60, 50)) == 50
         without = RedisBackend(base)  # the server asks for a client certificate we do not have
-        with pytest.raises(StoreUnavailable, match="cannot connect to Redis at 127.0.0.1"):
+        with pytest.raises(StoreUnavailable, match=r"cannot connect to Redis at 127\.0\.0\.1"):
             run(without.count(GCRA, "ws:1", ["b"], (HOUR_US, 50), 1))
 
 
@@ -153,7 +153,9 @@ def test_a_wrong_ca_fails_within_the_connect_timeout(certs: dict[str, Path], wor
 
 def test_unix_socket_with_a_database(workdir: Path) -> None:
     socket_path = workdir / "redis.sock"
-    with redis_process(["--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700", *BASE_ARGS], 0, workdir):
+    with redis_process(
+        ["--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700", *BASE_ARGS], 0, workdir
+    ):
         deadline = time.monotonic() + 10
         while not socket_path.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -193,7 +195,9 @@ def test_an_acl_user_and_a_wrong_password(workdir: Path) -> None:
         store = RedisBackend(f"redis://limiter:right-password@127.0.0.1:{port}/0")
         assert run(admitted(store, 60, 50)) == 50
 
-        wrong = RedisBackend(f"redis://limiter:rotated-away@127.0.0.1:{port}/0", timeout=Timeouts(backoff=0.01, backoff_cap=0.02))
+        wrong = RedisBackend(
+            f"redis://limiter:rotated-away@127.0.0.1:{port}/0", timeout=Timeouts(backoff=0.01, backoff_cap=0.02)
+        )
 
         async def keep_trying() -> list[str]:
             problems = []
@@ -205,10 +209,11 @@ def test_an_acl_user_and_a_wrong_password(workdir: Path) -> None:
                 await asyncio.sleep(0.025)
             return problems
 
+        before = clients_connected(port)
         problems = run(keep_trying())
         assert problems and all("WRONGPASS" in p or "backoff" in p for p in problems)
         assert not any("rotated-away" in p for p in problems)
-        assert clients_connected(port) == 0  # every failed handshake closed its socket
+        assert clients_connected(port) == before  # every failed handshake closed its socket
 
 
 # -- the handshake, stalls ----------------------------------------------------------------------

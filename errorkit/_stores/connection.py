@@ -343,10 +343,14 @@ class Redis:
         while deadlines and (deadlines[0][1] <= protocol.replied or deadlines[0][0] <= now):
             when, expected = deadlines.popleft()
             if expected > protocol.replied and when <= now:  # late: fail those callers, keep reading
-                late = StoreUnavailable(f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms")
+                late = StoreUnavailable(
+                    f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms"
+                )
                 protocol.fail(late, expected - protocol.replied)
         if protocol.waiters and now - protocol.last_heard > self.timeouts.dead_after:
-            protocol.fail(StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s"))
+            protocol.fail(
+                StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s")
+            )
             self._drop(protocol)
             return
         if protocol.waiters:
@@ -412,15 +416,21 @@ class Redis:
             )
         self.connections_opened += 1
         try:
+            answered = False
             if config.password is not None:
                 auth = ("AUTH", config.username, config.password) if config.username else ("AUTH", config.password)
                 await self._handshake(protocol, auth)
+                answered = True
             if self.select_db and config.db:
                 await self._handshake(protocol, ("SELECT", config.db))
+                answered = True
             if self.role is not None:
                 role = await self._handshake(protocol, ("ROLE",))
                 if role[0].decode() != self.role:
                     raise StoreUnavailable(f"Redis at {self.where} is a {role[0].decode()}, not the {self.role}")
+                answered = True
+            if not answered:  # the server must answer once before anyone uses the connection
+                await self._handshake(protocol, ("PING",))  # (TLS 1.3 refuses a client certificate only now)
         except BaseException:
             if protocol.transport is not None:
                 protocol.transport.close()  # never leave a half-open socket behind

@@ -69,6 +69,7 @@ class SentinelClient:
         self.check_interval = check_interval
         self.service = config.service_name
         self._sentinels = list(config.addresses)
+        self._connections: dict[Address, Redis] = {}
         self._master: Redis | None = None
         self._lock: asyncio.Lock | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -105,17 +106,18 @@ class SentinelClient:
         return await master.run(script, keys, args, convert, late)
 
     async def master_address(self) -> Address:
-        """Ask the sentinels, in turn, where the master is."""
+        """Ask the sentinels, in turn, where the master is (one kept connection per sentinel)."""
         problems = []
         for index, address in enumerate(list(self._sentinels)):
-            sentinel = self._sentinel(address)
+            sentinel = self._connections.get(address)
+            if sentinel is None:
+                sentinel = self._connections[address] = self._sentinel(address)
             try:
                 reply = await sentinel.execute("SENTINEL", "get-master-addr-by-name", self.service)
             except (StoreUnavailable, RedisError) as exc:
                 problems.append(f"{address[0]}:{address[1]}: {exc}")
+                await self._connections.pop(address).close()
                 continue
-            finally:
-                await sentinel.close()
             if reply is None:
                 problems.append(f"{address[0]}:{address[1]}: no master named {self.service!r}")
                 continue
@@ -142,8 +144,9 @@ class SentinelClient:
 
     async def _discover(self) -> Redis:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
             self._loop, self._lock, self._master, self._watcher = loop, asyncio.Lock(), None, None
+            self._connections = {}
         assert self._lock is not None
         async with self._lock:
             if self._master is not None:
@@ -184,6 +187,9 @@ class SentinelClient:
         master, self._master = self._master, None
         if master is not None:
             await master.close()
+        for sentinel in self._connections.values():
+            await sentinel.close()
+        self._connections = {}
 
     def __repr__(self) -> str:
         return f"<SentinelClient {self.url}>"
@@ -255,7 +261,9 @@ class ClusterClient:
 
     async def execute(self, *args: Arg) -> Any:
         key = args[1] if len(args) > 1 else ""
-        return await self._routed(str(key), lambda node, asking: node.execute(*args) if not asking else self._asking(node, args))
+        return await self._routed(
+            str(key), lambda node, asking: node.execute(*args) if not asking else self._asking(node, args)
+        )
 
     async def _asking(self, node: Redis, args: tuple[Arg, ...]) -> Any:
         await node._connect()

@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 Topology = Literal["single", "sentinel", "cluster"]
 CertReqs = Literal["required", "optional", "none"]
@@ -93,7 +93,7 @@ def redact(url: str) -> str:
         f"{name}=***" if name.lower().endswith("password") else f"{name}={value}" if sep else name
         for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def parse_url(url: str) -> RedisURL:
