@@ -150,7 +150,7 @@ def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:
         os.kill(cluster.processes[victim].pid, signal.SIGKILL)
         cluster.processes[victim].wait()
         start = time.monotonic()
-        while time.monotonic() - start < 20:
+        while time.monotonic() - start < 40:
             try:
                 counted = await store.count(GCRA, identity, ["b"], (HOUR_US, 1000), 1)
                 if counted.admitted:
@@ -163,4 +163,4 @@ def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:
         await store.close()
         return resumed
 
-    assert asyncio.run(main()) < 15
+    assert asyncio.run(main()) < 30  # node timeout 1 s, then gossip and an election: seconds on a busy machine

@@ -297,6 +297,9 @@ class ClusterClient:
         for _ in range(_MAX_REDIRECTS):
             try:
                 return await send(node, asking)
+            except StoreUnavailable:  # a node down or failing over: read the slot map again soon
+                self._stale()
+                raise
             except Redirect as redirect:  # nothing ran: send it where the cluster says
                 if redirect.kind == "MOVED":
                     self._slots[redirect.slot] = redirect.address
