@@ -7,6 +7,7 @@ machine hits all of them alike; the table reports the median of the rounds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -98,9 +99,40 @@ def redis_server() -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
+@contextmanager
+def redis_cluster(primaries: int = 3) -> Iterator[str]:
+    """A local Redis Cluster of `primaries` nodes (no replicas), pinned beside the load generator."""
+    ports = []
+    while len(ports) < primaries:  # the cluster bus listens on port + 10000
+        port = free_port()
+        if port + 10000 < 65536:
+            ports.append(port)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        for port in ports:
+            folder = Path(tmp) / str(port)
+            folder.mkdir()
+            args = ["taskset", "-c", LOAD_CORE, "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", str(folder), "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf"]  # fmt: skip
+            stack.enter_context(process(args, port))
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while any("cluster_state:ok" not in _cli(p, "CLUSTER", "INFO") for p in ports):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the benchmark cluster did not come up")
+            time.sleep(0.1)
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
+def _cli(port: int, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, check=True).stdout
+
+
 def redis_cli(url: str, *args: str) -> str:
-    port = url.rsplit(":", 1)[1].split("/")[0]
-    return subprocess.run(["redis-cli", "-p", port, *args], capture_output=True, text=True, check=True).stdout
+    """Run a redis-cli command on every server of `url` (one, or each node of a cluster); outputs joined."""
+    hosts = url.split("://", 1)[1].split("/", 1)[0].split(",")
+    return "".join(_cli(int(host.rsplit(":", 1)[1]), *args) for host in hosts)
 
 
 @dataclass
@@ -137,7 +169,7 @@ def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 6
 # Commands the benchmarked apps only ever run inside Lua scripts; INFO commandstats counts
 # them too, so they are left out to count the commands clients send (round-trip work).
 SCRIPT_INNER = {"time", "get", "set", "hmget", "hset", "hget", "hdel", "del", "pexpire", "pexpireat", "expire", "incr"}
-HARNESS = {"info", "config", "config|resetstat"}
+HARNESS = {"info", "config", "config|resetstat", "cluster|slots", "cluster|info"}
 
 
 def measure(
@@ -170,8 +202,8 @@ def measure(
         redis_cli(redis_url, "CONFIG", "RESETSTAT")
         run = wrk(url, seconds, script)
         stats = redis_cli(redis_url, "INFO", "commandstats")
-        calls = {name: int(n) for name, n in re.findall(r"cmdstat_([\w|]+):calls=(\d+)", stats)}
-        run.redis_calls = sum(n for name, n in calls.items() if name not in SCRIPT_INNER | HARNESS)
+        calls = [(name, int(n)) for name, n in re.findall(r"cmdstat_([\w|]+):calls=(\d+)", stats)]
+        run.redis_calls = sum(n for name, n in calls if name not in SCRIPT_INNER | HARNESS)
         return run
 
 
@@ -183,15 +215,19 @@ class Case:
     path: str = "/"
     script: Path | None = None
     root: Path = ROOT  # the source tree served: this checkout, or an older commit's (--compare)
+    cluster: bool = False  # against a local 3-primary Redis Cluster instead of the single node
 
 
 def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
     ensure_tools()
     results: dict[str, list[Run]] = {name: [] for name in cases}
-    with redis_server() as redis_url:
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server())
+        cluster_url = stack.enter_context(redis_cluster()) if any(c.cluster for c in cases.values()) else ""
         for r in range(rounds):
             for name, case in cases.items():
-                run = measure(case.app, case.path, redis_url, seconds, warmup, case.script, case.root)
+                url = cluster_url if case.cluster else redis_url
+                run = measure(case.app, case.path, url, seconds, warmup, case.script, case.root)
                 results[name].append(run)
                 print(
                     f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "

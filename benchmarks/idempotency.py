@@ -14,6 +14,9 @@ CASES = {
     "bare Starlette POST": Case("bare", "/objects", HERE / "post.lua"),
     "errorkit first-time POST, Redis": Case("idem_redis", "/objects", HERE / "idem_first.lua"),
     "errorkit replay, Redis": Case("idem_redis", "/objects", HERE / "idem_replay.lua"),
+    "errorkit first-time POST, Redis Cluster (3 primaries)": Case(
+        "idem_redis", "/objects", HERE / "idem_first.lua", cluster=True
+    ),
     "errorkit first-time POST, in-memory": Case("idem_memory", "/objects", HERE / "idem_first.lua"),
     "errorkit replay, in-memory": Case("idem_memory", "/objects", HERE / "idem_replay.lua"),
 }

@@ -10,6 +10,7 @@ from benchmarks.harness import Case, main
 CASES = {
     "bare Starlette": Case("bare"),
     "errorkit rate limiting, Redis": Case("errorkit_redis"),
+    "errorkit rate limiting, Redis Cluster (3 primaries)": Case("errorkit_redis", cluster=True),
     "errorkit rate limiting, in-memory": Case("errorkit_memory"),
     "naive: one redis-py EVALSHA per request": Case("naive_redis"),
 }
