@@ -107,35 +107,12 @@ class Redis:
 @contextmanager
 def redis_server(port: int | None = None) -> Iterator[Redis]:
     """A throwaway redis-server (no persistence) on a free loopback port (or on `port`)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: run scripts/test, which installs it")
     port = port or free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, process)
-            yield Redis(process, port)
-        finally:
-            stop(process)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        redis_process(["--port", str(port), "--dir", tmp, *BASE_ARGS], port, Path(tmp)) as process,
+    ):
+        yield Redis(process, port)
 
 
 @contextmanager

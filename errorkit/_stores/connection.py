@@ -227,10 +227,15 @@ class Redis:
         assert self.address is not None
         return f"{self.address[0]}:{self.address[1]}"
 
-    async def execute(self, *args: Arg) -> Any:
-        """Run one command; `StoreUnavailable` on outage, timeout or a "not now" reply, else `RedisError`."""
+    async def execute(self, *args: Arg, asking: bool = False) -> Any:
+        """Run one command; `StoreUnavailable` on outage, timeout or a "not now" reply, else `RedisError`.
+
+        `asking` sends `ASKING` first (a Cluster `ASK` redirect), in the same write.
+        """
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
             await self._connect()
+        if asking:
+            self._send(("ASKING",), None)
         return await self._send(args, None)
 
     def run(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import time
 from collections.abc import Awaitable, Sequence
@@ -127,19 +128,11 @@ class SentinelClient:
         raise StoreUnavailable(f"no sentinel named the master of {self.service!r}: {'; '.join(problems)}")
 
     def _sentinel(self, address: Address) -> Redis:
-        config = RedisURL(
-            topology="single",
-            addresses=(address,),
-            unix_path=None,
-            username=None,
-            password=self.config.sentinel_password,
-            db=0,
-            tls=self.config.tls,
-            ssl_context=self.config.ssl_context,
-            service_name=None,
-            sentinel_password=None,
-            text=f"sentinel {address[0]}:{address[1]}",
-        )
+        # a sentinel: its own password (if any), no database, the same TLS
+        config = dataclasses.replace(
+            self.config, topology="single", addresses=(address,), username=None,
+            password=self.config.sentinel_password, db=0, service_name=None, text=f"sentinel {address[0]}:{address[1]}",
+        )  # fmt: skip
         return Redis(config, timeout=Timeouts(command=self.timeouts.connect, connect=self.timeouts.connect))
 
     async def _discover(self) -> Redis:
@@ -261,14 +254,7 @@ class ClusterClient:
 
     async def execute(self, *args: Arg) -> Any:
         key = args[1] if len(args) > 1 else ""
-        return await self._routed(
-            str(key), lambda node, asking: node.execute(*args) if not asking else self._asking(node, args)
-        )
-
-    async def _asking(self, node: Redis, args: tuple[Arg, ...]) -> Any:
-        await node._connect()
-        node._send(("ASKING",), None)
-        return await node._send(args, None)
+        return await self._routed(str(key), lambda node, asking: node.execute(*args, asking=asking))
 
     def run(
         self,
