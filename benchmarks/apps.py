@@ -9,13 +9,15 @@
 """
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis as RedisPy
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from errorkit import ErrorKit, Idempotency, Limit, MemoryBackend, RateLimiter, RedisBackend
 
@@ -32,8 +34,19 @@ async def create(request: Request) -> Response:
     return JSONResponse({"id": "obj_1", "size": len(body)}, status_code=201, headers={"Location": "/objects/obj_1"})
 
 
-def base() -> Starlette:
-    return Starlette(routes=[Route("/", hello), Route("/objects", create, methods=["POST"])])
+def base(lifespan: Lifespan[Starlette] | None = None) -> Starlette:
+    return Starlette(routes=[Route("/", hello), Route("/objects", create, methods=["POST"])], lifespan=lifespan)
+
+
+def marking(backend: MemoryBackend | RedisBackend) -> Lifespan[Starlette]:
+    """Start-up marks the store as errorkit's (each case starts from a flushed Redis)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.initialize()
+        yield
+
+    return lifespan
 
 
 NAIVE_SCRIPT = """
@@ -72,14 +85,15 @@ class NaiveRateLimit:
 
 
 def build(variant: str) -> ASGIApp:
-    app = base()
     if variant == "bare":
-        return app
+        return base()
     if variant == "naive_redis":
+        app = base()
         app.add_middleware(NaiveRateLimit)
         return app
     kit = ErrorKit()
     backend = RedisBackend(REDIS_URL) if variant.endswith("_redis") else MemoryBackend()
+    app = base(marking(backend))
     if variant.startswith("errorkit_"):
         kit.install(app, rate_limit=RateLimiter(backend, limits=BIG))
     elif variant.startswith("idem_"):

@@ -31,6 +31,21 @@ BODY = b'{"name": "widget", "size": 3}'
 VARIANTS = ["errorkit_memory", "errorkit_redis", "idem_memory", "idem_memory_first", "idem_redis", "idem_redis_first"]
 
 
+async def started(app: Any) -> asyncio.Task[None]:
+    """Run the ASGI lifespan start-up (as a server would) and return the task that keeps it."""
+    events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    events.put_nowait({"type": "lifespan.startup"})
+    ready = asyncio.Event()
+
+    async def sent(message: dict[str, str]) -> None:
+        if message["type"].startswith("lifespan.startup."):
+            ready.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, events.get, sent))
+    await ready.wait()
+    return task
+
+
 def child(variant: str, requests: int) -> None:
     """In the measured process: import the variant's app from the current folder and call it."""
     sys.path[0] = os.getcwd()  # the tree being measured, not this file's
@@ -54,8 +69,10 @@ def child(variant: str, requests: int) -> None:
         return None
 
     async def main() -> None:
+        lifespan = await started(app)  # as uvicorn does: the app's start-up runs first
         for _ in range(requests // 50):
             await asyncio.gather(*(app(scope(), receive, send) for _ in range(50)))
+        lifespan.cancel()
 
     asyncio.run(main())
 

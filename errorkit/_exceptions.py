@@ -12,7 +12,9 @@ ErrorkitError                  the root: `except errorkit.ErrorkitError` catches
 │   └── InvalidDetails         details that do not match the code's schema  (also a TypeError)
 └── StoreError                 a store could not do what a stage asked
     ├── StoreUnavailable       unreachable, too slow, or it says it cannot serve now (Redis OOM,
-    │                          READONLY, LOADING, BUSY, ...): the stage's failure policy applies
+    │   │                      READONLY, LOADING, BUSY, ...): the stage's failure policy applies
+    │   └── StoreDataLost      it answers, but has lost errorkit's data (restarted empty, flushed,
+    │                          evicted): answered as unavailable, logged as an error
     └── RedisError             Redis refused the command for good (NOPERM, WRONGTYPE, ...): a
                                misconfiguration, answered as a 500 and logged
 ```
@@ -72,6 +74,17 @@ class StoreUnavailable(StoreError, ConnectionError):
     """The store cannot answer now (down, slow, out of memory, read-only, loading).
 
     Stages answer it with their failure policy (fail open or closed), never with a 500.
+    """
+
+
+class StoreDataLost(StoreUnavailable):
+    """The store answers, but the data errorkit keeps in it is gone (its dataset marker is missing).
+
+    A Redis restarted without persistence, flushed, or evicting errorkit's keys would
+    otherwise make every valid API key look unknown (401) and let repeated requests run
+    again. Stages answer it like any unavailability (503 naming the store); the failure
+    policy logs it as an error. It lasts until the data is back (restored, or the keys
+    registered again) or `initialize()` adopts the emptied store.
     """
 
 

@@ -167,13 +167,14 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 class Sentinel:
     """A master, one replica and one sentinel (quorum 1) on free loopback ports."""
 
-    def __init__(self, master: int, replica: int, sentinel: int, service: str) -> None:
-        self.master, self.replica, self.sentinel, self.service = master, replica, sentinel, service
-        self.url = f"redis+sentinel://127.0.0.1:{sentinel}/{service}"
+    def __init__(self, master: int, replica: int, sentinel: int, service: str, url: str) -> None:
+        self.master, self.replica, self.sentinel, self.service, self.url = master, replica, sentinel, service, url
 
 
-def _info(port: int, section: str) -> str:
-    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", section], capture_output=True, text=True, timeout=5)
+def _cli(port: int, *args: str, tls: dict[str, Path] | None = None, password: str | None = None) -> str:
+    security = ["--tls", "--cacert", str(tls["ca_crt"])] if tls else []
+    security += ["--no-auth-warning", "-a", password] if password else []
+    out = subprocess.run(["redis-cli", "-p", str(port), *security, *args], capture_output=True, text=True, timeout=5)
     return out.stdout
 
 
@@ -186,31 +187,63 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> No
 
 
 @contextmanager
-def sentinel_setup(service: str = "errorkit") -> Iterator[Sentinel]:
+def sentinel_setup(
+    service: str = "errorkit",
+    *,
+    tls: dict[str, Path] | None = None,
+    password: str | None = None,
+    sentinel_password: str | None = None,
+) -> Iterator[Sentinel]:
+    """Sentinel over plain TCP, or TLS everywhere (`tls`: `make_certificates()`), with optional passwords."""
     master, replica, sentinel = free_port(), free_port(), free_port()
+
+    def listen(port: int) -> list[str]:  # a server's own port, and TLS for its clients and replication
+        if tls is None:
+            return ["port", str(port)]
+        return ["port", "0", "tls-port", str(port), "tls-cert-file", str(tls["server_crt"]),
+                "tls-key-file", str(tls["server_key"]), "tls-ca-cert-file", str(tls["ca_crt"]),
+                "tls-auth-clients", "no", "tls-replication", "yes"]  # fmt: skip
+
+    def flags(words: list[str]) -> list[str]:
+        return [f"--{word}" if i % 2 == 0 else word for i, word in enumerate(words)]
+
+    auth = ["requirepass", password, "masterauth", password] if password else []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         config = workdir / "sentinel.conf"
-        config.write_text(
-            f"port {sentinel}\nbind 127.0.0.1\nsentinel monitor {service} 127.0.0.1 {master} 1\n"
-            f"sentinel down-after-milliseconds {service} 1000\nsentinel failover-timeout {service} 5000\n"
-        )
+        own = listen(sentinel)
+        lines = [f"{own[i]} {own[i + 1]}" for i in range(0, len(own), 2)]
+        lines += ["bind 127.0.0.1", f"sentinel monitor {service} 127.0.0.1 {master} 1",
+                  f"sentinel down-after-milliseconds {service} 1000", f"sentinel failover-timeout {service} 5000"]  # fmt: skip
+        lines += [f"sentinel auth-pass {service} {password}"] if password else []
+        lines += [f"requirepass {sentinel_password}"] if sentinel_password else []
+        config.write_text("\n".join(lines) + "\n")
         with (
-            redis_process(["--port", str(master), *BASE_ARGS], master, workdir),
+            redis_process([*flags(listen(master) + auth), *BASE_ARGS], master, workdir),
             redis_process(
-                ["--port", str(replica), "--replicaof", "127.0.0.1", str(master), *BASE_ARGS], replica, workdir
+                [*flags(listen(replica) + auth), "--replicaof", "127.0.0.1", str(master), *BASE_ARGS],
+                replica,
+                workdir,
             ),
             redis_process([str(config), "--sentinel"], sentinel, workdir),
         ):
-            _wait(lambda: "master_link_status:up" in _info(replica, "replication"), "the replica to sync")
+
+            def replica_synced() -> bool:
+                return "master_link_status:up" in _cli(replica, "INFO", "replication", tls=tls, password=password)
+
+            _wait(replica_synced, "the replica to sync")
 
             def knows_replica() -> bool:
-                out = subprocess.run(["redis-cli", "-p", str(sentinel), "SENTINEL", "replicas", service],
-                                     capture_output=True, text=True, timeout=5).stdout  # fmt: skip
+                out = _cli(sentinel, "SENTINEL", "replicas", service, tls=tls, password=sentinel_password)
                 return str(replica) in out
 
             _wait(knows_replica, "the sentinel to know the replica")
-            yield Sentinel(master, replica, sentinel, service)
+            scheme = "rediss+sentinel" if tls else "redis+sentinel"
+            query = [f"ssl_ca_certs={tls['ca_crt']}"] if tls else []
+            query += [f"sentinel_password={sentinel_password}"] if sentinel_password else []
+            userinfo = f"{password}@" if password else ""
+            url = f"{scheme}://{userinfo}127.0.0.1:{sentinel}/{service}" + ("?" + "&".join(query) if query else "")
+            yield Sentinel(master, replica, sentinel, service, url)
 
 
 class Cluster:

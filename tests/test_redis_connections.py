@@ -300,6 +300,7 @@ def test_a_claim_whose_reply_came_late_is_released(workdir: Path) -> None:
 
         async def main() -> ClaimState:
             store = RedisBackend(f"redis://127.0.0.1:{port}/0")
+            await store.initialize()
             assert (await store.claim("t", "warm", b"fp", "o", 30_000)).state is ClaimState.CLAIMED
             os.kill(process.pid, signal.SIGSTOP)
             try:

@@ -78,7 +78,15 @@ UNAVAILABLE = {
 
 @pytest.fixture
 def redis() -> Iterator[Redis]:
+    """A Redis marked as holding errorkit's data (as a deployment with keys in it would be)."""
+
+    async def initialize(url: str) -> None:
+        store = RedisBackend(url)
+        await store.initialize()
+        await store.close()
+
     with redis_server() as server:
+        asyncio.run(initialize(server.url))
         yield server
 
 

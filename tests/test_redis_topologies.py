@@ -4,19 +4,20 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from errorkit import RedisBackend, StoreUnavailable
+from errorkit import RedisBackend, StoreDataLost, StoreUnavailable, register_api_key
 from errorkit._stages.algorithms import ALGORITHMS
 from errorkit._stores.connection import Redis
+from errorkit._stores.protocols import ClaimState
 from errorkit._stores.topology import ClusterClient, SentinelClient, hash_slot
-from tests.servers import Cluster, cluster_setup, sentinel_setup, uvicorn
+from tests.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, uvicorn
 
 GCRA = ALGORITHMS["gcra"]
 HOUR_US = 3_600_000_000
@@ -30,8 +31,14 @@ def test_hash_slots_match_redis() -> None:
     assert hash_slot("foo{{bar}}zap") == hash_slot("{bar")
 
 
-def test_sentinel_discovers_the_master_and_follows_a_failover() -> None:
-    with sentinel_setup() as setup:
+@pytest.mark.parametrize("secured", [False, True], ids=["plain", "tls-and-passwords"])
+def test_sentinel_discovers_the_master_and_follows_a_failover(secured: bool, tmp_path: Path) -> None:
+    """Plain, and TLS to sentinels and servers with a master password and a sentinel password."""
+    tls = make_certificates(tmp_path) if secured else None
+    password, sentinel_password = ("master-pw", "sentinel-pw") if secured else (None, None)
+    with sentinel_setup(tls=tls, password=password, sentinel_password=sentinel_password) as setup:
+        if secured:
+            assert setup.url.startswith("rediss+sentinel://master-pw@") and "sentinel_password=sentinel-pw" in setup.url
 
         async def main() -> tuple[float, int]:
             store = RedisBackend(setup.url, prefix="sen")
@@ -39,7 +46,10 @@ def test_sentinel_discovers_the_master_and_follows_a_failover() -> None:
             assert isinstance(client, SentinelClient)
             assert (await store.count(GCRA, "ws:1", ["b"], (HOUR_US, 100), 1)).admitted
             assert client._master is not None and client._master.address == ("127.0.0.1", setup.master)
-            subprocess.run(["redis-cli", "-p", str(setup.sentinel), "SENTINEL", "FAILOVER", setup.service], check=True)
+            failover = await Redis(sentinel_url(setup, tls, sentinel_password)).execute(
+                "SENTINEL", "FAILOVER", setup.service
+            )
+            assert failover == b"OK"
             start = time.monotonic()
             moved_after = None
             while time.monotonic() - start < 15:
@@ -53,7 +63,7 @@ def test_sentinel_discovers_the_master_and_follows_a_failover() -> None:
             assert moved_after is not None, "writes never moved to the new primary"
             counted = await store.count(GCRA, "ws:1", ["b"], (HOUR_US, 100), 1)
             assert counted.admitted
-            new_primary = Redis(f"redis://127.0.0.1:{setup.replica}/0")
+            new_primary = Redis(server_url(setup.replica, tls, password))
             role = await new_primary.execute("ROLE")
             keys = await new_primary.execute("KEYS", "sen:*")
             await new_primary.close()
@@ -63,6 +73,34 @@ def test_sentinel_discovers_the_master_and_follows_a_failover() -> None:
 
         moved_after, discoveries = asyncio.run(main())
         assert moved_after < 10 and discoveries >= 2
+
+
+def server_url(port: int, tls: dict[str, Path] | None, password: str | None, path: str = "/0") -> str:
+    """A plain connection to one server (a sentinel: `path=""`), over TLS when the set-up uses it."""
+    userinfo = f":{password}@" if password else ""
+    if tls is None:
+        return f"redis://{userinfo}127.0.0.1:{port}{path}"
+    return f"rediss://{userinfo}127.0.0.1:{port}{path}?ssl_ca_certs={tls['ca_crt']}"
+
+
+def sentinel_url(setup: Sentinel, tls: dict[str, Path] | None, password: str | None) -> str:
+    return server_url(setup.sentinel, tls, password, path="")
+
+
+def test_a_wrong_sentinel_password_fails_clearly(tmp_path: Path) -> None:
+    tls = make_certificates(tmp_path)
+    with sentinel_setup(tls=tls, password="master-pw", sentinel_password="sentinel-pw") as setup:
+
+        async def main() -> str:
+            store = RedisBackend(setup.url.replace("sentinel_password=sentinel-pw", "sentinel_password=not-it"))
+            with pytest.raises(StoreUnavailable) as refused:
+                await store.count(GCRA, "ws:1", ["b"], (HOUR_US, 100), 1)
+            await store.close()
+            return str(refused.value)
+
+        message = asyncio.run(main())
+        assert message.startswith(f"no sentinel named the master of 'errorkit': 127.0.0.1:{setup.sentinel}: ")
+        assert "WRONGPASS" in message and "not-it" not in message and "sentinel-pw" not in message
 
 
 def workspaces_on_primaries(cluster: Cluster) -> dict[str, int]:
@@ -134,6 +172,46 @@ def test_cluster_runs_fifty_duplicate_posts_once(cluster: Cluster) -> None:
         assert set(Counter(r.status_code for r in responses)) <= {201, 409}
         assert sum(1 for r in responses if r.status_code == 201 and "idempotent-replayed" not in r.headers) == 1
         assert httpx.get(f"{server.url}/effects/cluster-race").json() == {"count": 1}
+
+
+def test_cluster_tells_a_flushed_primary_from_unknown_keys(cluster: Cluster) -> None:
+    """Dataset markers in every slot: a primary that lost its data answers lost, the others still answer."""
+    primaries = cluster.primaries()
+
+    def primary_of(key: str) -> int:
+        return next(port for port, (start, end) in primaries.items() if start <= hash_slot(key) <= end)
+
+    async def main() -> None:
+        store = RedisBackend(cluster.url, prefix="loss")
+        assert await store.initialize() == 16384
+        key_ids: dict[int, str] = {}  # one key per primary
+        tenants: dict[int, str] = {}  # one idempotency tenant per primary
+        for n in range(1000):
+            key_ids.setdefault(primary_of(f"loss:apikey:{{ek_{n}}}"), f"ek_{n}")
+            tenants.setdefault(primary_of(f"loss:idem:{{ws_{n}}}:x"), f"ws_{n}")
+        assert len(key_ids) == len(tenants) == len(primaries) == 3
+        for key_id in key_ids.values():
+            await register_api_key(store, f"{key_id}.secret-of-{key_id}", workspace_id="ws")
+        victim = sorted(primaries)[0]
+        node = Redis(f"redis://127.0.0.1:{victim}/0")
+        assert await node.execute("FLUSHALL") == b"OK"
+        await node.close()
+        for port in primaries:
+            if port == victim:
+                with pytest.raises(StoreDataLost):
+                    await store.get_api_key(key_ids[port])
+                with pytest.raises(StoreDataLost):
+                    await store.claim(tenants[port], "k", b"fp", "me", 30_000)
+            else:
+                record = await store.get_api_key(key_ids[port])
+                assert record is not None and record.key_id == key_ids[port]
+                assert (await store.claim(tenants[port], "k", b"fp", "me", 30_000)).state is ClaimState.CLAIMED
+        start, end = primaries[victim]
+        assert await store.initialize() == end - start + 1  # exactly the flushed primary's slots
+        assert await store.get_api_key(key_ids[victim]) is None  # adopted: now simply unknown
+        await store.close()
+
+    asyncio.run(main())
 
 
 def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:

@@ -31,6 +31,7 @@ def run(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Run]:
                 return
             store = RedisBackend(redis_url, prefix=f"c-{uuid.uuid4().hex[:8]}")
             try:
+                assert await store.initialize() == 1  # a new prefix: its dataset marker is written once
                 await check(store)
             finally:
                 await store.close()
@@ -45,6 +46,14 @@ def record(key_id: str = "ek_a", **fields: Any) -> APIKeyRecord:
 
 
 # -- API keys ---------------------------------------------------------------------------------
+
+
+def test_initialize_is_idempotent(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        assert await store.initialize() == 0  # marked already (Redis), or nothing to mark (memory)
+        assert await store.get_api_key("ek_unknown") is None  # unknown, not lost
+
+    run(check)
 
 
 def test_keys_round_trip_and_replace_whole(run: Run) -> None:
@@ -227,6 +236,7 @@ def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -
         keys = sorted(k.decode() for k in await store.redis.execute("KEYS", f"{prefix}:*"))
         assert keys == [
             f"{prefix}:apikey:{{ek_(x)}}",
+            f"{prefix}:dataset",  # one marker on a single node (on Cluster, one per slot)
             f"{prefix}:idem:{{ws:a:key:ek}}:{hashlib.sha1(b'idem-1').hexdigest()}",
             f"{prefix}:rl:{{ws:(a)}}:*:100/3600",
             f"{prefix}:rl:{{ws:(a)}}:*:5/60",

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Literal
 
+from errorkit._exceptions import StoreDataLost
 from errorkit._refusal import Refusal
 
 FailureMode = Literal["fail_open", "fail_closed"]
@@ -21,12 +22,13 @@ class FailurePolicy:
       nothing, idempotency runs the request unguarded, auth accepts keys it verified in
       the last `stale_for` seconds of its own and refuses the others as closed would).
 
-    At most one warning per `log_interval` seconds per policy, with the failures since
+    At most one log line per `log_interval` seconds per policy (a warning; an error when
+    the store lost its data, `StoreDataLost`, logged at once when it follows other kinds), with the failures since
     the last one, however many requests fail. Give several stages the same policy object
     to share one counter and one log line.
     """
 
-    __slots__ = ("_last_logged", "_logged_failures", "failures", "log_interval", "mode", "retry_after")
+    __slots__ = ("_last_logged", "_logged_failures", "_logged_lost", "failures", "log_interval", "mode", "retry_after")
 
     def __init__(self, mode: FailureMode = "fail_closed", *, retry_after: int = 1, log_interval: float = 5.0) -> None:
         if mode not in ("fail_open", "fail_closed"):
@@ -39,6 +41,7 @@ class FailurePolicy:
         self.failures = 0
         self._logged_failures = 0
         self._last_logged = float("-inf")
+        self._logged_lost = False
 
     @classmethod
     def of(cls, policy: FailurePolicy | FailureMode) -> FailurePolicy:
@@ -53,8 +56,11 @@ class FailurePolicy:
         """Record a store failure; returns the refusal to answer with when failing closed."""
         self.failures += 1
         now = time.monotonic()
-        if now - self._last_logged >= self.log_interval:
-            logger.warning(
+        lost = isinstance(error, StoreDataLost)
+        if now - self._last_logged >= self.log_interval or (lost and not self._logged_lost):
+            self._logged_lost = lost
+            logger.log(
+                logging.ERROR if lost else logging.WARNING,
                 "%s: store %r unavailable (%s); %s; %d failures since the last report, %d in all",
                 stage,
                 store,

@@ -29,6 +29,7 @@ Failure behaviour, chosen for middleware that must never stall an API:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import ssl
@@ -41,7 +42,7 @@ from typing import Any
 
 import hiredis
 
-from errorkit._exceptions import RedisError, StoreUnavailable
+from errorkit._exceptions import RedisError, StoreError, StoreUnavailable
 from errorkit._stores.urls import Address, RedisURL, parse_url
 
 Arg = str | bytes | int | float
@@ -147,10 +148,14 @@ class _Protocol(asyncio.Protocol):
                 misdirected = True
             if waiter.done():  # its caller gave up (deadline) or was cancelled: drop the reply
                 if late is not None and not is_error:
-                    late(reply if convert is None else convert(reply))
+                    with contextlib.suppress(StoreError):
+                        late(reply if convert is None else convert(reply))
                 continue
             if not is_error:
-                waiter.set_result(reply if convert is None else convert(reply))
+                try:  # a store's convert raises StoreError for a reply that means "cannot answer"
+                    waiter.set_result(reply if convert is None else convert(reply))
+                except StoreError as exc:
+                    waiter.set_exception(exc)
             elif fallback is not None and str(reply).startswith("NOSCRIPT"):
                 # the script was not run (first use, flush, restart): EVAL loads and runs it once
                 self.owner._queue(self, waiter, fallback, None, convert, late)

@@ -46,6 +46,10 @@ class MemoryBackend:
                 del self._values[key]
         return now
 
+    async def initialize(self) -> int:
+        """Nothing to mark: this store's data lives and dies with the process (0 markers written)."""
+        return 0
+
     # -- API keys -------------------------------------------------------------------------
 
     async def get_api_key(self, key_id: str) -> APIKeyRecord | None:

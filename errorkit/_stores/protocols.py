@@ -18,11 +18,15 @@ from errorkit._principal import APIKeyRecord
 
 
 class KeyStore(Protocol):
-    """API-key records by key id, and the keys of each workspace."""
+    """API-key records by key id, and the keys of each workspace.
+
+    `get_api_key` gives None for a key the store does not hold, and raises `StoreDataLost`
+    when the store cannot tell (it lost its data), so a lost store is never a wrong key.
+    """
 
     name: str
 
-    async def get_api_key(self, key_id: str) -> APIKeyRecord | None: ...
+    def get_api_key(self, key_id: str) -> Awaitable[APIKeyRecord | None]: ...
 
     async def put_api_key(self, record: APIKeyRecord) -> None: ...
 
@@ -96,7 +100,11 @@ class Claim(NamedTuple):
 
 
 class IdempotencyStore(Protocol):
-    """Idempotency records per tenant and key: claim, then complete or release (owner only)."""
+    """Idempotency records per tenant and key: claim, then complete or release (owner only).
+
+    `claim` raises `StoreDataLost` instead of claiming when the store lost its data (the
+    key may have been used before the loss), so a lost store never runs a request twice.
+    """
 
     name: str
 
@@ -119,3 +127,7 @@ class IdempotencyStore(Protocol):
 
 class Backend(KeyStore, RateLimitStore, IdempotencyStore, Protocol):
     """A store for all three concerns (what `backend_from_env()` returns)."""
+
+    async def initialize(self) -> int:
+        """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""
+        ...

@@ -9,6 +9,13 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 | workspace index | `<prefix>:workspace-keys:{<workspace>}` | set of key ids |
 | rate limit | `<prefix>:rl:{<identity>}:<bucket>` | the algorithm's state (GCRA: a timestamp; fixed: window, count) |
 | idempotency | `<prefix>:idem:{<tenant>}:<sha1 of the key>` | hash: state, fingerprint, owner or response |
+| dataset marker | `<prefix>:dataset`; on Cluster `<prefix>:dataset:{<tag>}` in each slot | time first written |
+
+The dataset marker tells a Redis that lost errorkit's data (restarted without persistence,
+flushed, evicting) from one that simply does not know a key: a key lookup or an idempotency
+claim that finds neither the record nor its slot's marker raises `StoreDataLost` (a 503)
+instead of answering 401 or running a request a second time. Registering a key writes the
+marker; `initialize()` writes it for stores that hold no keys (idempotency on its own).
 """
 
 from __future__ import annotations
@@ -16,21 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
+import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from errorkit._exceptions import StoreError
+from errorkit._exceptions import RedisError, StoreDataLost, StoreError
 from errorkit._principal import APIKeyRecord
 from errorkit._stores.connection import Redis, Script, Timeouts
 from errorkit._stores.protocols import Claim, ClaimState, Counted, CounterAlgorithm
-from errorkit._stores.topology import ClusterClient, SentinelClient, connect
+from errorkit._stores.topology import ClusterClient, SentinelClient, connect, hash_slot, slot_tags
+
+logger = logging.getLogger("errorkit.store")
 
 
 def _script(name: str) -> Script:
     return Script.from_file("errorkit._stores.lua", name)
 
 
-_REPLACE_HASH = _script("replace_hash.lua")
+_PUT_KEY = _script("apikey_put.lua")
 _CLAIM = _script("idempotency_claim.lua")
 _COMPLETE = _script("idempotency_complete.lua")
 _RELEASE = _script("idempotency_release.lua")
@@ -46,7 +57,18 @@ _CLAIM_STATES = {
 def _claim(reply: list[Any]) -> Claim:
     if reply[0] == b"claimed":
         return _CLAIMED
+    if reply[0] == b"lost":
+        raise StoreDataLost(_LOST.format(what="an idempotency record"))
     return Claim(_CLAIM_STATES[reply[0]], reply[1], reply[2] if len(reply) > 2 else b"")
+
+
+_LOST = (
+    "Redis holds neither {what} nor errorkit's dataset marker: it lost errorkit's data (a restart "
+    "without persistence, FLUSHALL, eviction) or was never initialized; answering 503 until the data "
+    "is restored or keys are registered again, or RedisBackend.initialize() adopts this Redis as it is"
+)
+_MARKERS_AT_ONCE = 256
+_SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl"}
 
 
 def _counted(reply: list[int]) -> Counted:
@@ -87,6 +109,54 @@ class RedisBackend:
         self.prefix = prefix
         self._scripts: dict[str, Script] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clustered = isinstance(self.redis, ClusterClient)
+        self._initialized = False
+
+    # -- the dataset marker -------------------------------------------------------------------
+
+    def _marker(self, key: str) -> str:
+        """The dataset marker of `key`'s slot (a single marker off Cluster)."""
+        if not self._clustered:
+            return f"{self.prefix}:dataset"
+        return f"{self.prefix}:dataset:{{{slot_tags()[hash_slot(key)]}}}"
+
+    async def initialize(self) -> int:
+        """Mark this Redis as holding errorkit's data; returns how many markers were missing.
+
+        Registering a key does this by itself. Call it once when a deployment first uses a
+        Redis for idempotency alone, or to adopt a Redis that lost its data as it is now
+        (its idempotency records are gone: requests repeated from before will run again).
+        Also warns when Redis may evict errorkit's keys (`maxmemory-policy` allkeys-*).
+        """
+        value = str(int(time.time()))
+        if self._clustered:
+            markers = [f"{self.prefix}:dataset:{{{tag}}}" for tag in slot_tags()]
+        else:
+            markers = [f"{self.prefix}:dataset"]
+        created = 0
+        for start in range(0, len(markers), _MARKERS_AT_ONCE):  # each batch well inside the deadline
+            batch = markers[start : start + _MARKERS_AT_ONCE]
+            written = await asyncio.gather(*(self.redis.execute("SET", m, value, "NX") for m in batch))
+            created += sum(reply is not None for reply in written)
+        if created:
+            logger.warning("marked %r as holding errorkit's data (%d dataset markers written)", self, created)
+        await self._check_eviction()
+        self._initialized = True
+        return created
+
+    async def _check_eviction(self) -> None:
+        try:  # managed services often rename or forbid CONFIG: then there is nothing to learn
+            reply = await self.redis.execute("CONFIG", "GET", "maxmemory-policy")
+        except RedisError:
+            return
+        policy = reply[1] if len(reply) == 2 else b"noeviction"
+        if policy not in _SAFE_EVICTION:
+            logger.warning(
+                "%r runs with maxmemory-policy %s: Redis may evict API keys and idempotency records "
+                "when full; set noeviction (see the README's Deploying with Redis)",
+                self,
+                policy.decode(),
+            )
 
     # -- API keys -------------------------------------------------------------------------
 
@@ -97,17 +167,24 @@ class RedisBackend:
         return f"{self.prefix}:workspace-keys:{{{_tag(workspace_id)}}}"
 
     async def get_api_key(self, key_id: str) -> APIKeyRecord | None:
-        flat = await self.redis.execute("HGETALL", self._api_key(key_id))
+        # a plain HGETALL (0.7 us of Redis time against 4.5 us for a script doing the same): only
+        # a miss asks for the marker, in a second command, to tell an unknown key from a lost store
+        key = self._api_key(key_id)
+        flat = await self.redis.execute("HGETALL", key)
         if not flat:
+            if not await self.redis.execute("EXISTS", self._marker(key)):
+                raise StoreDataLost(_LOST.format(what="an API key"))
             return None
         it = iter(flat)
         return APIKeyRecord.from_fields({k.decode(): v.decode() for k, v in zip(it, it, strict=True)})
 
     async def put_api_key(self, record: APIKeyRecord) -> None:
-        fields = record.to_fields()
-        await self.redis.run(
-            _REPLACE_HASH, [self._api_key(record.key_id)], [p for item in fields.items() for p in item]
-        )
+        if not self._initialized:
+            await self.initialize()
+        fields = [p for item in record.to_fields().items() for p in item]
+        key = self._api_key(record.key_id)
+        keys = [key, self._marker(key)]
+        await self.redis.run(_PUT_KEY, keys, (str(int(time.time())), *fields))
         await self.redis.execute("SADD", self._workspace_keys(record.workspace_id), record.key_id)
 
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
@@ -137,7 +214,9 @@ class RedisBackend:
             if claim.state is ClaimState.CLAIMED:
                 self._background(self.release(tenant, key, owner))
 
-        return self.redis.run(_CLAIM, [self._record(tenant, key)], (fingerprint, owner, lease_ms), _claim, late)
+        record = self._record(tenant, key)
+        keys = [record, self._marker(record)]
+        return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
 
     def _background(self, step: Awaitable[bool]) -> None:
         async def quietly() -> None:
