@@ -1,12 +1,15 @@
-"""Instructions per request under callgrind: a measure that does not drift with the machine.
+"""Instructions per request under callgrind, and Redis bytes per idempotency record: measures that do not drift.
 
     python -m benchmarks.instructions [--compare REV] [VARIANT ...]
+    python -m benchmarks.instructions --memory [--compare REV]
 
 Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a
 time, and counts the instructions of 2,500 requests minus those of 500 (start-up cancels
 out). `idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs
 valgrind and, for the Redis variants, a redis-server (started here). With `--compare REV`
-the same variants also run from commit REV's tree.
+the same variants also run from commit REV's tree. `--memory` instead sends 10,000
+first-time idempotent POSTs (`idem_redis_first`, a 27-byte JSON response) and reports Redis's
+`used_memory` growth per stored record.
 """
 
 from __future__ import annotations
@@ -90,10 +93,34 @@ def count(variant: str, root: Path, redis_url: str) -> float:
     return (totals[1] - totals[0]) / 2000
 
 
+RECORDS = 10_000
+
+
+def bytes_per_record(root: Path, redis_url: str) -> float:
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+
+    def used_memory() -> int:
+        info = subprocess.run(["redis-cli", "-p", port, "INFO", "memory"], capture_output=True, text=True).stdout
+        return int(re.search(r"used_memory:(\d+)", info).group(1))  # type: ignore[union-attr]
+
+    subprocess.run(["redis-cli", "-p", port, "FLUSHALL"], check=True, capture_output=True)
+    before = used_memory()
+    subprocess.run(
+        [sys.executable, __file__, "--child", "idem_redis_first", str(RECORDS)],
+        cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root)},
+        capture_output=True, check=True,
+    )  # fmt: skip
+    keys = int(subprocess.run(["redis-cli", "-p", port, "DBSIZE"], capture_output=True, text=True).stdout)
+    if keys < RECORDS:
+        raise RuntimeError(f"only {keys} keys after {RECORDS} first-time POSTs: the app refused some")
+    return (used_memory() - before) / RECORDS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("variants", nargs="*", default=VARIANTS)
     parser.add_argument("--compare", metavar="REV")
+    parser.add_argument("--memory", action="store_true", help="Redis bytes per idempotency record instead")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -106,6 +133,10 @@ def main() -> None:
         with source_at(args.compare or "HEAD") as old:
             if args.compare:
                 trees.append((args.compare, old))
+            if args.memory:
+                line = ["bytes per record"] + [f"{name}: {bytes_per_record(root, url):.0f}" for name, root in trees]
+                print("  ".join(line), flush=True)
+                return
             for variant in args.variants:
                 line = [f"{variant:20}"]
                 for name, root in trees:

@@ -17,7 +17,7 @@ from errorkit._stages.algorithms import ALGORITHMS
 from errorkit._stores.connection import Redis
 from errorkit._stores.protocols import ClaimState
 from errorkit._stores.topology import ClusterClient, SentinelClient, hash_slot
-from tests.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, uvicorn
+from tests.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, until, uvicorn
 
 GCRA = ALGORITHMS["gcra"]
 HOUR_US = 3_600_000_000
@@ -46,6 +46,11 @@ def test_sentinel_discovers_the_master_and_follows_a_failover(secured: bool, tmp
             assert isinstance(client, SentinelClient)
             assert (await store.count(GCRA, "ws:1", ["b"], (HOUR_US, 100), 1)).admitted
             assert client._master is not None and client._master.address == ("127.0.0.1", setup.master)
+            heard: list[str | None] = []
+            watch = store.watch_keys(heard.append)  # key changes pushed by the master, followed too
+            watch.start()
+            await until(lambda: watch.live, 5)
+            epoch = watch.epoch
             failover = await Redis(sentinel_url(setup, tls, sentinel_password)).execute(
                 "SENTINEL", "FAILOVER", setup.service
             )
@@ -67,8 +72,11 @@ def test_sentinel_discovers_the_master_and_follows_a_failover(secured: bool, tmp
             role = await new_primary.execute("ROLE")
             keys = await new_primary.execute("KEYS", "sen:*")
             await new_primary.close()
-            await store.close()
             assert role[0] == b"master" and keys == [b"sen:rl:{ws:1}:b"]
+            await until(lambda: watch.live and watch.epoch != epoch, 10)  # listening to the new master
+            await register_api_key(store, "ek_sen.sentinel-secret-1", workspace_id="ws")
+            await until(lambda: "ek_sen" in heard, 0.5)
+            await store.close()
             return moved_after, client.discoveries
 
         moved_after, discoveries = asyncio.run(main())
@@ -210,6 +218,29 @@ def test_cluster_tells_a_flushed_primary_from_unknown_keys(cluster: Cluster) -> 
         assert await store.initialize() == end - start + 1  # exactly the flushed primary's slots
         assert await store.get_api_key(key_ids[victim]) is None  # adopted: now simply unknown
         await store.close()
+
+    asyncio.run(main())
+
+
+def test_cluster_pushes_key_changes_from_every_primary(cluster: Cluster) -> None:
+    primaries = cluster.primaries()
+
+    async def main() -> None:
+        store, admin = RedisBackend(cluster.url, prefix="track"), RedisBackend(cluster.url, prefix="track")
+        heard: list[str | None] = []
+        watch = store.watch_keys(heard.append)
+        watch.start()
+        await until(lambda: watch.live, 5)
+        key_ids = {}  # one key per primary
+        for n in range(1000):
+            slot = hash_slot(f"track:apikey:{{ek_{n}}}")
+            key_ids.setdefault(next(p for p, (a, b) in primaries.items() if a <= slot <= b), f"ek_{n}")
+        assert len(key_ids) == 3
+        for key_id in key_ids.values():
+            await register_api_key(admin, f"{key_id}.secret-of-{key_id}", workspace_id="ws")
+        await until(lambda: set(key_ids.values()) <= set(heard), 0.5)
+        await store.close()
+        await admin.close()
 
     asyncio.run(main())
 

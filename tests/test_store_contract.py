@@ -1,11 +1,12 @@
 """One contract over every store: each atomic step pinned directly, on memory and on a real Redis."""
 
 import asyncio
-import hashlib
+import base64
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
+from hashlib import blake2b
 from typing import Any
 
 import pytest
@@ -234,14 +235,17 @@ def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -
         await store.count(GCRA, "ws:{a}", ["*:5/60", "*:100/3600"], (60_000_000, 5, HOUR_US, 100), 1)
         await store.claim("ws:a:key:ek", "idem-1", b"fp", "o", 10_000)
         keys = sorted(k.decode() for k in await store.redis.execute("KEYS", f"{prefix}:*"))
-        assert keys == [
-            f"{prefix}:apikey:{{ek_(x)}}",
-            f"{prefix}:dataset",  # one marker on a single node (on Cluster, one per slot)
-            f"{prefix}:idem:{{ws:a:key:ek}}:{hashlib.sha1(b'idem-1').hexdigest()}",
-            f"{prefix}:rl:{{ws:(a)}}:*:100/3600",
-            f"{prefix}:rl:{{ws:(a)}}:*:5/60",
-            f"{prefix}:workspace-keys:{{ws_1}}",
-        ]
+        assert (
+            keys
+            == [
+                f"{prefix}:apikey:{{ek_(x)}}",
+                f"{prefix}:dataset",  # one marker on a single node (on Cluster, one per slot)
+                f"{prefix}:ik:{{ws:a:key:ek}}:{base64.urlsafe_b64encode(blake2b(b'idem-1', digest_size=16).digest())[:22].decode()}",
+                f"{prefix}:rl:{{ws:(a)}}:*:100/3600",
+                f"{prefix}:rl:{{ws:(a)}}:*:5/60",
+                f"{prefix}:workspace-keys:{{ws_1}}",
+            ]
+        )
         outside = [k for k in await store.redis.execute("KEYS", "*") if b"ek_(x)" in k or b"ws:(a)" in k]
         assert all(k.startswith(prefix.encode()) for k in outside)  # nothing outside the prefix
         await store.close()

@@ -26,7 +26,7 @@ from errorkit._paths import PathPatterns
 from errorkit._principal import APIKeyRecord, Principal, split_token
 from errorkit._refusal import Refusal
 from errorkit._stages.failure import FailureMode, FailurePolicy
-from errorkit._stores.protocols import KeyStore
+from errorkit._stores.protocols import KeyStore, KeyWatchLike
 
 logger = logging.getLogger("errorkit.auth")
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
@@ -50,9 +50,14 @@ def get_principal(scope: Scope) -> Principal | None:
 class KeyCache:
     """How this process remembers key records it looked up (bounded: `size` entries, LRU).
 
-    - `ttl`: seconds a record is served from memory without asking the store (0, the
-      default, asks on every request, so a revocation applies at once; with a ttl it
-      takes up to that long in each worker);
+    - `track`: with a store that pushes changes (Redis: `RedisBackend.watch_keys`), a
+      record is served from memory until the store says it changed, so a revocation or
+      a disabled workspace reaches every worker within a round trip. While that feed is
+      down (starting, reconnecting, a failover) nothing is trusted from it and `ttl`
+      applies instead;
+    - `ttl`: seconds a record is served from memory without asking the store when it
+      is not tracked (0, the default, asks on every request, so a revocation applies at
+      once; with a ttl it takes up to that long in each worker);
     - `stale_for`: seconds a record verified earlier may still be used while the store is
       unavailable, when the auth stage fails open (its default).
     The presented secret is checked against the record's hash on every request either
@@ -62,6 +67,7 @@ class KeyCache:
     ttl: float = 0.0
     size: int = 10_000
     stale_for: float = 60.0
+    track: bool = True
 
     def __post_init__(self) -> None:
         if self.ttl < 0 or self.stale_for < 0 or self.size < 1:
@@ -76,6 +82,7 @@ class _Known:
     principal: Principal
     credentials: AuthCredentials
     fetched_at: float
+    trusted_in: int = -1  # the key watch's epoch this record may be served in without asking
 
 
 class APIKeyAuth:
@@ -111,6 +118,8 @@ class APIKeyAuth:
         self._challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
         self._invalid_token = {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'}
         self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._watch: KeyWatchLike | None = None
+        self._watch_asked = False
 
     def is_public(self, path: str) -> bool:
         return self.public_paths.matches(path)
@@ -203,12 +212,23 @@ class APIKeyAuth:
         return Refusal(("invalid_api_key",), 401, headers=self._invalid_token)
 
     async def _lookup(self, key_id: str) -> _Known | None:
-        """The key's record, from memory while fresh (`cache.ttl`), else from the store."""
+        """The key's record: from memory while tracked (or fresh, `cache.ttl`), else from the store."""
         known = self._known.get(key_id)
-        now = time.monotonic()
-        if known is not None and now - known.fetched_at < self.cache.ttl:
-            return known
+        watch = self._watch
+        if known is not None:
+            if watch is not None and watch.live and known.trusted_in == watch.epoch:
+                return known
+            if time.monotonic() - known.fetched_at < self.cache.ttl:
+                return known
+        if watch is None and self.cache.track and not self._watch_asked:
+            self._watch_asked = True  # once: a store without a feed says so by giving None
+            watch = self._watch = self.keys.watch_keys(self._forget)
+        epoch, changes = -1, 0
+        if watch is not None:
+            watch.start()  # no-op while running
+            epoch, changes = (watch.epoch if watch.live else -1), watch.changes
         record = await self.keys.get_api_key(key_id)
+        now = time.monotonic()
         if record is None:  # unknown ids are not cached: guessing cannot fill the cache
             self._known.pop(key_id, None)
             return None
@@ -217,11 +237,19 @@ class APIKeyAuth:
             known = _Known(record, principal, AuthCredentials(sorted(principal.scopes)), now)
         else:
             known.fetched_at = now
+        # trusted only if the feed was live throughout the fetch and heard no change meanwhile
+        unchanged = watch is not None and watch.live and watch.epoch == epoch and watch.changes == changes
+        known.trusted_in = epoch if unchanged else -1
         self._known[key_id] = known
         self._known.move_to_end(key_id)
         if len(self._known) > self.cache.size:
             self._known.popitem(last=False)
         return known
+
+    def _forget(self, key_id: str | None) -> None:
+        """The store says this key changed (None: anything may have): ask it next time."""
+        for known in self._known.values() if key_id is None else filter(None, [self._known.get(key_id)]):
+            known.trusted_in = -1
 
     def _stale(self, key_id: str) -> _Known | None:
         known = self._known.get(key_id)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -120,7 +119,8 @@ class Idempotency:
         self.lease_ms = int(lease * 1000)
         self.wait = wait
         self.responses = responses
-        self.replayed = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
+        names = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
+        self.replayed = frozenset(name.encode("latin-1") for name in names)
         self.max_request_bytes = max_request_bytes
         self.scope_of = scope_of
         self.proxies = TrustedProxies(trusted_proxies)
@@ -147,7 +147,7 @@ class Idempotency:
             return _TOO_LARGE
         scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
         request = b"%s\0%s\0%s\0%s" % (scope["method"].encode(), path.encode(), scope.get("query_string", b""), body)
-        fingerprint = hashlib.sha256(request).hexdigest().encode()
+        fingerprint = hashlib.blake2b(request, digest_size=16).digest()  # 128 raw bits: 16 bytes a record
         principal = get_principal(scope)
         tenant = self.scope_of(scope, principal) if self.scope_of else self._tenant(scope, principal)
         owner = secrets.token_hex(8)
@@ -283,19 +283,17 @@ class _Capture:
             if not message.get("more_body", False):
                 self.complete = True
 
-    def blob(self, replayed: frozenset[str]) -> bytes:
-        """`<status>\\n<headers json>\\n<body>`: what a replay sends."""
-        headers = [
-            [k.decode("latin-1"), v.decode("latin-1")]
-            for k, v in self.headers
-            if k.decode("latin-1").lower() in replayed
-        ]
-        return b"%d\n%s\n%s" % (self.status, json.dumps(headers).encode(), b"".join(self.body))
+    def blob(self, replayed: frozenset[bytes]) -> bytes:
+        """What a replay sends: `<status>\n<name>:<value>\n...\n\n<body>` (no header has a newline)."""
+        lines = [b"%d\n" % self.status]
+        lines += [b"%s:%s\n" % (k, v) for k, v in self.headers if k.lower() in replayed]
+        return b"".join(lines) + b"\n" + b"".join(self.body)
 
 
 async def _replay(blob: bytes, send: Send) -> None:
-    status, headers_json, body = blob.split(b"\n", 2)
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers_json)]
+    head, body = blob.split(b"\n\n", 1)
+    status, *lines = head.split(b"\n")
+    headers = [tuple(line.split(b":", 1)) for line in lines]
     headers += [(b"content-length", b"%d" % len(body)), (b"idempotent-replayed", b"true")]
     await send({"type": "http.response.start", "status": int(status), "headers": headers})
     await send({"type": "http.response.body", "body": body})

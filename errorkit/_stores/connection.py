@@ -141,8 +141,13 @@ class _Protocol(asyncio.Protocol):
         waiters = self.waiters
         misdirected = False
         while (reply := self.reader.gets()) is not False:
+            try:
+                waiter, fallback, convert, late = waiters.popleft()
+            except IndexError:  # nobody asked: a message pushed to a subscribed connection
+                if self.owner.on_push is not None:
+                    self.owner.on_push(reply)
+                continue
             self.replied += 1
-            waiter, fallback, convert, late = waiters.popleft()
             is_error = isinstance(reply, hiredis.ReplyError)
             if is_error and str(reply).split(" ", 1)[0] in MISDIRECTED_REPLIES:
                 misdirected = True
@@ -193,6 +198,8 @@ class Redis:
     already parsed `RedisURL` with `address` naming the server (Sentinel and Cluster use
     that). `timeout` is the per-command deadline in seconds, or a `Timeouts`. `role`, when
     set, is checked with `ROLE` during the handshake (Sentinel's master must be "master").
+    `on_lost` hears that the connection went; `on_push` receives what Redis sends that no
+    command asked for (the messages of a connection that has subscribed).
     """
 
     def __init__(
@@ -204,6 +211,7 @@ class Redis:
         role: str | None = None,
         select_db: bool = True,
         on_lost: Callable[[], None] | None = None,
+        on_push: Callable[[Any], None] | None = None,
     ) -> None:
         self.config = parse_url(url) if isinstance(url, str) else url
         if self.config.topology != "single" and address is None:
@@ -213,6 +221,7 @@ class Redis:
         self.role = role
         self.select_db = select_db
         self.on_lost = on_lost
+        self.on_push = on_push
         self.url = self.config.text  # never the password
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -224,6 +233,18 @@ class Redis:
         self.commands_sent = 0
         self.writes = 0
         self.connections_opened = 0
+
+    async def primary_addresses(self) -> list[Address | None]:
+        """This one server (for a `KeyWatch`)."""
+        return [self.address]
+
+    def dedicated(
+        self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
+    ) -> Redis:
+        """A second connection to this server, for subscribing (same address, TLS and credentials)."""
+        return Redis(
+            self.config, timeout=self.timeouts, address=address, select_db=False, on_push=on_push, on_lost=on_lost
+        )
 
     @property
     def where(self) -> str:

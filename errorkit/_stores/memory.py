@@ -8,11 +8,11 @@ Rate-limit steps are the algorithms' own Python twins, run on this store's cells
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from errorkit._principal import APIKeyRecord
-from errorkit._stores.protocols import Claim, ClaimState, Counted, CounterAlgorithm
+from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, Counted, CounterAlgorithm
 
 _SWEEP_EVERY = 10_000
 _CLAIMED = Claim(ClaimState.CLAIMED)
@@ -55,6 +55,10 @@ class MemoryBackend:
     async def get_api_key(self, key_id: str) -> APIKeyRecord | None:
         return self._keys.get(key_id)
 
+    def watch_keys(self, on_change: Callable[[str | None], None]) -> None:
+        """No watch: lookups here cost a dict read, so callers simply ask every time."""
+        return None
+
     async def put_api_key(self, record: APIKeyRecord) -> None:
         self._keys[record.key_id] = record
 
@@ -70,6 +74,21 @@ class MemoryBackend:
         keys = [f"rl:{identity}:{bucket}" for bucket in buckets]
         admitted, values = algorithm.step(self, keys, args, cost, now)
         return Counted(now, admitted, values)
+
+    async def count_and_claim(
+        self,
+        algorithm: CounterAlgorithm,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+        claim: ClaimRequest,
+    ) -> tuple[Counted, Claim | None]:
+        """Count, and claim only if admitted (atomic here: nothing else runs in between)."""
+        counted = await self.count(algorithm, identity, buckets, args, cost)
+        if not counted.admitted:
+            return counted, None
+        return counted, await self.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -11,10 +11,20 @@ and get small typed results back (named tuples: they are built on every request)
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from errorkit._principal import APIKeyRecord
+
+
+class KeyWatchLike(Protocol):
+    """What a cache needs of a store's change feed (`errorkit._stores.tracking.KeyWatch`)."""
+
+    live: bool
+    epoch: int
+    changes: int
+
+    def start(self) -> None: ...
 
 
 class KeyStore(Protocol):
@@ -27,6 +37,10 @@ class KeyStore(Protocol):
     name: str
 
     def get_api_key(self, key_id: str) -> Awaitable[APIKeyRecord | None]: ...
+
+    def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatchLike | None:
+        """A live feed of changed key ids (None: forget all), or None if the store has none."""
+        ...
 
     async def put_api_key(self, record: APIKeyRecord) -> None: ...
 
@@ -125,8 +139,30 @@ class IdempotencyStore(Protocol):
         ...
 
 
+class ClaimRequest(NamedTuple):
+    """An idempotency claim to make in the same step as a rate-limit charge."""
+
+    tenant: str
+    key: str
+    fingerprint: bytes
+    owner: str
+    lease_ms: int
+
+
 class Backend(KeyStore, RateLimitStore, IdempotencyStore, Protocol):
     """A store for all three concerns (what `backend_from_env()` returns)."""
+
+    def count_and_claim(
+        self,
+        algorithm: CounterAlgorithm,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+        claim: ClaimRequest,
+    ) -> Awaitable[tuple[Counted, Claim | None]]:
+        """`count`, then `claim` only if admitted, as one atomic step (claim None: refused, nothing claimed)."""
+        ...
 
     async def initialize(self) -> int:
         """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""

@@ -8,7 +8,7 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 | API key | `<prefix>:apikey:{<key id>}` | hash of the record's fields (the secret's SHA-256, never the secret) |
 | workspace index | `<prefix>:workspace-keys:{<workspace>}` | set of key ids |
 | rate limit | `<prefix>:rl:{<identity>}:<bucket>` | the algorithm's state (GCRA: a timestamp; fixed: window, count) |
-| idempotency | `<prefix>:idem:{<tenant>}:<sha1 of the key>` | hash: state, fingerprint, owner or response |
+| idempotency | `<prefix>:ik:{<tenant>}:<BLAKE2b-128 of the key>` | one string: state, fingerprint, owner or response |
 | dataset marker | `<prefix>:dataset`; on Cluster `<prefix>:dataset:{<tag>}` in each slot | time first written |
 
 The dataset marker tells a Redis that lost errorkit's data (restarted without persistence,
@@ -21,18 +21,22 @@ marker; `initialize()` writes it for stores that hold no keys (idempotency on it
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
 from typing import Any
 
 from errorkit._exceptions import RedisError, StoreDataLost, StoreError
 from errorkit._principal import APIKeyRecord
 from errorkit._stores.connection import Redis, Script, Timeouts
-from errorkit._stores.protocols import Claim, ClaimState, Counted, CounterAlgorithm
+from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, Counted, CounterAlgorithm
 from errorkit._stores.topology import ClusterClient, SentinelClient, connect, hash_slot, slot_tags
+from errorkit._stores.tracking import KeyWatch
 
 logger = logging.getLogger("errorkit.store")
 
@@ -43,6 +47,7 @@ def _script(name: str) -> Script:
 
 _PUT_KEY = _script("apikey_put.lua")
 _CLAIM = _script("idempotency_claim.lua")
+_LIMIT_THEN_CLAIM = resources.files("errorkit._stores.lua").joinpath("limit_then_claim.lua").read_text(encoding="utf-8")
 _COMPLETE = _script("idempotency_complete.lua")
 _RELEASE = _script("idempotency_release.lua")
 _RENEW = _script("idempotency_renew.lua")
@@ -73,6 +78,20 @@ _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-ra
 
 def _counted(reply: list[int]) -> Counted:
     return Counted(reply[0], reply[1] == 1, reply[2:])
+
+
+def _counted_and_claimed(reply: list[Any]) -> tuple[Counted, Claim | None]:
+    return _counted(reply[0]), _claim(reply[1]) if len(reply) > 1 else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _record_name(prefix: str, tenant: str, key: str) -> str:
+    """An idempotency record's key: 128 bits of BLAKE2b of the client's key, base64url (22 characters).
+
+    Cached, so the claim and the completion of one request name it once.
+    """
+    digest = base64.urlsafe_b64encode(hashlib.blake2b(key.encode(), digest_size=16).digest()).rstrip(b"=")
+    return f"{prefix}:ik:{{{_tag(tenant)}}}:{digest.decode()}"
 
 
 def _tag(value: str) -> str:
@@ -110,6 +129,7 @@ class RedisBackend:
         self._scripts: dict[str, Script] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._clustered = isinstance(self.redis, ClusterClient)
+        self._watches: list[KeyWatch] = []
         self._initialized = False
 
     # -- the dataset marker -------------------------------------------------------------------
@@ -178,6 +198,25 @@ class RedisBackend:
         it = iter(flat)
         return APIKeyRecord.from_fields({k.decode(): v.decode() for k, v in zip(it, it, strict=True)})
 
+    def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatch:
+        """Hear of every change to an API key record at once: `on_change(key_id)`, or None for "all".
+
+        One subscribed connection per primary (`errorkit._stores.tracking`); the caller
+        starts it (`start()`) inside its event loop, and `close()` stops it.
+        """
+        start = f"{self.prefix}:apikey:{{".encode()
+
+        def changed(name: bytes | None) -> None:
+            if name is None or not name.startswith(start) or not name.endswith(b"}"):
+                on_change(None)
+                return
+            key_id = name[len(start) : -1].decode(errors="replace")
+            on_change(None if "(" in key_id or ")" in key_id else key_id)  # braces were replaced: ambiguous
+
+        watch = KeyWatch(self.redis, f"{self.prefix}:apikey:", changed)
+        self._watches.append(watch)
+        return watch
+
     async def put_api_key(self, record: APIKeyRecord) -> None:
         if not self._initialized:
             await self.initialize()
@@ -204,10 +243,57 @@ class RedisBackend:
         keys = [base + bucket for bucket in buckets]
         return self.redis.run(script, keys, (cost, *args), _counted)  # a future: no extra frame
 
+    # -- both: a limit and a claim in one step -----------------------------------------------
+
+    def count_and_claim(
+        self,
+        algorithm: CounterAlgorithm,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+        claim: ClaimRequest,
+    ) -> Awaitable[tuple[Counted, Claim | None]]:
+        """Count, and claim only if admitted: one script when `identity` and the claim's tenant
+        share their hash tag (the slot), else the two steps one after the other."""
+        tag = _tag(identity)
+        if tag != _tag(claim.tenant):
+            return self._count_then_claim(algorithm, identity, buckets, args, cost, claim)
+        name = f"{algorithm.name}+claim"
+        script = self._scripts.get(name)
+        if script is None:
+            source = _LIMIT_THEN_CLAIM.replace("--[[ the algorithm ]]", algorithm.lua, 1)
+            source = source.replace("--[[ the claim ]]", _CLAIM.source, 1)
+            script = self._scripts[name] = Script(source)
+        base = f"{self.prefix}:rl:{{{tag}}}:"
+        record = self._record(claim.tenant, claim.key)
+        keys = [*(base + bucket for bucket in buckets), record, self._marker(record)]
+        values: list[Any] = [len(buckets), cost, *args, claim.fingerprint, claim.owner, claim.lease_ms]
+
+        def late(result: tuple[Counted, Claim | None]) -> None:
+            if result[1] is not None and result[1].state is ClaimState.CLAIMED:
+                self._background(self.release(claim.tenant, claim.key, claim.owner))
+
+        return self.redis.run(script, keys, values, _counted_and_claimed, late)
+
+    async def _count_then_claim(
+        self,
+        algorithm: CounterAlgorithm,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+        claim: ClaimRequest,
+    ) -> tuple[Counted, Claim | None]:
+        counted = await self.count(algorithm, identity, buckets, args, cost)
+        if not counted.admitted:
+            return counted, None
+        return counted, await self.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
+
     # -- idempotency ------------------------------------------------------------------------
 
     def _record(self, tenant: str, key: str) -> str:
-        return f"{self.prefix}:idem:{{{_tag(tenant)}}}:{hashlib.sha1(key.encode()).hexdigest()}"
+        return _record_name(self.prefix, tenant, key)
 
     def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
         def late(claim: Claim) -> None:  # the caller gave up, but the key was claimed: free it at once
@@ -238,6 +324,8 @@ class RedisBackend:
         return self.redis.run(_RENEW, [self._record(tenant, key)], (owner, lease_ms), bool)
 
     async def close(self) -> None:
+        for watch in self._watches:
+            await watch.close()
         await self.redis.close()
 
     def __repr__(self) -> str:

@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from errorkit._exceptions import RedisError, StoreUnavailable
@@ -154,6 +154,20 @@ class SentinelClient:
                 self._watcher = loop.create_task(self._watch())
             return master
 
+    async def primary_addresses(self) -> list[Address | None]:
+        """Where the master is now, as the sentinels say (for a `KeyWatch`)."""
+        if self._loop is not asyncio.get_running_loop():
+            await self._discover()
+        return [await self.master_address()]
+
+    def dedicated(
+        self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
+    ) -> Redis:
+        """A connection of its own to the master at `address` (role checked), for subscribing."""
+        return Redis(
+            self.config, timeout=self.timeouts, address=address, role="master", on_push=on_push, on_lost=on_lost
+        )
+
     def _forget(self) -> None:
         """The master's connection was lost or misdirected: ask the sentinels again next time."""
         self._master = None
@@ -274,11 +288,29 @@ class ClusterClient:
             str(keys[0]), lambda node, asking: node.run(script, keys, args, convert, late, asking=asking)
         )
 
-    async def _routed(self, key: str, send: Any) -> Any:
+    def _bind(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
             self._loop, self._lock, self._nodes, self._refreshing = loop, asyncio.Lock(), {}, None
             self._slots = [None] * SLOTS
+
+    async def primary_addresses(self) -> list[Address | None]:
+        """Every primary of the slot map (read first if need be), in order (for a `KeyWatch`)."""
+        self._bind()
+        if not any(self._slots):
+            await self.refresh()
+        return list(sorted({address for address in self._slots if address is not None}))
+
+    def dedicated(
+        self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
+    ) -> Redis:
+        """A connection of its own to the node at `address`, for subscribing."""
+        return Redis(
+            self.config, timeout=self.timeouts, address=address, select_db=False, on_push=on_push, on_lost=on_lost
+        )
+
+    async def _routed(self, key: str, send: Any) -> Any:
+        self._bind()
         node = self.node_for(key)
         if node is None:
             await self.refresh()

@@ -1,3 +1,5 @@
 -- Forget an in-progress claim (owner only). KEYS[1] the record; ARGV owner.
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local record = redis.call('GET', KEYS[1])
+if not record or string.sub(record, 1, 1) ~= 'p' then return 0 end
+if string.sub(record, 3 + string.byte(record, 2)) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])

@@ -1,0 +1,140 @@
+"""Changes pushed by Redis: every process hears at once that a key it may have cached changed.
+
+`KeyWatch` keeps one connection of its own to each primary (one server, Sentinel's master,
+each Cluster primary) and asks it, before subscribing, for server-assisted client-side
+caching in broadcast mode:
+
+    CLIENT TRACKING ON REDIRECT <this connection's id> BCAST PREFIX <prefix>
+    SUBSCRIBE __redis__:invalidate
+
+Redis then pushes the name of every key under the prefix that anyone changes (or `nil` for
+a flush), in RESP2, so errorkit's reader stays as it is and no per-key tracking table grows
+on the server. A cache may trust what it fetched while the watch was `live` and its
+`epoch` unchanged, provided no change arrived during the fetch (`changes`); whenever a
+channel is lost or the set of primaries changes (a failover), the epoch moves on and every
+such trust ends at once, so nothing is served from memory while a change could be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from errorkit._exceptions import RedisError, StoreError
+from errorkit._stores.connection import Redis
+from errorkit._stores.urls import Address
+
+logger = logging.getLogger("errorkit.store")
+CHANNEL = "__redis__:invalidate"
+
+
+class Primaries(Protocol):
+    """What a client offers a watch: where its primaries are, and a connection of one's own to each."""
+
+    async def primary_addresses(self) -> list[Address | None]: ...
+
+    def dedicated(
+        self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
+    ) -> Redis: ...
+
+
+class KeyWatch:
+    """Hears, on one subscribed connection per primary, every change to keys under `prefix`.
+
+    `on_change(name)` gets each changed key's name, or None when Redis flushed (or the
+    watch lost a channel): forget everything. `check_interval` is how often the set of
+    primaries is compared with the client's (a Sentinel or Cluster failover), and the
+    pause before a lost channel is opened again.
+    """
+
+    def __init__(
+        self,
+        client: Primaries,
+        prefix: str,
+        on_change: Callable[[bytes | None], None],
+        *,
+        check_interval: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.on_change = on_change
+        self.check_interval = check_interval
+        self.live = False  # every primary's channel is subscribed
+        self.epoch = 0  # moves on whenever a channel starts or stops: earlier trust ends
+        self.changes = 0  # changes heard so far (a fetch that overlaps one is not trusted)
+        self.unsupported = False  # Redis refused tracking for good (an old server, ACL rules)
+        self._task: asyncio.Task[None] | None = None
+        self._lost: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Open the channels in the background (again, in a new event loop); cheap when running."""
+        loop = asyncio.get_running_loop()
+        task = self._task
+        if self.unsupported or (task is not None and not task.done() and task.get_loop() is loop):
+            return
+        self.live = False
+        self.epoch += 1
+        self._task = loop.create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while True:
+            channels: dict[Address | None, Redis] = {}
+            self._lost = asyncio.Event()
+            try:
+                addresses = await self.client.primary_addresses()
+                for address in addresses:
+                    channels[address] = await self._subscribe(address)
+                self.epoch += 1
+                self.live = True
+                while not self._lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._lost.wait(), self.check_interval)
+                    if not self._lost.is_set() and await self.client.primary_addresses() != addresses:
+                        break  # a failover: listen to the new primaries
+            except RedisError as exc:  # refused for good: caches fall back to asking the store
+                self.unsupported = True
+                logger.warning("Redis refused key-change tracking (%s): API keys are looked up per request", exc)
+                return
+            except StoreError:
+                pass
+            finally:
+                self.live = False
+                self.epoch += 1
+                self.on_change(None)
+                for channel in channels.values():
+                    await channel.close()
+            await asyncio.sleep(self.check_interval)
+
+    async def _subscribe(self, address: Address | None) -> Redis:
+        channel = self.client.dedicated(address, on_push=self._pushed, on_lost=self._channel_lost)
+        client_id = await channel.execute("CLIENT", "ID")
+        await channel.execute("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix)
+        await channel.execute("SUBSCRIBE", CHANNEL)
+        return channel
+
+    def _pushed(self, message: Any) -> None:
+        if not isinstance(message, list) or len(message) != 3 or message[0] != b"message":
+            return
+        self.changes += 1
+        names = message[2]
+        if names is None:
+            self.on_change(None)
+            return
+        for name in names:
+            self.on_change(name)
+
+    def _channel_lost(self) -> None:
+        self.live = False
+        self.epoch += 1
+        if self._lost is not None:
+            self._lost.set()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await task

@@ -1,0 +1,201 @@
+"""API keys served from memory while Redis pushes their changes (CLIENT TRACKING): real servers."""
+
+import asyncio
+import time
+from collections import Counter
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    KeyCache,
+    RedisBackend,
+    catalogs,
+    register_api_key,
+    revoke_api_key,
+    set_workspace_disabled,
+)
+from errorkit._stores.connection import Redis
+from tests.servers import redis_server, until, uvicorn
+
+TOKEN = "ek_tracked.tracked-secret-1"
+
+
+async def whoami(request: Request) -> Response:
+    return JSONResponse({"key_id": request.user.key_id})
+
+
+def app_on(backend: RedisBackend, cache: KeyCache = KeyCache()) -> tuple[Starlette, APIKeyAuth]:
+    auth = APIKeyAuth(backend, cache=cache, on_failure="fail_closed")
+    app = Starlette(routes=[Route("/whoami", whoami)])
+    ErrorKit(catalog=catalogs.ENVELOPE_API).install(app, auth=auth)
+    return app, auth
+
+
+def test_a_tracked_key_costs_no_command_and_its_revocation_applies_within_a_round_trip() -> None:
+    with redis_server() as server:
+
+        async def main() -> float:
+            backend, admin = RedisBackend(server.url), RedisBackend(server.url)
+            await register_api_key(admin, TOKEN, workspace_id="ws_1")
+            app, auth = app_on(backend)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+
+                async def status() -> int:
+                    return (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code
+
+                assert await status() == 200
+                await until(lambda: auth._watch is not None and auth._watch.live, 2)
+                assert await status() == 200  # fetched while the feed is live: trusted from now on
+                sent = backend.redis.commands_sent
+                assert [await status() for _ in range(50)] == [200] * 50
+                assert backend.redis.commands_sent == sent  # served from memory
+
+                await revoke_api_key(admin, "ek_tracked")
+                took = await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                r = await client.get("/whoami", headers={"X-API-Key": TOKEN, "X-Request-ID": "r"})
+                assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
+            await backend.close()
+            await admin.close()
+            return took
+
+        assert asyncio.run(main()) < 0.1
+
+
+def test_while_the_feed_is_down_every_request_asks_redis() -> None:
+    """The subscribed connection killed: nothing is trusted until it is back, so a revocation still applies."""
+    with redis_server() as server:
+
+        async def main() -> None:
+            backend, admin = RedisBackend(server.url), RedisBackend(server.url)
+            await register_api_key(admin, TOKEN, workspace_id="ws_1")
+            app, auth = app_on(backend)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+
+                async def status() -> int:
+                    return (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code
+
+                assert await status() == 200
+                watch = auth._watch
+                assert watch is not None
+                await until(lambda: watch.live, 2)
+                assert await status() == 200
+                killer = Redis(server.url)
+                assert await killer.execute("CLIENT", "KILL", "TYPE", "pubsub") == 1
+                await until(lambda: not watch.live, 1)
+                sent = backend.redis.commands_sent
+                assert [await status() for _ in range(5)] == [200] * 5
+                assert backend.redis.commands_sent == sent + 5  # one lookup per request meanwhile
+                await revoke_api_key(admin, "ek_tracked")
+                assert await status() == 401  # at once: nothing was served from memory
+                await until(lambda: watch.live, 3)  # the feed is back by itself
+                await killer.close()
+            await backend.close()
+            await admin.close()
+
+        asyncio.run(main())
+
+
+def test_a_disabled_workspace_and_a_flush_reach_the_cache() -> None:
+    with redis_server() as server:
+
+        async def main() -> list[tuple[int, str]]:
+            backend, admin = RedisBackend(server.url), RedisBackend(server.url)
+            await register_api_key(admin, TOKEN, workspace_id="ws_1")
+            app, auth = app_on(backend)
+            seen = []
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+
+                async def answer() -> tuple[int, str]:
+                    r = await client.get("/whoami", headers={"X-API-Key": TOKEN})
+                    return r.status_code, r.json()["key_id"] if r.status_code == 200 else r.json()["error"]["code"]
+
+                await answer()
+                await until(lambda: auth._watch is not None and auth._watch.live, 2)
+                seen.append(await answer())
+                await set_workspace_disabled(admin, "ws_1", True, reason="billing")
+                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                seen.append(await answer())
+                await set_workspace_disabled(admin, "ws_1", False)
+                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                seen.append(await answer())
+                await admin.redis.execute("FLUSHALL")  # Redis says "everything" (a nil invalidation)
+                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                seen.append(await answer())
+            await backend.close()
+            await admin.close()
+            return seen
+
+        assert asyncio.run(main()) == [
+            (200, "ek_tracked"),
+            (403, "workspace_disabled"),
+            (200, "ek_tracked"),
+            (503, "service_unavailable"),  # and the emptied Redis is a lost store, not a bad key
+        ]
+
+
+def test_without_tracking_the_ttl_rules() -> None:
+    with redis_server() as server:
+
+        async def main() -> int:
+            backend = RedisBackend(server.url)
+            await register_api_key(backend, TOKEN, workspace_id="ws_1")
+            app, auth = app_on(backend, KeyCache(track=False))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                sent = backend.redis.commands_sent
+                for _ in range(10):
+                    assert (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code == 200
+            assert auth._watch is None
+            await backend.close()
+            return backend.redis.commands_sent - sent
+
+        assert asyncio.run(main()) == 10
+
+
+@pytest.mark.parametrize("workers", [4])
+def test_a_revocation_reaches_every_worker_within_100_ms(workers: int) -> None:
+    with redis_server() as server:
+
+        async def register(*, revoke: bool = False) -> None:
+            admin = RedisBackend(server.url)
+            await (revoke_api_key(admin, "ek_tracked") if revoke else register_api_key(admin, TOKEN, workspace_id="ws"))
+            await admin.close()
+
+        async def hgetall_calls() -> int:
+            redis = Redis(server.url)
+            stats = (await redis.execute("INFO", "commandstats")).decode()
+            await redis.close()
+            line = next((x for x in stats.splitlines() if x.startswith("cmdstat_hgetall:")), "calls=0,")
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+
+        async def burst(total: int) -> Counter[tuple[str, int]]:
+            limits = httpx.Limits(max_connections=16, max_keepalive_connections=0)  # new connections: spread
+            async with httpx.AsyncClient(base_url=served.url, limits=limits, timeout=10) as client:
+                responses = await asyncio.gather(
+                    *(client.get("/whoami", headers={"X-API-Key": TOKEN}) for _ in range(total))
+                )
+            return Counter((r.headers["x-worker-pid"], r.status_code) for r in responses)
+
+        asyncio.run(register())
+        with uvicorn("tests.tracking_app:app", workers=workers, env={"REDIS_URL": server.url}) as served:
+            warm = asyncio.run(burst(400))
+            pids = {pid for pid, _ in warm}
+            assert len(pids) == workers and {status for _, status in warm} == {200}
+            time.sleep(1.5)  # every worker's feed is live; its next lookup is trusted
+            asyncio.run(burst(400))
+            before = asyncio.run(hgetall_calls())
+            again = asyncio.run(burst(400))
+            assert {status for _, status in again} == {200}
+            assert asyncio.run(hgetall_calls()) == before  # every worker answers from memory
+
+            asyncio.run(register(revoke=True))
+            time.sleep(0.1)
+            after = asyncio.run(burst(400))
+            assert {status for _, status in after} == {401}
+            assert {pid for pid, _ in after} == pids  # every worker refuses
