@@ -5,7 +5,10 @@
   (the request-id layer, the gateway and the catch-all: the product as used);
 - naive_redis: the reference design, one pure ASGI middleware doing one redis-py
   EVALSHA per request (a fixed-window INCR script);
-- idem_redis / idem_memory: `kit.install()` with the idempotency cache (POST routes).
+- idem_redis / idem_memory: `kit.install()` with the idempotency cache (POST routes);
+- plain: `kit.install()` with no stages (the request-id layer and the catch-all only);
+- stack_redis: the whole stack on one Redis: API keys (`TOKEN`), rate limiting and
+  idempotency, as a gateway runs it.
 """
 
 import os
@@ -19,10 +22,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
-from errorkit import ErrorKit, Idempotency, Limit, MemoryBackend, RateLimiter, RedisBackend
+from errorkit import (
+    APIKeyAuth,
+    ErrorKit,
+    Idempotency,
+    Limit,
+    MemoryBackend,
+    RateLimiter,
+    RedisBackend,
+    register_api_key,
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BIG = [Limit(1_000_000_000, 3600)]  # every request is admitted: we measure the decision, not refusals
+TOKEN = "ek_bench.bench-secret-1"  # the key the stack_* wrk scripts send
 
 
 async def hello(request: Request) -> Response:
@@ -38,12 +51,14 @@ def base(lifespan: Lifespan[Starlette] | None = None) -> Starlette:
     return Starlette(routes=[Route("/", hello), Route("/objects", create, methods=["POST"])], lifespan=lifespan)
 
 
-def marking(backend: MemoryBackend | RedisBackend) -> Lifespan[Starlette]:
-    """Start-up marks the store as errorkit's (each case starts from a flushed Redis)."""
+def marking(backend: MemoryBackend | RedisBackend, *, with_key: bool = False) -> Lifespan[Starlette]:
+    """Start-up marks the store as errorkit's (each case starts from a flushed Redis), and registers `TOKEN`."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.initialize()
+        if with_key:
+            await register_api_key(backend, TOKEN, workspace_id="ws_bench")
         yield
 
     return lifespan
@@ -92,9 +107,16 @@ def build(variant: str) -> ASGIApp:
         app.add_middleware(NaiveRateLimit)
         return app
     kit = ErrorKit()
+    if variant == "plain":
+        app = base()
+        kit.install(app)
+        return app
     backend = RedisBackend(REDIS_URL) if variant.endswith("_redis") else MemoryBackend()
-    app = base(marking(backend))
-    if variant.startswith("errorkit_"):
+    app = base(marking(backend, with_key=variant.startswith("stack_")))
+    if variant.startswith("stack_"):
+        limiter = RateLimiter(backend, limits=BIG)
+        kit.install(app, auth=APIKeyAuth(backend), rate_limit=limiter, idempotency=Idempotency(backend))
+    elif variant.startswith("errorkit_"):
         kit.install(app, rate_limit=RateLimiter(backend, limits=BIG))
     elif variant.startswith("idem_"):
         kit.install(app, idempotency=Idempotency(backend))

@@ -8,6 +8,7 @@ machine hits all of them alike; the table reports the median of the rounds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -173,7 +174,14 @@ HARNESS = {"info", "config", "config|resetstat", "cluster|slots", "cluster|info"
 
 
 def measure(
-    variant: str, path: str, redis_url: str, seconds: int, warmup: int, script: Path | None, root: Path = ROOT
+    variant: str,
+    path: str,
+    redis_url: str,
+    seconds: int,
+    warmup: int,
+    script: Path | None,
+    root: Path = ROOT,
+    connections: int = 64,
 ) -> Run:
     port = free_port()
     env = {"BENCH_APP": variant, "REDIS_URL": redis_url}
@@ -198,9 +206,9 @@ def measure(
     redis_cli(redis_url, "FLUSHALL")  # each case starts from an empty Redis: no records of another case
     with process(args, port, env, cwd=root):  # uvicorn imports the app (and errorkit) from `root`
         url = f"http://127.0.0.1:{port}{path}"
-        wrk(url, warmup, script)
+        wrk(url, warmup, script, connections)
         redis_cli(redis_url, "CONFIG", "RESETSTAT")
-        run = wrk(url, seconds, script)
+        run = wrk(url, seconds, script, connections)
         stats = redis_cli(redis_url, "INFO", "commandstats")
         calls = [(name, int(n)) for name, n in re.findall(r"cmdstat_([\w|]+):calls=(\d+)", stats)]
         run.redis_calls = sum(n for name, n in calls if name not in SCRIPT_INNER | HARNESS)
@@ -216,6 +224,8 @@ class Case:
     script: Path | None = None
     root: Path = ROOT  # the source tree served: this checkout, or an older commit's (--compare)
     cluster: bool = False  # against a local 3-primary Redis Cluster instead of the single node
+    baseline: str | None = None  # the case this one's ratio is taken to (default: the table's first)
+    connections: int = 64  # wrk -c: 1 measures unloaded latency
 
 
 def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
@@ -227,7 +237,7 @@ def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> di
         for r in range(rounds):
             for name, case in cases.items():
                 url = cluster_url if case.cluster else redis_url
-                run = measure(case.app, case.path, url, seconds, warmup, case.script, case.root)
+                run = measure(case.app, case.path, url, seconds, warmup, case.script, case.root, case.connections)
                 results[name].append(run)
                 print(
                     f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
@@ -238,15 +248,19 @@ def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> di
     return results
 
 
-def table(results: dict[str, list[Run]], baseline: str, labels: dict[str, str]) -> str:
-    """Medians over rounds; the ratio is the median of each round's ratio to that round's baseline."""
+def table(
+    results: dict[str, list[Run]], baseline: str, labels: dict[str, str], baselines: dict[str, str] | None = None
+) -> str:
+    """Medians over rounds; the ratio is the median of each round's ratio to that round's baseline
+    (`baselines` names another one for some rows: a POST against the bare POST)."""
     lines = [
         "| server | req/s (median) | × bare (per-round median) | p50 ms | p99 ms | Redis commands / request |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for variant, runs in results.items():
         rps = statistics.median(r.rps for r in runs)
-        ratio = statistics.median(r.rps / b.rps for r, b in zip(runs, results[baseline], strict=True))
+        base = results[(baselines or {}).get(variant, baseline)]
+        ratio = statistics.median(r.rps / b.rps for r, b in zip(runs, base, strict=True))
         p50 = statistics.median(r.p50_ms for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
         calls = statistics.median((r.redis_calls or 0) / r.requests for r in runs)
@@ -298,18 +312,20 @@ def main(cases: dict[str, Case], section: str, module: str, what: str) -> None:
         with source_at(args.compare) as old:
             compared = dict(cases)
             for name, case in cases.items():
-                if case.app.startswith(("errorkit", "idem")):
-                    compared[f"{name} @ {args.compare}"] = Case(case.app, case.path, case.script, old)
+                if case.app.startswith(("errorkit", "idem", "stack", "plain")):
+                    compared[f"{name} @ {args.compare}"] = dataclasses.replace(case, root=old)
             results = rounds(compared, args.rounds, args.seconds, args.warmup)
-        print(table(results, baseline, {}))
+        baselines = {name: case.baseline for name, case in compared.items() if case.baseline}
+        print(table(results, baseline, {}, baselines))
         command += f" --compare {args.compare}"
         results = {name: runs for name, runs in results.items() if name in cases}  # the README shows this tree
     else:
         results = rounds(cases, args.rounds, args.seconds, args.warmup)
-        print(table(results, baseline, {}))
+        baselines = {name: case.baseline for name, case in cases.items() if case.baseline}
+        print(table(results, baseline, {}, baselines))
     body = (
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python {platform.python_version()}, "
         f"{args.rounds} interleaved rounds of {args.seconds} s, {what}.\n\n```\n{command}\n```\n\n"
-        + table(results, baseline, {})
+        + table(results, baseline, {}, baselines)
     )
     write_section(Path(__file__).parent / "README.md", section, body)

@@ -24,7 +24,7 @@ becomes a formatted 500 with the request id, logged once, and never reaches the 
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +32,8 @@ from errorkit._body import keep_body
 from errorkit._handlers import ExceptionHandler
 from errorkit._refusal import Refusal
 from errorkit._request_id import HEADER, assign_request_id
+from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.ratelimit import PendingCharge, RateLimiter
 
 Header = tuple[bytes, bytes]
 
@@ -107,6 +109,15 @@ class GatewayMiddleware:
         self.limiter = limiter
         self.idempotency = idempotency
         self.assigns_request_ids = False  # set by request_id_layer() when nothing sits in between
+        # the limiter's count rides on the idempotency claim (one script) when both use one store
+        self.fused: tuple[RateLimiter, Idempotency] | None = None
+        if (
+            isinstance(limiter, RateLimiter)
+            and isinstance(idempotency, Idempotency)
+            and cast(object, limiter.counters) is idempotency.records
+            and callable(getattr(idempotency.records, "count_and_claim", None))
+        ):
+            self.fused = (limiter, idempotency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,10 +145,20 @@ class GatewayMiddleware:
 
         try:
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
-            if self.limiter is not None:
+            charge: PendingCharge | None = None
+            if self.fused is not None and refusal is None and self.fused[1].claims(scope):
+                deferred = await self.fused[0].defer(scope, extra)  # counted in the claim's script
+                if isinstance(deferred, Refusal):
+                    refusal = deferred
+                else:
+                    charge = deferred
+            elif self.limiter is not None:
                 refusal = await self.limiter.admit(scope, extra) or refusal
             if refusal is None:
-                if self.idempotency is not None:
+                if charge is not None:
+                    assert self.fused is not None
+                    refusal = await self.fused[1].wrap(scope, receive, gateway_send, self.app, charge)
+                elif self.idempotency is not None:
                     refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.app)
                 else:
                     await self.app(scope, receive, gateway_send)

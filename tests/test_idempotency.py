@@ -309,7 +309,7 @@ def test_the_record_is_complete_before_the_last_message_leaves(make: Callable[..
 
         async def send(message: Any) -> None:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                claim = await app.backend.claim("ws:ws_1:key:ek_one", "k-done", b"-", "probe", 1000)
+                claim = await app.backend.claim("ws:ws_1", "ek_one\0k-done", b"-", "probe", 1000)
                 seen.append(claim.state)
 
         headers = [(b"x-api-key", ONE["X-API-Key"].encode()), (b"idempotency-key", b"k-done")]

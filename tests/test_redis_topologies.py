@@ -18,6 +18,7 @@ from errorkit._stores.connection import Redis
 from errorkit._stores.protocols import ClaimState
 from errorkit._stores.topology import ClusterClient, SentinelClient, hash_slot
 from tests.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, until, uvicorn
+from tests.test_one_trip import TOKEN, full_stack
 
 GCRA = ALGORITHMS["gcra"]
 HOUR_US = 3_600_000_000
@@ -243,6 +244,55 @@ def test_cluster_pushes_key_changes_from_every_primary(cluster: Cluster) -> None
         await admin.close()
 
     asyncio.run(main())
+
+
+def test_cluster_limits_and_claims_in_one_script_per_workspace(cluster: Cluster) -> None:
+    """Workspaces on different primaries: 2 commands a first POST, exact admission, each key run once."""
+    primaries = cluster.primaries()
+
+    async def main() -> tuple[set[int], list[int], dict[str, Counter[int]], Counter[str]]:
+        backend = RedisBackend(cluster.url, prefix="trip")
+        workspaces: dict[int, str] = {}
+        for n in range(1000):  # one workspace per primary
+            slot = hash_slot(f"trip:rl:{{ws:w{n}}}:x")
+            workspaces.setdefault(next(p for p, (a, b) in primaries.items() if a <= slot <= b), f"w{n}")
+        tokens = {ws: f"ek_{ws}.secret-of-{ws}" for ws in workspaces.values()}
+        for ws, token in tokens.items():
+            await register_api_key(backend, token, workspace_id=ws)
+        effects: Counter[str] = Counter()
+        app, auth = full_stack(backend, 5, effects)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as client:
+            await client.get("/orders", headers={"X-API-Key": TOKEN})  # a 401: starts the change feed
+            await until(lambda: auth._watch is not None and auth._watch.live, 5)
+            costs = []
+            for ws, token in tokens.items():  # warm: record trusted, scripts loaded on that primary
+                await client.get("/orders", headers={"X-API-Key": token})
+                await client.post("/orders", headers={"X-API-Key": token, "Idempotency-Key": "w"}, json={"ref": ws})
+                before = backend.redis.commands_sent
+                r = await client.post(
+                    "/orders", headers={"X-API-Key": token, "Idempotency-Key": "first"}, json={"ref": f"{ws}-first"}
+                )
+                assert r.status_code == 201
+                costs.append(backend.redis.commands_sent - before)
+
+            async def post(token: str, n: int) -> httpx.Response:
+                headers = {"X-API-Key": token, "Idempotency-Key": f"k{n % 4}"}
+                return await client.post("/orders", headers=headers, json={"ref": f"{token[:6]}-{n % 4}"})
+
+            results = {
+                ws: Counter(r.status_code for r in await asyncio.gather(*(post(token, n) for n in range(20))))
+                for ws, token in tokens.items()
+            }
+        await backend.close()
+        return set(workspaces), costs, results, effects
+
+    ports, costs, results, effects = asyncio.run(main())
+    assert len(ports) == 3 and costs == [2, 2, 2]
+    # limit 5: 3 used by the warm-up GET and POSTs, so 2 more are admitted per workspace
+    for counts in results.values():  # a request the limit admits either runs, or meets its key in progress
+        assert counts[429] == 18 and counts[201] + counts[409] == 2, counts
+    assert all(runs == 1 for runs in effects.values())
 
 
 def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:

@@ -36,9 +36,10 @@ from errorkit._paths import PathPatterns
 from errorkit._principal import Principal
 from errorkit._refusal import Refusal
 from errorkit._stages.auth import get_principal
+from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
-from errorkit._stores.protocols import Claim, ClaimState, IdempotencyStore
+from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
 logger = logging.getLogger("errorkit.idempotency")
 
@@ -128,8 +129,20 @@ class Idempotency:
         self.mismatch = Refusal((mismatch_code,), 422)
         self._background: set[asyncio.Task[None]] = set()
 
-    async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None:
-        """The gateway's wrapping stage: replay, refuse, or run `app` once and keep its response."""
+    def claims(self, scope: Scope) -> bool:
+        """Whether `wrap` will claim this request (unless its body is too large): a valid key on a guarded route."""
+        if scope["method"] not in self.methods or self.exempt.matches(scope["path"]):
+            return False
+        raw = _idempotency_key(scope)
+        return raw is not None and raw is not _TWO_KEYS and _KEY.fullmatch(raw) is not None and bool(raw.strip())
+
+    async def wrap(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: Charge | None = None
+    ) -> Refusal | None:
+        """The gateway's wrapping stage: replay, refuse, or run `app` once and keep its response.
+
+        `charge`, given only when `claims(scope)`, is the limiter's, counted in the claim's step.
+        """
         path: str = scope["path"]
         if scope["method"] not in self.methods or self.exempt.matches(path):
             await app(scope, keep_body(scope, receive), send)
@@ -144,17 +157,35 @@ class Idempotency:
             return _INVALID_KEY
         body = await _read_body(receive, self.max_request_bytes)
         if body is None:  # the client left, or sent more than we fingerprint
-            return _TOO_LARGE
+            return (await charge.count() if charge is not None else None) or _TOO_LARGE
         scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
         request = b"%s\0%s\0%s\0%s" % (scope["method"].encode(), path.encode(), scope.get("query_string", b""), body)
         fingerprint = hashlib.blake2b(request, digest_size=16).digest()  # 128 raw bits: 16 bytes a record
         principal = get_principal(scope)
-        tenant = self.scope_of(scope, principal) if self.scope_of else self._tenant(scope, principal)
+        if self.scope_of is not None:
+            tenant, key = self.scope_of(scope, principal), raw
+        elif principal is not None:  # the workspace is the hash tag, as for the limiter; keys are per API key
+            tenant, key = "ws:" + principal.workspace_id, f"{principal.key_id}\0{raw}"
+        else:
+            tenant, key = "ip:" + self.proxies.client_address(scope), raw
         owner = secrets.token_hex(8)
         replay_receive = _replaying(body, receive)
         try:
-            claim = await self._claim(tenant, raw, fingerprint, owner)
+            if charge is None:
+                claim = await self._claim(tenant, key, fingerprint, owner)
+            else:
+                request_claim = ClaimRequest(tenant, key, fingerprint, owner, self.lease_ms)
+                counted, charged = await self.records.count_and_claim(  # type: ignore[attr-defined]
+                    charge.algorithm, charge.identity, charge.buckets, charge.args, charge.cost, request_claim
+                )
+                limited = charge.settle(counted)
+                if limited is not None or charged is None:
+                    return limited
+                claim = await self._claim(tenant, key, fingerprint, owner, charged)
         except StoreUnavailable as exc:
+            limited = charge.failed(exc) if charge is not None else None
+            if limited is not None:
+                return limited
             refusal = self.on_failure.failed("idempotency", self.records.name, exc)
             if not self.on_failure.fails_open:
                 return refusal
@@ -162,7 +193,7 @@ class Idempotency:
             return None
         state = claim.state
         if state is _CLAIMED:
-            await self._run(tenant, raw, owner, scope, replay_receive, send, app)
+            await self._run(tenant, key, owner, scope, replay_receive, send, app)
             return None
         if claim.fingerprint != fingerprint:
             return self.mismatch
@@ -173,13 +204,9 @@ class Idempotency:
             return _UNREPLAYABLE
         return _IN_USE
 
-    def _tenant(self, scope: Scope, principal: Principal | None) -> str:
-        if principal is not None:
-            return f"ws:{principal.workspace_id}:key:{principal.key_id}"
-        return "anon:" + self.proxies.client_address(scope)
-
-    async def _claim(self, tenant: str, key: str, fingerprint: bytes, owner: str) -> Claim:
-        claim = await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
+    async def _claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, first: Claim | None = None) -> Claim:
+        """Claim (or take `first`, made already), then wait up to `wait` for one in progress to finish."""
+        claim = first if first is not None else await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
         if claim.state is not ClaimState.IN_PROGRESS or self.wait <= 0 or claim.fingerprint != fingerprint:
             return claim
         loop = asyncio.get_running_loop()

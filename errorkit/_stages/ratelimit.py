@@ -26,7 +26,7 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
 from errorkit._stages.routes import route_template
-from errorkit._stores.protocols import Counted, RateLimitStore
+from errorkit._stores.protocols import Counted, CounterAlgorithm, RateLimitStore
 
 Header = tuple[bytes, bytes]
 #: The codes a refusal names: the first document's, else the second's (or errorkit's default).
@@ -121,6 +121,24 @@ class RateLimiter:
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
+        charge = self._charge(scope, headers, None) if self.plans is None else await self.defer(scope, headers)
+        if type(charge) is not PendingCharge:
+            return charge  # type: ignore[return-value]  # None (exempt) or the shield's refusal
+        try:
+            counted = await self.counters.count(
+                self.algorithm, charge.identity, charge.buckets, charge.args, charge.cost
+            )
+        except StoreUnavailable as exc:
+            return charge.failed(exc)
+        return self._decide(charge.policy, counted, charge.cost, charge.identity, headers)
+
+    async def defer(self, scope: Scope, headers: list[Header]) -> PendingCharge | Refusal | None:
+        """What `admit` would count, not counted yet: None when exempt, the shield's refusal, else a charge."""
+        principal = get_principal(scope) if self.plans is not None else None
+        plan = await self._policy_for(principal) if principal is not None else None
+        return self._charge(scope, headers, plan)
+
+    def _charge(self, scope: Scope, headers: list[Header], plan: _Policy | None) -> PendingCharge | Refusal | None:
         if self.exempt.matches(scope["path"]):
             return None
         policy: _Policy | None = None
@@ -132,22 +150,16 @@ class RateLimiter:
                     if policy is None:
                         return None
                     break
-        principal = get_principal(scope)
         if policy is None:
-            policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
-        who = self._identity(scope, principal)
+            policy = plan or self.default
+        who = self._identity(scope, get_principal(scope))
         if self.shield:
             refused = self._refused.get((who, policy.bucket))
             if refused is not None:
                 headers += refused[1]
                 return refused[0]
         cost = self.cost(scope) if self.cost is not None else 1
-        try:
-            counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
-        except StoreUnavailable as exc:
-            refusal = self.on_failure.failed("rate limiting", self.counters.name, exc)
-            return None if self.on_failure.fails_open else refusal
-        return self._decide(policy, counted, cost, who, headers)
+        return PendingCharge(self, policy, who, cost, headers)
 
     def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
         now, values, algorithm = counted.now_us, counted.values, self.algorithm
@@ -212,6 +224,34 @@ class RateLimiter:
         if principal is not None:
             return "ws:" + principal.workspace_id
         return "ip:" + self.proxies.client_address(scope)
+
+
+class PendingCharge:
+    """One request's charge, not yet counted (see `errorkit._stages.charge.Charge`)."""
+
+    __slots__ = ("algorithm", "args", "buckets", "cost", "headers", "identity", "limiter", "policy")
+
+    def __init__(self, limiter: RateLimiter, policy: _Policy, identity: str, cost: int, headers: list[Header]) -> None:
+        self.limiter, self.policy, self.identity, self.cost, self.headers = limiter, policy, identity, cost, headers
+        self.algorithm: CounterAlgorithm = limiter.algorithm
+        self.buckets: Sequence[str] = policy.buckets
+        self.args: Sequence[int] = policy.args
+
+    def settle(self, counted: Counted) -> Refusal | None:
+        return self.limiter._decide(self.policy, counted, self.cost, self.identity, self.headers)
+
+    def failed(self, error: StoreUnavailable) -> Refusal | None:
+        limiter = self.limiter
+        refusal = limiter.on_failure.failed("rate limiting", limiter.counters.name, error)
+        return None if limiter.on_failure.fails_open else refusal
+
+    async def count(self) -> Refusal | None:
+        limiter = self.limiter
+        try:
+            counted = await limiter.counters.count(self.algorithm, self.identity, self.buckets, self.args, self.cost)
+        except StoreUnavailable as exc:
+            return self.failed(exc)
+        return self.settle(counted)
 
 
 class _Policy:
