@@ -56,7 +56,8 @@ def marking(backend: MemoryBackend | RedisBackend, *, with_key: bool = False) ->
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await backend.initialize()
+        if hasattr(backend, "initialize"):  # (older trees served by benchmarks.latency have none)
+            await backend.initialize()
         if with_key:
             await register_api_key(backend, TOKEN, workspace_id="ws_bench")
         yield

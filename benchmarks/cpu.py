@@ -3,7 +3,8 @@
     python -m benchmarks.cpu [--requests 20000]
 
 Needs a redis-server (started here on a free port). Prints microseconds of process CPU time
-per request for each app variant, the minimum of `--runs` runs.
+per request for each app variant (`GET /`; the whole stack `stack_redis` with its API key),
+the minimum of `--runs` runs.
 """
 
 import argparse
@@ -26,7 +27,8 @@ def one_variant(requests: int) -> float:
     """Run in a child process: import the app chosen by BENCH_APP, call it `requests` times."""
     import uvloop
 
-    from benchmarks.apps import app
+    from benchmarks.apps import TOKEN, app
+    from benchmarks.instructions import started
 
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -34,10 +36,14 @@ def one_variant(requests: int) -> float:
     async def send(message: object) -> None:
         return None
 
+    keyed = os.environ["BENCH_APP"].startswith("stack_")
+    scope = dict(SCOPE, headers=[*SCOPE["headers"], (b"x-api-key", TOKEN.encode())]) if keyed else SCOPE  # type: ignore[list-item]
+
     async def call() -> None:
-        await app(dict(SCOPE, state={}), receive, send)
+        await app(dict(scope, state={}), receive, send)
 
     async def main() -> float:
+        await started(app)  # the app's start-up (the stack registers its key there)
         for _ in range(1000):
             await call()
         start = time.process_time()
@@ -57,7 +63,7 @@ def main() -> None:
         print(one_variant(args.requests))
         return
     with redis_server() as url:
-        for variant in ["bare", "errorkit_memory", "errorkit_redis", "naive_redis"]:
+        for variant in ["bare", "plain", "errorkit_memory", "errorkit_redis", "stack_redis", "naive_redis"]:
             env = {**os.environ, "BENCH_CHILD": "1", "BENCH_APP": variant, "REDIS_URL": url}
             runs = [
                 float(subprocess.run(["taskset", "-c", "0", sys.executable, "-m", "benchmarks.cpu",

@@ -169,7 +169,21 @@ def wrk(url: str, seconds: int, script: Path | None = None, connections: int = 6
 
 # Commands the benchmarked apps only ever run inside Lua scripts; INFO commandstats counts
 # them too, so they are left out to count the commands clients send (round-trip work).
-SCRIPT_INNER = {"time", "get", "set", "hmget", "hset", "hget", "hdel", "del", "pexpire", "pexpireat", "expire", "incr"}
+SCRIPT_INNER = {
+    "time",
+    "get",
+    "set",
+    "exists",
+    "hmget",
+    "hset",
+    "hget",
+    "hdel",
+    "del",
+    "pexpire",
+    "pexpireat",
+    "expire",
+    "incr",
+}
 HARNESS = {"info", "config", "config|resetstat", "cluster|slots", "cluster|info"}
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._body import BODY_KEY, keep_body
-from errorkit._exceptions import StoreError, StoreUnavailable
+from errorkit._exceptions import StoreDataLost, StoreError, StoreUnavailable
 from errorkit._paths import PathPatterns
 from errorkit._principal import Principal
 from errorkit._refusal import Refusal
@@ -183,7 +183,8 @@ class Idempotency:
                     return limited
                 claim = await self._claim(tenant, key, fingerprint, owner, charged)
         except StoreUnavailable as exc:
-            limited = charge.failed(exc) if charge is not None else None
+            # the limiter's policy, unless the store did answer (it counted) and only the records are lost
+            limited = charge.failed(exc) if charge is not None and not isinstance(exc, StoreDataLost) else None
             if limited is not None:
                 return limited
             refusal = self.on_failure.failed("idempotency", self.records.name, exc)
