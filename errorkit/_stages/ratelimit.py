@@ -121,24 +121,37 @@ class RateLimiter:
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
-        charge = self._charge(scope, headers, None) if self.plans is None else await self.defer(scope, headers)
-        if type(charge) is not PendingCharge:
-            return charge  # type: ignore[return-value]  # None (exempt) or the shield's refusal
+        plan = None if self.plans is None else await self._plan(scope)
+        target = self._target(scope, headers, plan)
+        if target is None or type(target) is Refusal:
+            return target
+        policy, who, cost = target  # type: ignore[misc]  # (a plain tuple: no object per request)
         try:
-            counted = await self.counters.count(
-                self.algorithm, charge.identity, charge.buckets, charge.args, charge.cost
-            )
+            counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
         except StoreUnavailable as exc:
-            return charge.failed(exc)
-        return self._decide(charge.policy, counted, charge.cost, charge.identity, headers)
+            return self._failed(exc)
+        return self._decide(policy, counted, cost, who, headers)
+
+    def _failed(self, error: StoreUnavailable) -> Refusal | None:
+        refusal = self.on_failure.failed("rate limiting", self.counters.name, error)
+        return None if self.on_failure.fails_open else refusal
 
     async def defer(self, scope: Scope, headers: list[Header]) -> PendingCharge | Refusal | None:
         """What `admit` would count, not counted yet: None when exempt, the shield's refusal, else a charge."""
-        principal = get_principal(scope) if self.plans is not None else None
-        plan = await self._policy_for(principal) if principal is not None else None
-        return self._charge(scope, headers, plan)
+        plan = None if self.plans is None else await self._plan(scope)
+        target = self._target(scope, headers, plan)
+        if target is None or isinstance(target, Refusal):
+            return target
+        return PendingCharge(self, *target, headers)
 
-    def _charge(self, scope: Scope, headers: list[Header], plan: _Policy | None) -> PendingCharge | Refusal | None:
+    async def _plan(self, scope: Scope) -> _Policy | None:
+        principal = get_principal(scope)
+        return await self._policy_for(principal) if principal is not None else None
+
+    def _target(
+        self, scope: Scope, headers: list[Header], plan: _Policy | None
+    ) -> tuple[_Policy, str, int] | Refusal | None:
+        """The policy, identity and cost of this request; None when exempt, or the shield's refusal."""
         if self.exempt.matches(scope["path"]):
             return None
         policy: _Policy | None = None
@@ -158,8 +171,7 @@ class RateLimiter:
             if refused is not None:
                 headers += refused[1]
                 return refused[0]
-        cost = self.cost(scope) if self.cost is not None else 1
-        return PendingCharge(self, policy, who, cost, headers)
+        return policy, who, self.cost(scope) if self.cost is not None else 1
 
     def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
         now, values, algorithm = counted.now_us, counted.values, self.algorithm
@@ -241,9 +253,7 @@ class PendingCharge:
         return self.limiter._decide(self.policy, counted, self.cost, self.identity, self.headers)
 
     def failed(self, error: StoreUnavailable) -> Refusal | None:
-        limiter = self.limiter
-        refusal = limiter.on_failure.failed("rate limiting", limiter.counters.name, error)
-        return None if limiter.on_failure.fails_open else refusal
+        return self.limiter._failed(error)
 
     async def count(self) -> Refusal | None:
         limiter = self.limiter
