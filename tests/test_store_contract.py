@@ -251,3 +251,17 @@ def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -
         await store.close()
 
     asyncio.run(main())
+
+
+def test_a_fingerprint_is_at_most_255_bytes(redis_url: str) -> None:
+    async def main() -> None:
+        store = RedisBackend(redis_url, prefix=f"fp-{uuid.uuid4().hex[:8]}")
+        await store.initialize()
+        with pytest.raises(ValueError, match="at most 255 bytes"):
+            store.claim("t", "k", b"x" * 256, "o", 1000)
+        claim = await store.claim("t", "k", b"x" * 255, "o", 1000)
+        assert claim == Claim(ClaimState.CLAIMED)
+        assert await store.claim("t", "k", b"y", "p", 1000) == Claim(ClaimState.IN_PROGRESS, b"x" * 255)
+        await store.close()
+
+    asyncio.run(main())

@@ -123,7 +123,10 @@ class IdempotencyStore(Protocol):
     name: str
 
     def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
-        """Absent -> in progress (owned by `owner`, expiring after the lease); else what is there."""
+        """Absent -> in progress (owned by `owner`, expiring after the lease); else what is there.
+
+        `fingerprint` identifies the request (at most 255 bytes; the stage sends 16).
+        """
         ...
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:

@@ -256,8 +256,10 @@ class RedisBackend:
     ) -> Awaitable[tuple[Counted, Claim | None]]:
         """Count, and claim only if admitted: one script when `identity` and the claim's tenant
         share their hash tag (the slot), else the two steps one after the other."""
+        if len(claim.fingerprint) > 255:
+            raise ValueError("an idempotency fingerprint is at most 255 bytes")
         tag = _tag(identity)
-        if tag != _tag(claim.tenant):
+        if not tag or tag != _tag(claim.tenant):  # ("{}" is no hash tag: Redis would hash whole keys)
             return self._count_then_claim(algorithm, identity, buckets, args, cost, claim)
         name = f"{algorithm.name}+claim"
         script = self._scripts.get(name)
@@ -300,6 +302,8 @@ class RedisBackend:
             if claim.state is ClaimState.CLAIMED:
                 self._background(self.release(tenant, key, owner))
 
+        if len(fingerprint) > 255:  # a record keeps its fingerprint's length in one byte
+            raise ValueError("an idempotency fingerprint is at most 255 bytes")
         record = self._record(tenant, key)
         keys = [record, self._marker(record)]
         return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
