@@ -306,6 +306,10 @@ def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:
         key = f"fo:rl:{{{identity}}}:b"
         assert (await store.count(GCRA, identity, ["b"], (HOUR_US, 1000), 1)).admitted
         victim = next(port for port, (start, end) in cluster.primaries().items() if start <= hash_slot(key) <= end)
+        watch = store.watch_keys(lambda key_id: None)  # key changes: it must move to the promoted replica too
+        watch.start()
+        await until(lambda: watch.live, 5)
+        epoch = watch.epoch
         os.kill(cluster.processes[victim].pid, signal.SIGKILL)
         cluster.processes[victim].wait()
         start = time.monotonic()
@@ -319,6 +323,8 @@ def test_cluster_follows_a_primary_failover(cluster: Cluster) -> None:
         else:
             raise AssertionError("limiting never resumed on the failed primary's slots")
         resumed = time.monotonic() - start
+        await until(lambda: watch.live and watch.epoch != epoch, 30)
+        assert ("127.0.0.1", victim) not in await client.primary_addresses()
         await store.close()
         return resumed
 

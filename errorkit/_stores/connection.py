@@ -234,7 +234,7 @@ class Redis:
         self.writes = 0
         self.connections_opened = 0
 
-    async def primary_addresses(self) -> list[Address | None]:
+    async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]:
         """This one server (for a `KeyWatch`)."""
         return [self.address]
 

@@ -154,8 +154,8 @@ class SentinelClient:
                 self._watcher = loop.create_task(self._watch())
             return master
 
-    async def primary_addresses(self) -> list[Address | None]:
-        """Where the master is now, as the sentinels say (for a `KeyWatch`)."""
+    async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]:
+        """Where the master is now, as the sentinels say (for a `KeyWatch`; always asked afresh)."""
         if self._loop is not asyncio.get_running_loop():
             await self._discover()
         return [await self.master_address()]
@@ -294,10 +294,10 @@ class ClusterClient:
             self._loop, self._lock, self._nodes, self._refreshing = loop, asyncio.Lock(), {}, None
             self._slots = [None] * SLOTS
 
-    async def primary_addresses(self) -> list[Address | None]:
-        """Every primary of the slot map (read first if need be), in order (for a `KeyWatch`)."""
+    async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]:
+        """Every primary of the slot map, in order (for a `KeyWatch`); `fresh`: read the map again first."""
         self._bind()
-        if not any(self._slots):
+        if fresh or not any(self._slots):
             await self.refresh()
         return list(sorted({address for address in self._slots if address is not None}))
 

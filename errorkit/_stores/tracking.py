@@ -34,7 +34,7 @@ CHANNEL = "__redis__:invalidate"
 class Primaries(Protocol):
     """What a client offers a watch: where its primaries are, and a connection of one's own to each."""
 
-    async def primary_addresses(self) -> list[Address | None]: ...
+    async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]: ...
 
     def dedicated(
         self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
@@ -84,7 +84,8 @@ class KeyWatch:
             channels: dict[Address | None, Redis] = {}
             self._lost = asyncio.Event()
             try:
-                addresses = await self.client.primary_addresses()
+                # (re)starting, perhaps after a failover: a Cluster reads its slot map again
+                addresses = await self.client.primary_addresses(fresh=True)
                 for address in addresses:
                     channels[address] = await self._subscribe(address)
                 self.epoch += 1
