@@ -351,3 +351,9 @@ def test_anonymous_scope_uses_the_client_behind_trusted_proxies() -> None:
     # two clients, two scopes; the same client (also behind a spoofed hop) replays its own response
     assert [r.headers.get("idempotent-replayed") for r in responses] == [None, None, "true", "true"]
     assert runs == ["203.0.113.7", "198.51.100.9"]
+
+
+@pytest.mark.parametrize("option", [{"ttl": 0}, {"lease": 0.0001}])
+def test_ttl_and_lease_of_less_than_a_millisecond_are_refused(option: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="at least a millisecond"):
+        Idempotency(MemoryBackend(), **option)

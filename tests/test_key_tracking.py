@@ -1,6 +1,8 @@
 """API keys served from memory while Redis pushes their changes (CLIENT TRACKING): real servers."""
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter
 
@@ -13,8 +15,10 @@ from starlette.routing import Route
 
 from errorkit import (
     APIKeyAuth,
+    APIKeyRecord,
     ErrorKit,
     KeyCache,
+    MemoryBackend,
     RedisBackend,
     catalogs,
     register_api_key,
@@ -199,3 +203,81 @@ def test_a_revocation_reaches_every_worker_within_100_ms(workers: int) -> None:
             after = asyncio.run(burst(400))
             assert {status for _, status in after} == {401}
             assert {pid for pid, _ in after} == pids  # every worker refuses
+
+
+def test_a_silent_channel_is_found_by_its_ping_and_trust_ends() -> None:
+    """The feed's server stops answering (SIGSTOP, no FIN): within a check interval nothing is trusted."""
+    with redis_server() as server:
+
+        async def main() -> tuple[bool, bool]:
+            backend = RedisBackend(server.url)
+            await register_api_key(backend, TOKEN, workspace_id="ws_1")
+            heard: list[str | None] = []
+            watch = backend.watch_keys(heard.append)
+            watch.start()
+            await until(lambda: watch.live, 2)
+            epoch = watch.epoch
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                await until(lambda: not watch.live, 1.5)  # one check interval (1 s) and a command deadline
+                stopped = watch.epoch != epoch and None in heard
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            await until(lambda: watch.live, 5)  # and back once Redis answers
+            await backend.close()
+            return stopped, watch.live
+
+        assert asyncio.run(main()) == (True, False)  # closed at the end: nothing live
+
+
+def test_keys_stored_before_markers_existed_mark_their_slot_when_found() -> None:
+    """An upgrade: a key record without a dataset marker is found, so its slot is marked; unknown keys are 401."""
+    with redis_server() as server:
+
+        async def main() -> tuple[bool, object]:
+            backend = RedisBackend(server.url)
+            await register_api_key(backend, TOKEN, workspace_id="ws_1")
+            await backend.redis.execute("DEL", "errorkit:dataset")  # as an older errorkit left it
+            fresh = RedisBackend(server.url)
+            record = await fresh.get_api_key("ek_tracked")
+            await asyncio.sleep(0.05)  # the marker is written in the background
+            marked = bool(await fresh.redis.execute("EXISTS", "errorkit:dataset"))
+            unknown = await fresh.get_api_key("ek_unknown")
+            await backend.close()
+            await fresh.close()
+            return record is not None and marked, unknown
+
+        assert asyncio.run(main()) == (True, None)
+
+
+def test_a_store_without_a_feed_method_is_looked_up_per_request() -> None:
+    """A key store written against the older protocol (no `watch_keys`) still works."""
+
+    class OldStore:
+        name = "old"
+
+        def __init__(self) -> None:
+            self.inner = MemoryBackend()
+            self.lookups = 0
+
+        async def get_api_key(self, key_id: str) -> APIKeyRecord | None:
+            self.lookups += 1
+            return await self.inner.get_api_key(key_id)
+
+        async def put_api_key(self, record: APIKeyRecord) -> None:
+            await self.inner.put_api_key(record)
+
+        async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
+            return await self.inner.list_api_keys(workspace_id)
+
+    async def main() -> tuple[list[int], int]:
+        store = OldStore()
+        await register_api_key(store, TOKEN, workspace_id="ws_1")  # type: ignore[arg-type]
+        auth = APIKeyAuth(store)  # type: ignore[arg-type]
+        app = Starlette(routes=[Route("/whoami", whoami)])
+        ErrorKit().install(app, auth=auth)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            statuses = [(await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code for _ in range(3)]
+        return statuses, store.lookups
+
+    assert asyncio.run(main()) == ([200, 200, 200], 3)

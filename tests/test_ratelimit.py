@@ -289,3 +289,24 @@ def test_shield_refuses_without_backend_calls(redis_url: str) -> None:
             r = client.get("/work", headers=ONE)
             assert r.status_code == 429 and int(r.headers["retry-after"]) > 3500
         assert asyncio.run(script_calls(redis_url)) == scripts  # no rate-limit calls (key lookups aside)
+
+
+def test_the_plan_resolver_is_not_asked_for_exempt_paths_or_routes_with_their_own_limits(
+    make: Callable[..., TestClient],
+) -> None:
+    calls: list[str] = []
+
+    async def limits_for(principal: Any) -> list[Limit] | None:
+        calls.append(principal.workspace_id)
+        raise RuntimeError("the plan database is down")
+
+    client = make(
+        limits=[Limit(2, 3600)],
+        plans=PlanLimits(limits_for),
+        exempt=["/work"],
+        routes={"/campaigns/{campaign_id}": [Limit(7, 60)]},
+    )
+    assert client.get("/work", headers=ONE).status_code == 200  # exempt: no limit, no resolver
+    r = client.get("/campaigns/c1", headers=ONE)
+    assert (r.status_code, rl(r)[:2]) == (200, ("7", "6"))  # the route's own limit decides
+    assert calls == []

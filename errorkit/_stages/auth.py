@@ -222,7 +222,8 @@ class APIKeyAuth:
                 return known
         if watch is None and self.cache.track and not self._watch_asked:
             self._watch_asked = True  # once: a store without a feed says so by giving None
-            watch = self._watch = self.keys.watch_keys(self._forget)
+            watch_keys = getattr(self.keys, "watch_keys", None)  # (a store written before feeds existed)
+            watch = self._watch = watch_keys(self._forget) if watch_keys is not None else None
         epoch, changes = -1, 0
         if watch is not None:
             watch.start()  # no-op while running

@@ -112,6 +112,8 @@ class Idempotency:
         on_failure: FailurePolicy | FailureMode = "fail_closed",
         mismatch_code: str = "idempotency_key_reused",
     ) -> None:
+        if ttl < 0.001 or lease < 0.001:
+            raise ValueError(f"ttl and lease must be at least a millisecond, not ttl={ttl!r}, lease={lease!r}")
         self.records = records
         self.methods = frozenset(m.upper() for m in methods)
         self.exempt = PathPatterns(exempt)

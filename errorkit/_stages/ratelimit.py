@@ -121,8 +121,7 @@ class RateLimiter:
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
-        plan = None if self.plans is None else await self._plan(scope)
-        target = self._target(scope, headers, plan)
+        target = await self._target(scope, headers)
         if target is None or type(target) is Refusal:
             return target
         policy, who, cost = target  # type: ignore[misc]  # (a plain tuple: no object per request)
@@ -138,20 +137,15 @@ class RateLimiter:
 
     async def defer(self, scope: Scope, headers: list[Header]) -> PendingCharge | Refusal | None:
         """What `admit` would count, not counted yet: None when exempt, the shield's refusal, else a charge."""
-        plan = None if self.plans is None else await self._plan(scope)
-        target = self._target(scope, headers, plan)
+        target = await self._target(scope, headers)
         if target is None or isinstance(target, Refusal):
             return target
         return PendingCharge(self, *target, headers)
 
-    async def _plan(self, scope: Scope) -> _Policy | None:
-        principal = get_principal(scope)
-        return await self._policy_for(principal) if principal is not None else None
+    async def _target(self, scope: Scope, headers: list[Header]) -> tuple[_Policy, str, int] | Refusal | None:
+        """The policy, identity and cost of this request; None when exempt, or the shield's refusal.
 
-    def _target(
-        self, scope: Scope, headers: list[Header], plan: _Policy | None
-    ) -> tuple[_Policy, str, int] | Refusal | None:
-        """The policy, identity and cost of this request; None when exempt, or the shield's refusal."""
+        The plan resolver is asked only when neither an exemption nor a route decides."""
         if self.exempt.matches(scope["path"]):
             return None
         policy: _Policy | None = None
@@ -163,9 +157,10 @@ class RateLimiter:
                     if policy is None:
                         return None
                     break
+        principal = get_principal(scope)
         if policy is None:
-            policy = plan or self.default
-        who = self._identity(scope, get_principal(scope))
+            policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
+        who = self._identity(scope, principal)
         if self.shield:
             refused = self._refused.get((who, policy.bucket))
             if refused is not None:

@@ -130,6 +130,7 @@ class RedisBackend:
         self._tasks: set[asyncio.Task[None]] = set()
         self._clustered = isinstance(self.redis, ClusterClient)
         self._watches: list[KeyWatch] = []
+        self._seen_markers: set[str] = set()
         self._initialized = False
 
     # -- the dataset marker -------------------------------------------------------------------
@@ -161,6 +162,7 @@ class RedisBackend:
         if created:
             logger.warning("marked %r as holding errorkit's data (%d dataset markers written)", self, created)
         await self._check_eviction()
+        self._seen_markers.update(markers)
         self._initialized = True
         return created
 
@@ -195,6 +197,10 @@ class RedisBackend:
             if not await self.redis.execute("EXISTS", self._marker(key)):
                 raise StoreDataLost(_LOST.format(what="an API key"))
             return None
+        marker = self._marker(key)
+        if marker not in self._seen_markers:  # a record that is there proves its slot's data is: mark it
+            self._seen_markers.add(marker)  # (once per slot and process; keys stored before markers existed)
+            self._background(self.redis.execute("SET", marker, str(int(time.time())), "NX"))
         it = iter(flat)
         return APIKeyRecord.from_fields({k.decode(): v.decode() for k, v in zip(it, it, strict=True)})
 
@@ -224,6 +230,7 @@ class RedisBackend:
         key = self._api_key(record.key_id)
         keys = [key, self._marker(key)]
         await self.redis.run(_PUT_KEY, keys, (str(int(time.time())), *fields))
+        self._seen_markers.add(keys[1])
         await self.redis.execute("SADD", self._workspace_keys(record.workspace_id), record.key_id)
 
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
@@ -308,7 +315,7 @@ class RedisBackend:
         keys = [record, self._marker(record)]
         return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
 
-    def _background(self, step: Awaitable[bool]) -> None:
+    def _background(self, step: Awaitable[Any]) -> None:
         async def quietly() -> None:
             with contextlib.suppress(StoreError):
                 await step

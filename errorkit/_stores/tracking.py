@@ -29,6 +29,7 @@ from errorkit._stores.urls import Address
 
 logger = logging.getLogger("errorkit.store")
 CHANNEL = "__redis__:invalidate"
+_REFUSED_FOR_GOOD = ("NOPERM", "ERR unknown", "ERR Unknown", "NOAUTH", "WRONGPASS")
 
 
 class Primaries(Protocol):
@@ -45,9 +46,10 @@ class KeyWatch:
     """Hears, on one subscribed connection per primary, every change to keys under `prefix`.
 
     `on_change(name)` gets each changed key's name, or None when Redis flushed (or the
-    watch lost a channel): forget everything. `check_interval` is how often the set of
-    primaries is compared with the client's (a Sentinel or Cluster failover), and the
-    pause before a lost channel is opened again.
+    watch lost a channel): forget everything. Every `check_interval` each channel is sent a
+    PING (no answer within the command deadline: the channel is lost, so a half-open link
+    never keeps trust alive) and the set of primaries is compared with the client's (a
+    Sentinel or Cluster failover); it is also the pause before a lost channel is reopened.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class KeyWatch:
         self.epoch = 0  # moves on whenever a channel starts or stops: earlier trust ends
         self.changes = 0  # changes heard so far (a fetch that overlaps one is not trusted)
         self.unsupported = False  # Redis refused tracking for good (an old server, ACL rules)
+        self.closed = False
         self._task: asyncio.Task[None] | None = None
         self._lost: asyncio.Event | None = None
 
@@ -73,7 +76,7 @@ class KeyWatch:
         """Open the channels in the background (again, in a new event loop); cheap when running."""
         loop = asyncio.get_running_loop()
         task = self._task
-        if self.unsupported or (task is not None and not task.done() and task.get_loop() is loop):
+        if self.unsupported or self.closed or (task is not None and not task.done() and task.get_loop() is loop):
             return
         self.live = False
         self.epoch += 1
@@ -93,12 +96,19 @@ class KeyWatch:
                 while not self._lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._lost.wait(), self.check_interval)
-                    if not self._lost.is_set() and await self.client.primary_addresses() != addresses:
+                    if self._lost.is_set():
+                        break
+                    for channel in channels.values():  # a silently dead link must not keep trust alive
+                        self._heard(await channel.execute("PING"))
+                    if await self.client.primary_addresses(fresh=True) != addresses:
                         break  # a failover: listen to the new primaries
-            except RedisError as exc:  # refused for good: caches fall back to asking the store
-                self.unsupported = True
-                logger.warning("Redis refused key-change tracking (%s): API keys are looked up per request", exc)
-                return
+            except RedisError as exc:
+                if not str(exc).startswith(_REFUSED_FOR_GOOD):
+                    logger.warning("key-change tracking failed (%s); trying again", exc)
+                else:  # refused for good (ACL, an old server): caches fall back to asking the store
+                    self.unsupported = True
+                    logger.warning("Redis refused key-change tracking (%s): API keys are looked up per request", exc)
+                    return
             except StoreError:
                 pass
             finally:
@@ -111,10 +121,19 @@ class KeyWatch:
 
     async def _subscribe(self, address: Address | None) -> Redis:
         channel = self.client.dedicated(address, on_push=self._pushed, on_lost=self._channel_lost)
-        client_id = await channel.execute("CLIENT", "ID")
-        await channel.execute("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix)
-        await channel.execute("SUBSCRIBE", CHANNEL)
+        try:
+            client_id = await channel.execute("CLIENT", "ID")
+            await channel.execute("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix)
+            await channel.execute("SUBSCRIBE", CHANNEL)
+        except BaseException:
+            await channel.close()  # never leave a half-set-up channel behind
+            raise
         return channel
+
+    def _heard(self, reply: Any) -> None:
+        """A PING's answer while subscribed; a change pushed just before it may stand in its place."""
+        if isinstance(reply, list) and reply and reply[0] == b"message":
+            self._pushed(reply)  # (its own answer then arrives unasked, and is ignored)
 
     def _pushed(self, message: Any) -> None:
         if not isinstance(message, list) or len(message) != 3 or message[0] != b"message":
@@ -134,6 +153,9 @@ class KeyWatch:
             self._lost.set()
 
     async def close(self) -> None:
+        self.closed = True
+        self.live = False
+        self.epoch += 1
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
