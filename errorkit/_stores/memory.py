@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from errorkit._principal import APIKeyRecord
-from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, Counted, CounterAlgorithm
+from errorkit._stores.protocols import (
+    Claim,
+    ClaimRequest,
+    ClaimState,
+    Counted,
+    CounterAlgorithm,
+    count_then_claim,
+)
 
 _SWEEP_EVERY = 10_000
 _CLAIMED = Claim(ClaimState.CLAIMED)
@@ -84,11 +91,8 @@ class MemoryBackend:
         cost: int,
         claim: ClaimRequest,
     ) -> tuple[Counted, Claim | None]:
-        """Count, and claim only if admitted (atomic here: nothing else runs in between)."""
-        counted = await self.count(algorithm, identity, buckets, args, cost)
-        if not counted.admitted:
-            return counted, None
-        return counted, await self.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
+        """Count, and claim only if admitted (atomic here: neither step awaits anything)."""
+        return await count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -170,3 +170,19 @@ class Backend(KeyStore, RateLimitStore, IdempotencyStore, Protocol):
     async def initialize(self) -> int:
         """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""
         ...
+
+
+async def count_then_claim(
+    store: Backend,
+    algorithm: CounterAlgorithm,
+    identity: str,
+    buckets: Sequence[str],
+    args: Sequence[int],
+    cost: int,
+    claim: ClaimRequest,
+) -> tuple[Counted, Claim | None]:
+    """`count_and_claim` as two steps: count, then claim only if admitted (for a store, or slots, without one)."""
+    counted = await store.count(algorithm, identity, buckets, args, cost)
+    if not counted.admitted:
+        return counted, None
+    return counted, await store.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)

@@ -34,7 +34,14 @@ from typing import Any
 from errorkit._exceptions import RedisError, StoreDataLost, StoreError
 from errorkit._principal import APIKeyRecord
 from errorkit._stores.connection import Redis, Script, Timeouts
-from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, Counted, CounterAlgorithm
+from errorkit._stores.protocols import (
+    Claim,
+    ClaimRequest,
+    ClaimState,
+    Counted,
+    CounterAlgorithm,
+    count_then_claim,
+)
 from errorkit._stores.topology import ClusterClient, SentinelClient, connect, hash_slot, slot_tags
 from errorkit._stores.tracking import KeyWatch
 
@@ -267,7 +274,7 @@ class RedisBackend:
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
         tag = _tag(identity)
         if not tag or tag != _tag(claim.tenant):  # ("{}" is no hash tag: Redis would hash whole keys)
-            return self._count_then_claim(algorithm, identity, buckets, args, cost, claim)
+            return count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
         name = f"{algorithm.name}+claim"
         script = self._scripts.get(name)
         if script is None:
@@ -284,20 +291,6 @@ class RedisBackend:
                 self._background(self.release(claim.tenant, claim.key, claim.owner))
 
         return self.redis.run(script, keys, values, _counted_and_claimed, late)
-
-    async def _count_then_claim(
-        self,
-        algorithm: CounterAlgorithm,
-        identity: str,
-        buckets: Sequence[str],
-        args: Sequence[int],
-        cost: int,
-        claim: ClaimRequest,
-    ) -> tuple[Counted, Claim | None]:
-        counted = await self.count(algorithm, identity, buckets, args, cost)
-        if not counted.admitted:
-            return counted, None
-        return counted, await self.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
 
     # -- idempotency ------------------------------------------------------------------------
 
