@@ -103,7 +103,7 @@ def redis_server() -> Iterator[str]:
 @contextmanager
 def redis_cluster(primaries: int = 3) -> Iterator[str]:
     """A local Redis Cluster of `primaries` nodes (no replicas), pinned beside the load generator."""
-    ports = []
+    ports: list[int] = []
     while len(ports) < primaries:  # the cluster bus listens on port + 10000
         port = free_port()
         if port + 10000 < 65536:
@@ -144,6 +144,24 @@ class Run:
     requests: int
     non_2xx: int
     redis_calls: int | None
+    server_cpu_s: float = 0.0  # CPU time the server process used during the measured run
+    seconds: float = 0.0  # the measured run's wall time
+
+    @property
+    def busy(self) -> float:
+        """The share of its core the server used (1.0: CPU-bound; less: it waited)."""
+        return self.server_cpu_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per request, microseconds: what the ratio comes from when the server is CPU-bound."""
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ms(value: str) -> float:
@@ -218,11 +236,14 @@ def measure(
         "warning",
     ]
     redis_cli(redis_url, "FLUSHALL")  # each case starts from an empty Redis: no records of another case
-    with process(args, port, env, cwd=root):  # uvicorn imports the app (and errorkit) from `root`
-        url = f"http://127.0.0.1:{port}{path}"
+    with process(args, port, env, cwd=root) as server:  # uvicorn imports the app (and errorkit) from `root`
+        url = f"http://127.0.0.1:{port}{path}"  # (taskset execs uvicorn: one worker serves in this pid)
         wrk(url, warmup, script, connections)
         redis_cli(redis_url, "CONFIG", "RESETSTAT")
+        cpu_before, started = process_cpu_seconds(server.pid), time.monotonic()
         run = wrk(url, seconds, script, connections)
+        run.server_cpu_s = process_cpu_seconds(server.pid) - cpu_before
+        run.seconds = time.monotonic() - started
         stats = redis_cli(redis_url, "INFO", "commandstats")
         calls = [(name, int(n)) for name, n in re.findall(r"cmdstat_([\w|]+):calls=(\d+)", stats)]
         run.redis_calls = sum(n for name, n in calls if name not in SCRIPT_INNER | HARNESS)
@@ -256,7 +277,8 @@ def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> di
                 print(
                     f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "
                     f"p99 {run.p99_ms:.2f} ms  non-2xx {run.non_2xx}  redis calls/req "
-                    f"{(run.redis_calls or 0) / run.requests:.3f}",
+                    f"{(run.redis_calls or 0) / run.requests:.3f}  server busy {run.busy:.0%}  "
+                    f"{run.cpu_us:.1f} µs CPU/req",
                     flush=True,
                 )
     return results
@@ -268,8 +290,9 @@ def table(
     """Medians over rounds; the ratio is the median of each round's ratio to that round's baseline
     (`baselines` names another one for some rows: a POST against the bare POST)."""
     lines = [
-        "| server | req/s (median) | × bare (per-round median) | p50 ms | p99 ms | Redis commands / request |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| server | req/s (median) | × bare (per-round median) | p50 ms | p99 ms | Redis commands / request "
+        "| server CPU µs / request | server core busy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for variant, runs in results.items():
         rps = statistics.median(r.rps for r in runs)
@@ -278,8 +301,12 @@ def table(
         p50 = statistics.median(r.p50_ms for r in runs)
         p99 = statistics.median(r.p99_ms for r in runs)
         calls = statistics.median((r.redis_calls or 0) / r.requests for r in runs)
+        cpu_us = statistics.median(r.cpu_us for r in runs)
+        busy = statistics.median(r.busy for r in runs)
         label = labels.get(variant, variant)
-        lines.append(f"| {label} | {rps:,.0f} | {ratio:.2f} | {p50:.2f} | {p99:.2f} | {calls:.2f} |")
+        lines.append(
+            f"| {label} | {rps:,.0f} | {ratio:.2f} | {p50:.2f} | {p99:.2f} | {calls:.2f} | {cpu_us:.1f} | {busy:.0%} |"
+        )
     return "\n".join(lines)
 
 
