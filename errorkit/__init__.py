@@ -4,7 +4,8 @@ Everything public is importable from here; the modules behind it are private
 (`errorkit._...`) and may move. `errorkit.catalogs` holds the built-in catalogs.
 """
 
-from errorkit import catalogs
+from errorkit import catalogs, client
+from errorkit._declared import raises
 from errorkit._definition import ErrorDefinition
 from errorkit._errors import APIError
 from errorkit._exceptions import (
@@ -21,7 +22,9 @@ from errorkit._exceptions import (
 )
 from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ProblemFormat
 from errorkit._kit import ErrorKit
+from errorkit._openapi import ErrorSchemaGenerator
 from errorkit._principal import APIKeyRecord, KeyScope, Principal
+from errorkit._reference import Reference, ReferencePage, Table
 from errorkit._refusal import Refusal
 from errorkit._registry import Registry
 from errorkit._request_id import get_request_id
@@ -48,6 +51,7 @@ __all__ = [
     "ErrorContext",
     "ErrorDefinition",
     "ErrorKit",
+    "ErrorSchemaGenerator",
     "ErrorkitError",
     "FailurePolicy",
     "Format",
@@ -67,6 +71,8 @@ __all__ = [
     "RateLimiter",
     "RedisBackend",
     "RedisError",
+    "Reference",
+    "ReferencePage",
     "Refusal",
     "Refused",
     "Registry",
@@ -74,13 +80,16 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StoredResponses",
+    "Table",
     "TrustedProxies",
     "UnknownCode",
     "backend_from_env",
     "catalogs",
+    "client",
     "get_principal",
     "get_request_id",
     "issue_api_key",
+    "raises",
     "register_api_key",
     "revoke_api_key",
     "set_workspace_disabled",

@@ -22,7 +22,7 @@ class APIError(ErrorkitError):
     """
 
     definition: ClassVar[ErrorDefinition]
-    __slots__ = ("_details", "_headers", "_message", "_retry_after")
+    __slots__ = ("_details", "_headers", "_message", "_request_id", "_retry_after")
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class APIError(ErrorkitError):
         self._message: str = message if message is not None else definition.format_message(checked)
         self._headers: dict[str, str] = dict(headers) if headers else {}
         self._retry_after = retry_after if retry_after is not None else _retry_after(definition, checked)
+        self._request_id: str | None = None  # set by errorkit.client on an error read from a response
         super().__init__(self._message)
 
     @property
@@ -70,6 +71,11 @@ class APIError(ErrorkitError):
     def retry_after(self) -> int | None:
         """Seconds for `Retry-After`, or None."""
         return self._retry_after
+
+    @property
+    def request_id(self) -> str | None:
+        """The request id a server sent with this error (`errorkit.client`); None for one raised here."""
+        return self._request_id
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, details={self._details!r})"

@@ -1,7 +1,8 @@
 """Error body formats: the `detail`/`code` shape, the `{"error": ...}` envelope, RFC 9457.
 
-A format is a small class: `render()` turns an error into a JSON-ready body, and
-`validation_error()` chooses which registry error a failed request validation becomes.
+A format is a small class: `render()` turns an error into a JSON-ready body,
+`validation_error()` chooses which registry error a failed request validation becomes,
+`schema()` describes the body for OpenAPI and `parse()` reads one back (for clients).
 Subclass `Format` for your own shape and pass an instance to `ErrorKit(format=...)`.
 """
 
@@ -30,6 +31,31 @@ class Issue(TypedDict):
 PARAMETER_LOCATIONS = frozenset({"path", "query", "header", "cookie"})
 
 
+#: JSON Schema of one validation issue (`Issue`).
+ISSUE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["loc", "msg", "type"],
+    "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+        "type": {"type": "string"},
+        "input": {},
+    },
+}
+_STRING: dict[str, Any] = {"type": "string"}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """What an error body says, read back by `Format.parse` (None where the format has no such field)."""
+
+    code: str | None
+    message: str | None
+    details: dict[str, Any]
+    request_id: str | None
+    doc_url: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorContext:
     """What a format may show about the request an error belongs to."""
@@ -48,6 +74,14 @@ class Format(ABC):
     @abstractmethod
     def render(self, error: APIError, context: ErrorContext) -> dict[str, Any]:
         """The JSON body for `error`."""
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of this format's bodies (OpenAPI's `components.schemas`); any object by default."""
+        return {"type": "object"}
+
+    def parse(self, body: Any) -> ParsedBody | None:
+        """Read a body of this format back; None when `body` is not one. Override it with `render`."""
+        return None
 
     def validation_error(self, registry: Registry, issues: Sequence[Issue]) -> APIError:
         """The error a failed request validation becomes (422 `validation_error` by default).
@@ -82,6 +116,30 @@ class DetailFormat(Format):
             body["request_id"] = context.request_id
         return body
 
+    def schema(self) -> dict[str, Any]:
+        return {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["detail", "code"],
+                    "properties": {"detail": _STRING, "code": _STRING, "request_id": _STRING},
+                },
+                {
+                    "type": "object",
+                    "required": ["detail"],
+                    "properties": {"detail": {"type": "array", "items": ISSUE_SCHEMA}, "request_id": _STRING},
+                },
+            ]
+        }
+
+    def parse(self, body: Any) -> ParsedBody | None:
+        if not isinstance(body, dict) or "detail" not in body:
+            return None
+        detail, request_id = body["detail"], _text(body.get("request_id"))
+        if isinstance(detail, list):  # the validation shape: no code, the issues are the details
+            return ParsedBody(None, None, {"issues": detail}, request_id)
+        return ParsedBody(_text(body.get("code")), _text(detail), {}, request_id)
+
 
 class EnvelopeFormat(Format):
     """`{"error": {"code", "message", "doc_url", "details"}}`; validation is a 400.
@@ -102,6 +160,33 @@ class EnvelopeFormat(Format):
         if context.request_id is not None:
             inner["request_id"] = context.request_id
         return {"error": inner}
+
+    def schema(self) -> dict[str, Any]:
+        inner = {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": _STRING,
+                "message": _STRING,
+                "doc_url": _STRING,
+                "details": {"type": "object"},
+                "request_id": _STRING,
+            },
+        }
+        return {"type": "object", "required": ["error"], "properties": {"error": inner}}
+
+    def parse(self, body: Any) -> ParsedBody | None:
+        inner = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(inner, dict) or "code" not in inner:
+            return None
+        details = inner.get("details")
+        return ParsedBody(
+            _text(inner["code"]),
+            _text(inner.get("message")),
+            dict(details) if isinstance(details, dict) else {},
+            _text(inner.get("request_id")),
+            _text(inner.get("doc_url")),
+        )
 
     def validation_error(self, registry: Registry, issues: Sequence[Issue]) -> APIError:
         if issues and all(issue["loc"] and issue["loc"][0] in PARAMETER_LOCATIONS for issue in issues):
@@ -133,6 +218,39 @@ class ProblemFormat(Format):
         if context.request_id is not None:
             body["request_id"] = context.request_id
         return body
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["type", "title", "status"],
+            "properties": {
+                "type": _STRING,
+                "title": _STRING,
+                "status": {"type": "integer"},
+                "detail": _STRING,
+                "instance": _STRING,
+                "code": _STRING,
+                "details": {"type": "object"},
+                "request_id": _STRING,
+            },
+        }
+
+    def parse(self, body: Any) -> ParsedBody | None:
+        if not isinstance(body, dict) or "status" not in body or "title" not in body:
+            return None
+        details = body.get("details")
+        doc_url = _text(body.get("type"))
+        return ParsedBody(
+            _text(body.get("code")),
+            _text(body.get("detail")),
+            dict(details) if isinstance(details, dict) else {},
+            _text(body.get("request_id")),
+            None if doc_url == "about:blank" else doc_url,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def status_phrase(status: int) -> str:

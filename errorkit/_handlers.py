@@ -109,10 +109,7 @@ class ExceptionHandler:
 
     def refusal_error(self, refusal: Refusal) -> APIError:
         """The app's registry error for a stage's refusal (see `errorkit._refusal`)."""
-        signature = (refusal.codes, refusal.status, refusal.fallback)
-        cls = self._refusal_classes.get(signature)
-        if cls is None:
-            cls = self._refusal_classes[signature] = self._refusal_class(refusal)
+        cls = self.refusal_class(refusal)
         fields = cls.definition.detail_fields
         details = {name: value for name, value in refusal.details.items() if name in fields}
         try:
@@ -120,7 +117,16 @@ class ExceptionHandler:
         except InvalidDetails:  # the catalog's definition wants details this stage does not have
             return cls(headers=refusal.headers, retry_after=refusal.retry_after, _details={})
 
-    def _refusal_class(self, refusal: Refusal) -> type[APIError]:
+    def refusal_class(self, refusal: Refusal) -> type[APIError]:
+        """The registry class a refusal becomes: the first of its codes the catalog defines, else
+        the stage's default (`fallback="defaults"`), else the catalog's class for the status."""
+        signature = (refusal.codes, refusal.status, refusal.fallback)
+        cls = self._refusal_classes.get(signature)
+        if cls is None:
+            cls = self._refusal_classes[signature] = self._resolve_refusal(refusal)
+        return cls
+
+    def _resolve_refusal(self, refusal: Refusal) -> type[APIError]:
         for code in refusal.codes:
             if code in self.registry:
                 return self.registry[code]
@@ -134,10 +140,22 @@ class ExceptionHandler:
         return self.response(self.refusal_error(refusal), scope)
 
     def response(self, error: APIError, scope: Scope) -> Response:
-        """The response for `error`: the format's body, its headers and `Retry-After`."""
+        """The response for `error`: the format's body, its headers and the retry hints.
+
+        Retry hints: `Retry-After` (seconds) and `retry-after-ms`, which the OpenAI, Anthropic
+        and Azure SDKs read first; `x-should-retry: true|false` from the definition's
+        `retryable`, which the OpenAI and Anthropic SDKs obey before their own status rules
+        (they retry every 409 and 5xx otherwise).
+        """
         headers = error.headers
-        if error.retry_after is not None and not any(k.lower() == "retry-after" for k in headers):
-            headers["Retry-After"] = str(error.retry_after)
+        names = {k.lower(): k for k in headers}
+        if error.retry_after is not None and "retry-after" not in names:
+            headers["Retry-After"], names["retry-after"] = str(error.retry_after), "Retry-After"
+        seconds = headers.get(names.get("retry-after", ""), "")
+        if seconds.isdigit() and "retry-after-ms" not in names:
+            headers["retry-after-ms"] = str(int(seconds) * 1000)
+        if "x-should-retry" not in names:
+            headers["x-should-retry"] = "true" if error.definition.retryable else "false"
         if error.status in _NO_BODY_STATUSES:
             return Response(status_code=error.status, headers=headers)
         context = ErrorContext(

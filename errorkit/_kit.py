@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, Router
 
 from errorkit._definition import DetailsSpec, ErrorDefinition
 from errorkit._errors import APIError
 from errorkit._formats import FORMATS, Format
 from errorkit._gateway import GatewayMiddleware, request_id_layer
 from errorkit._handlers import ExceptionHandler
+from errorkit._openapi import ErrorSchemaGenerator, install_fastapi
+from errorkit._reference import Reference, ReferencePage
 from errorkit._registry import Registry
 from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.idempotency import Idempotency
@@ -100,6 +107,35 @@ class ErrorKit:
         """The definition's own doc URL, else the kit's template filled with its code."""
         return self.handler.doc_url_for(definition)
 
+    def reference(self, page: ReferencePage | None = None) -> Reference:
+        """This kit's reference page (`.markdown()`, `.html()`): every code, in this kit's format."""
+        return Reference(self.registry, self.format, doc_url=self.doc_url, page=page)
+
+    def reference_app(self, page: ReferencePage | None = None) -> Router:
+        """An ASGI app serving the reference as HTML: mount it where `doc_url` points.
+
+        `app.mount("/errors", kit.reference_app())` serves the whole page at `/errors` and each
+        code's own page at `/errors/{code}`; an unknown code is this kit's 404. The pages are
+        rendered once, on first use.
+        """
+        reference = self.reference(page)
+        pages: dict[str, str] = {}
+
+        async def index(request: Request) -> Response:
+            if "" not in pages:
+                pages[""] = reference.html()
+            return HTMLResponse(pages[""])
+
+        async def one_code(request: Request) -> Response:
+            code = request.path_params["code"]
+            if code not in self.registry:
+                raise HTTPException(404)
+            if code not in pages:
+                pages[code] = reference.html(only=code, index_url=str(request.url_for("errorkit_reference")))
+            return HTMLResponse(pages[code])
+
+        return Router([Route("/", index, name="errorkit_reference"), Route("/{code}", one_code)])
+
     def install(
         self,
         app: Starlette,
@@ -128,9 +164,28 @@ class ErrorKit:
         app.user_middleware.append(
             Middleware(GatewayMiddleware, handler=self.handler, auth=auth, limiter=rate_limit, idempotency=idempotency)
         )
+        if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
+            install_fastapi(app, self.handler)
+
+    def schemas(self, base_schema: dict[str, Any], *, models: Sequence[type[Any]] = ()) -> ErrorSchemaGenerator:
+        """For a Starlette app: its OpenAPI document, operations from YAML docstrings, errors from the kit.
+
+        `schemas = kit.schemas({"openapi": "3.1.0", "info": {...}}, models=[DeploymentIn])`, then
+        `schemas.route("/openapi.json")` among the app's routes; `models` are put in
+        `components.schemas` for docstrings to `$ref`. FastAPI apps need none of this.
+        """
+        return ErrorSchemaGenerator(base_schema, self.handler, models)
 
     def __repr__(self) -> str:
         return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"
+
+
+def _is_fastapi(app: Starlette) -> bool:
+    try:
+        from fastapi import FastAPI
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        return False
+    return isinstance(app, FastAPI)
 
 
 def _format(format: str | Format) -> Format:

@@ -30,12 +30,15 @@ from errorkit import (
     RateLimiter,
     backend_from_env,
     catalogs,
+    raises,
     register_api_key,
 )
 
-kit = ErrorKit(catalog=catalogs.DETAIL_API)
+# the reference pages are served by this app, at /errors/{code} (PUBLIC_URL: where clients reach it)
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
+kit = ErrorKit(catalog=catalogs.DETAIL_API, doc_url=f"{PUBLIC_URL}/errors/{{code}}")
 backend = backend_from_env()
-auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json", "/errors*"])
 limiter = RateLimiter(
     backend,
     limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "120")), 60)],  # per workspace, per minute
@@ -98,6 +101,7 @@ async def create_campaign(
 
 
 @app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}")
+@raises("not_found")
 async def get_campaign(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
 ) -> dict[str, Any]:
@@ -105,6 +109,7 @@ async def get_campaign(
 
 
 @app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/start")
+@raises("not_found", "campaign_locked")
 async def start_campaign(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:write"))
 ) -> dict[str, Any]:
@@ -116,6 +121,7 @@ async def start_campaign(
 
 
 @app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/complete")
+@raises("not_found", "campaign_locked")
 async def complete_campaign(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:write"))
 ) -> dict[str, Any]:
@@ -128,6 +134,7 @@ async def complete_campaign(
 
 
 @app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}/results")
+@raises("not_found", "synthesis_pending")
 async def results(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
 ) -> dict[str, Any]:
@@ -138,6 +145,7 @@ async def results(
 
 
 @app.get("/workspaces/{workspace_id}/campaigns/{campaign_id}/graph")
+@raises("not_found", "graph_not_ready")
 async def graph(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
 ) -> dict[str, Any]:
@@ -148,6 +156,7 @@ async def graph(
 
 
 @app.post("/workspaces/{workspace_id}/campaigns/{campaign_id}/export", status_code=202)
+@raises("not_found")
 async def export(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
 ) -> dict[str, Any]:
@@ -163,4 +172,5 @@ async def create_topics(
     return {"created": [t.name for t in body.topics]}
 
 
+app.mount("/errors", kit.reference_app())
 kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))

@@ -18,6 +18,7 @@ counters and idempotency records live in the backend (shared by every worker on 
 """
 
 import asyncio
+import os
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from errorkit import (
     APIKeyAuth,
@@ -39,17 +40,21 @@ from errorkit import (
     RateLimiter,
     backend_from_env,
     catalogs,
+    raises,
     register_api_key,
     set_workspace_disabled,
 )
 from errorkit.catalogs.envelope_api import PLAN_LIMITS
+from errorkit.catalogs.pages import ENVELOPE_PAGE
 
-kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+# doc_url points at the reference pages this app serves at /errors/{code} (PUBLIC_URL: where clients reach it)
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
+kit = ErrorKit(catalog=catalogs.ENVELOPE_API, doc_url=f"{PUBLIC_URL}/errors/{{code}}")
 backend = backend_from_env()
-auth = APIKeyAuth(backend, public_paths=["/health"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/openapi.json", "/errors*"])
 limiter = RateLimiter(
     backend,
-    limits=[Limit(300, 60)],
+    limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "300")), 60)],  # per workspace, per minute
     routes={"POST /v2/deployments/{key}/invoke": [Limit(10, 10)]},
 )
 
@@ -141,7 +146,19 @@ def enforce_quota(principal: Principal, entity: str, counted: int) -> None:
 
 
 @auth.requires("deployments:write")
+@raises("unsupported_engine", "quota_exceeded", "wrong_project")
 async def create_deployment(request: Request) -> Response:
+    """Create a deployment
+    ---
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/DeploymentIn"}
+    responses:
+      201:
+        description: Create a deployment
+    """
     principal: Principal = request.user
     body = DeploymentIn.model_validate(await request.json())
     auth.check_project(principal, body.project_id)
@@ -176,13 +193,44 @@ def deployment_of(principal: Principal, key: str) -> dict[str, Any]:
 
 
 @auth.requires("deployments:read")
+@raises("deployment_not_found", "wrong_project")
 async def get_deployment(request: Request) -> Response:
+    """Read a deployment
+    ---
+    parameters:
+      - {name: key, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: The deployment
+    """
     d = deployment_of(request.user, request.path_params["key"])
     return JSONResponse({"key": d["key"], "model": MODELS.get(d["model_db_id"]), "project_id": d["project_id"]})
 
 
 @auth.requires("deployments:invoke")
+@raises(
+    "deployment_not_found",
+    "wrong_project",
+    "variant_not_resolved",
+    "model_configuration_missing",
+    "provider_credential_invalid",
+    "prompt_snippet_not_found",
+    "request_timeout",
+)
 async def invoke(request: Request) -> Response:
+    """Invoke a deployment
+    ---
+    parameters:
+      - {name: key, in: path, required: true, schema: {type: string}}
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema: {$ref: "#/components/schemas/InvokeIn"}
+    responses:
+      200:
+        description: The model's output
+    """
     d = deployment_of(request.user, request.path_params["key"])
     body = InvokeIn.model_validate(await request.json())
     if d["variants"] and not all(k in body.context for k in d["variants"]):
@@ -223,7 +271,19 @@ async def batch(request: Request) -> Response:
 
 
 def counted_create(entity: str, counter: str) -> Any:
+    @raises("quota_exceeded")
     async def create(request: Request) -> Response:
+        """Create a plan-limited resource
+        ---
+        requestBody:
+          required: true
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/NamedIn"}
+        responses:
+          201:
+            description: Create a plan-limited resource
+        """
         principal: Principal = request.user
         body = NamedIn.model_validate(await request.json())
         used = counts[principal.workspace_id]
@@ -237,13 +297,30 @@ def counted_create(entity: str, counter: str) -> Any:
 
 @auth.requires("knowledge:read")
 async def search_knowledge(request: Request) -> Response:
+    """Search a knowledge base
+    ---
+    parameters:
+      - {name: kb_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: The hits
+    """
     if request.headers.get("x-simulate-outage") == "vector_store":
         raise kit.error("service_unavailable", dependency="vector_store")
     return JSONResponse({"knowledge_base": request.path_params["kb_id"], "hits": []})
 
 
 @auth.requires("integrations:read")
+@raises("integration_not_found")
 async def get_integration(request: Request) -> Response:
+    """Read an integration
+    ---
+    parameters:
+      - {name: integration_id, in: path, required: true, schema: {type: string}}
+    responses:
+      200:
+        description: The integration
+    """
     integration = INTEGRATIONS.get(request.path_params["integration_id"])
     if integration is None:
         raise kit.error("integration_not_found", identifier=request.path_params["integration_id"])
@@ -251,6 +328,12 @@ async def get_integration(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
+    """Liveness
+    ---
+    responses:
+      200:
+        description: The service is up
+    """
     return JSONResponse({"status": "ok"})
 
 
@@ -258,9 +341,15 @@ async def crash(request: Request) -> Response:
     raise RuntimeError("simulated bug: the database password is hunter2")  # never shown to clients
 
 
+schemas = kit.schemas(
+    {"openapi": "3.1.0", "info": {"title": "LLM gateway (envelope errors)", "version": "1.0"}},
+    models=[DeploymentIn, InvokeIn, NamedIn],
+)
 app = Starlette(
     lifespan=lifespan,
     routes=[
+        schemas.route("/openapi.json"),
+        Mount("/errors", kit.reference_app(ENVELOPE_PAGE)),
         Route("/health", health),
         Route("/v2/deployments", create_deployment, methods=["POST"]),
         Route("/v2/deployments/{key}", get_deployment),

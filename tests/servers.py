@@ -76,10 +76,15 @@ class Uvicorn:
 
 @contextmanager
 def uvicorn(
-    app: str, *, workers: int = 1, env: dict[str, str] | None = None, access_log: bool = False
+    app: str,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    access_log: bool = False,
+    port: int | None = None,
 ) -> Iterator[Uvicorn]:
-    """Run `uvicorn app` (an import string) until the block ends."""
-    port = free_port()
+    """Run `uvicorn app` (an import string) until the block ends (on `port`, else a free one)."""
+    port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "uvicorn.log"
         with log.open("wb") as out:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from errorkit import catalogs
-from tests.servers import redis_server, uvicorn
+from tests.servers import free_port, redis_server, uvicorn
 
 ADMIN = {"X-API-Key": "ont_admin.demo-admin-secret"}
 READER = {"Authorization": "Bearer ont_reader.demo-reader-secret"}
@@ -94,7 +94,9 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
 
 def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
     seen: dict[str, int] = {}
-    with uvicorn("examples.envelope_api:app", env=backend_env) as server, httpx.Client(base_url=server.url) as c:
+    port = free_port()  # doc URLs point at the reference pages the example serves (tests/test_reference.py)
+    env = {**backend_env, "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with uvicorn("examples.envelope_api:app", env=env, port=port) as server, httpx.Client(base_url=server.url) as c:
 
         def expect(
             r: httpx.Response, status: int, code: str | None = None, details: dict[str, Any] | None = None
@@ -102,7 +104,7 @@ def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
             assert r.status_code == status, r.text
             if code is not None:
                 error = r.json()["error"]
-                assert error["code"] == code and error["doc_url"] == f"https://docs.orq.ai/errors/{code}"
+                assert error["code"] == code and error["doc_url"] == f"{server.url}/errors/{code}"
                 assert error["message"] == catalogs.ENVELOPE_API[code].definition.message
                 assert error.get("details", {}) == (details or {})
                 seen[code] = status

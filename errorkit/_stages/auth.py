@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +38,8 @@ _PUBLIC_AUTH = AuthCredentials()
 _ANONYMOUS = UnauthenticatedUser()
 #: A missing key: the document's code for it, else the catalog's plain 401.
 _MISSING_KEY = ("authentication_required", "invalid_api_key")
+#: The attribute `require()` and `requires()` leave on what they return: the permissions asked.
+PERMISSIONS_MARK = "__errorkit_permissions__"
 
 
 def get_principal(scope: Scope) -> Principal | None:
@@ -124,6 +126,29 @@ class APIKeyAuth:
     def is_public(self, path: str) -> bool:
         return self.public_paths.matches(path)
 
+    def route_refusals(self, path: str, permissions: Sequence[str] | None) -> list[Refusal]:
+        """What this stage may refuse on a route (`path` a template), for its documentation.
+
+        `permissions`: those a `require()`/`requires()` on the route asks for; None without one.
+        """
+        if self.is_public(path) and permissions is None:
+            return []
+        refusals = [
+            Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status"),
+            self._invalid(),
+            Refusal(("expired_api_key",), 401, headers=self._invalid_token),
+            Refusal(("workspace_disabled",), 403),
+            self.on_failure.refusal(self.keys.name),  # the store unreachable and the key not seen lately
+        ]
+        if permissions is not None:
+            if "{" + self.workspace_param + "}" in path:
+                refusals.append(Refusal(("workspace_forbidden",), 403))
+            if "{" + self.project_param + "}" in path:
+                refusals.append(Refusal(("wrong_project",), 403))
+            if permissions:
+                refusals.append(Refusal(("insufficient_scope",), 403))
+        return refusals
+
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: put the principal in the scope, or refuse."""
         if self.is_public(scope["path"]):
@@ -186,6 +211,7 @@ class APIKeyAuth:
         async def dependency(request: Request) -> Principal:
             return self._checked(request, permissions)
 
+        setattr(dependency, PERMISSIONS_MARK, permissions)  # read by the OpenAPI document
         return dependency
 
     def requires(self, *permissions: str) -> Callable[[Endpoint], Endpoint]:
@@ -197,6 +223,7 @@ class APIKeyAuth:
                 self._checked(request, permissions)
                 return await endpoint(request, *args, **kwargs)
 
+            setattr(checked, PERMISSIONS_MARK, permissions)
             return checked  # type: ignore[return-value]
 
         return decorate

@@ -71,6 +71,10 @@ class FailurePolicy:
                 extra={"stage": stage, "store": store},
             )
             self._last_logged, self._logged_failures = now, self.failures
+        return self.refusal(store)
+
+    def refusal(self, store: str) -> Refusal:
+        """The 503 sent while `store` is unreachable and the stage fails closed."""
         return Refusal(
             ("service_unavailable",),
             503,

@@ -39,6 +39,7 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.routes import serves
 from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
 logger = logging.getLogger("errorkit.idempotency")
@@ -131,12 +132,33 @@ class Idempotency:
         self.mismatch = Refusal((mismatch_code,), 422)
         self._background: set[asyncio.Task[None]] = set()
 
+    def guards(self, method: str, path: str) -> bool:
+        """Whether requests to this route (`path` a template) may carry an Idempotency-Key."""
+        return method.upper() in self.methods and not self.exempt.matches(path)
+
+    def route_refusals(self, method: str, path: str) -> list[Refusal]:
+        """What this stage may refuse on a route, for its documentation."""
+        if not self.guards(method, path):
+            return []
+        refusals = [_INVALID_KEY, _TOO_LARGE, _IN_USE, _UNREPLAYABLE, self.mismatch]
+        if self.required.matches(path):
+            refusals.append(_KEY_REQUIRED)
+        if not self.on_failure.fails_open:
+            refusals.append(self.on_failure.refusal(self.records.name))
+        return refusals
+
     def claims(self, scope: Scope) -> bool:
         """Whether `wrap` will claim this request (unless its body is too large): a valid key on a guarded route."""
         if scope["method"] not in self.methods or self.exempt.matches(scope["path"]):
             return False
         raw = _idempotency_key(scope)
-        return raw is not None and raw is not _TWO_KEYS and _KEY.fullmatch(raw) is not None and bool(raw.strip())
+        return (
+            raw is not None
+            and raw is not _TWO_KEYS
+            and _KEY.fullmatch(raw) is not None
+            and bool(raw.strip())
+            and serves(scope)
+        )
 
     async def wrap(
         self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: Charge | None = None
@@ -153,6 +175,9 @@ class Idempotency:
         if raw is None:
             if self.required.matches(path):
                 return _KEY_REQUIRED
+            await app(scope, keep_body(scope, receive), send)
+            return None
+        if not serves(scope):  # the router's 404 or 405 is the answer, whatever the key
             await app(scope, keep_body(scope, receive), send)
             return None
         if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():

@@ -131,6 +131,36 @@ class RateLimiter:
             return self._failed(exc)
         return self._decide(policy, counted, cost, who, headers)
 
+    def route_policy_applies(self, method: str, path: str) -> bool:
+        """Whether requests to this route (`path` a template) are counted: not exempt, not a route without limits."""
+        if self.exempt.matches(path):
+            return False
+        for name in (f"{method} {path}", path):
+            if name in self.routes:
+                return self.routes[name] is not None
+        return True
+
+    def route_refusals(self, method: str, path: str) -> list[Refusal]:
+        """What this stage may refuse on a route, for its documentation."""
+        if not self.route_policy_applies(method, path):
+            return []
+        limited = Refusal(_LIMITED, 429, details={"retry_after_seconds": 1}, retry_after=1)
+        return [limited] if self.on_failure.fails_open else [limited, self.on_failure.refusal(self.counters.name)]
+
+    def route_headers(self, method: str, path: str) -> dict[str, str]:
+        """The headers this stage adds to every response of a route, with what each means."""
+        if not self.route_policy_applies(method, path):
+            return {}
+        headers = {
+            "X-RateLimit-Limit": "Requests allowed in the current window.",
+            "X-RateLimit-Remaining": "Requests left in the current window.",
+            "X-RateLimit-Reset": "Unix time (seconds) when the window resets.",
+        }
+        if self.ietf_headers:
+            headers["RateLimit-Policy"] = "The limits that apply (IETF draft)."
+            headers["RateLimit"] = "The limit closest to exhaustion: remaining and seconds to reset (IETF draft)."
+        return headers
+
     def _failed(self, error: StoreUnavailable) -> Refusal | None:
         refusal = self.on_failure.failed("rate limiting", self.counters.name, error)
         return None if self.on_failure.fails_open else refusal

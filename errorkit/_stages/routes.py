@@ -32,3 +32,17 @@ def _match(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
             return template
         partial = partial or template
     return partial
+
+
+def serves(scope: Scope) -> bool:
+    """Whether a route of the app takes this request as it is (path and method); True without a router."""
+    routes: Sequence[BaseRoute] | None = getattr(scope.get("app"), "routes", None)
+    return True if routes is None else _serves(routes, scope)
+
+
+def _serves(routes: Sequence[BaseRoute], scope: Scope) -> bool:
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return _serves(route.routes, {**scope, **child}) if isinstance(route, Mount) else True
+    return False

@@ -1,0 +1,96 @@
+"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog.
+
+    errorkit docs envelope_api                      # Markdown on stdout
+    errorkit docs detail_api --html -o errors.html
+    errorkit docs myapp.errors:kit --doc-url 'https://docs.example.com/errors/{code}'
+    errorkit docs --write docs/                     # both built-in catalogs, .md and .html
+
+A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
+naming a `Registry` or an `ErrorKit`. Exit status: 0 done, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from errorkit import catalogs
+from errorkit._formats import FORMATS
+from errorkit._kit import ErrorKit
+from errorkit._reference import Reference, ReferencePage
+from errorkit._registry import Registry
+from errorkit.catalogs.pages import PAGES
+
+BUILT_IN = {"generic": catalogs.GENERIC, "detail_api": catalogs.DETAIL_API, "envelope_api": catalogs.ENVELOPE_API}
+
+
+def reference_of(name: str, *, format: str | None = None, doc_url: str | None = None) -> Reference:
+    """The reference of a built-in catalog or of `module:attribute` (a Registry or an ErrorKit)."""
+    target: object
+    if name in BUILT_IN:
+        target = BUILT_IN[name]
+    elif ":" in name:
+        module, _, attribute = name.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"cannot load {name!r}: {exc}") from None
+    else:
+        raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
+    if isinstance(target, Registry):
+        kit = ErrorKit(catalog=target, format=format, doc_url=doc_url)
+    elif isinstance(target, ErrorKit):
+        kit = target if format is None and doc_url is None else ErrorKit(
+            catalog=target.registry, format=format or target.format, doc_url=doc_url or target.doc_url
+        )  # fmt: skip
+    else:
+        raise ValueError(f"{name!r} is a {type(target).__name__}, not a Registry or an ErrorKit")
+    return kit.reference(page=PAGES.get(name))
+
+
+def write_built_in(folder: Path) -> list[Path]:
+    """Write the Markdown and HTML pages of both documents' catalogs into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("detail_api", "envelope_api"):
+        reference = reference_of(name)
+        for suffix, text in ((".md", reference.markdown()), (".html", reference.html())):
+            path = folder / f"{name}{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="errorkit", description="errorkit's command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    docs = commands.add_parser("docs", help="render a catalog's reference page")
+    docs.add_argument("catalog", nargs="?", help="generic, detail_api, envelope_api, or module:attribute")
+    docs.add_argument("--html", action="store_true", help="one self-contained HTML page instead of Markdown")
+    docs.add_argument("--format", choices=sorted(FORMATS), help="body format of the samples")
+    docs.add_argument("--doc-url", help="doc URL template, e.g. https://docs.example.com/errors/{code}")
+    docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
+    args = parser.parse_args(argv)
+    if args.write is not None:
+        for path in write_built_in(args.write):
+            print(path)
+        return 0
+    if args.catalog is None:
+        docs.error("name a catalog, or use --write FOLDER")
+    try:
+        reference = reference_of(args.catalog, format=args.format, doc_url=args.doc_url)
+    except ValueError as exc:
+        docs.error(str(exc))
+    text = reference.html() if args.html else reference.markdown()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+__all__ = ["ReferencePage", "main", "reference_of", "write_built_in"]

@@ -1,0 +1,150 @@
+"""errorkit.client: error responses of a real server read back as typed errors, with httpx and requests."""
+
+import asyncio
+import email.utils
+from typing import Any
+
+import httpx
+import pytest
+import requests
+
+from errorkit import APIError, ErrorKit, catalogs
+from errorkit.client import (
+    UnknownError,
+    async_error_hook,
+    error_from_response,
+    error_hook,
+    raise_for_error,
+    retry_delay,
+)
+from tests.samples import sample_error
+from tests.served import ROUNDTRIP_KITS
+from tests.servers import uvicorn
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Any:
+    with uvicorn("tests.served:roundtrip_app") as server:
+        yield server.url
+
+
+def expected(kit: ErrorKit, format: str, code: str) -> tuple[type[APIError], str, dict[str, Any]]:
+    """The class, message and details a client can know of `code` raised by `kit` in `format`.
+
+    The detail shape shows no details, except the issues of a validation body, which carries
+    no code either: it reads as the catalog's class for its status.
+    """
+    raised = sample_error(kit, code)
+    if format != "detail":
+        return type(raised), raised.message, raised.details
+    if "issues" in raised.details:
+        cls = kit.registry.for_status(raised.status)
+        return cls, cls.definition.message, {"issues": raised.details["issues"]}
+    return type(raised), raised.message, {}
+
+
+@pytest.mark.parametrize(("catalog", "format"), sorted(ROUNDTRIP_KITS))
+def test_every_code_round_trips_through_a_real_server(server_url: str, catalog: str, format: str) -> None:
+    kit = ROUNDTRIP_KITS[(catalog, format)]
+    with httpx.Client(base_url=f"{server_url}/{catalog}/{format}") as client, requests.Session() as session:
+        for definition in kit.registry:
+            path = f"/raise/{definition.code}"
+            raised = sample_error(kit, definition.code)
+            cls, message, details = expected(kit, format, definition.code)
+            for response in (client.get(path), session.get(f"{server_url}/{catalog}/{format}{path}")):
+                error = error_from_response(response, kit.registry)
+                assert error is not None
+                assert type(error) is cls, definition.code
+                assert (error.code, error.status, error.message, error.details) == (
+                    cls.definition.code,
+                    raised.status,
+                    message,
+                    details,
+                ), definition.code
+                assert error.request_id == response.headers["x-request-id"]
+                assert len(error.request_id) == 32
+                assert error.retry_after == raised.retry_after, definition.code
+
+
+def test_success_is_not_an_error(server_url: str) -> None:
+    response = httpx.get(f"{server_url}/detail_api/detail/ok")
+    assert response.status_code == 200
+    assert error_from_response(response) is None
+    raise_for_error(response)  # nothing raised
+
+
+def test_a_code_the_registry_does_not_know_is_an_unknown_error() -> None:
+    response = httpx.Response(
+        418,
+        json={"error": {"code": "teapot_empty", "message": "No tea left.", "details": {"cups": 0}}},
+        headers={"x-should-retry": "true", "retry-after-ms": "1500", "x-request-id": "req-1"},
+    )
+    error = error_from_response(response, catalogs.ENVELOPE_API)
+    assert isinstance(error, UnknownError) and type(error).__name__ == "TeapotEmpty"
+    assert (error.code, error.status, error.message, error.details) == (
+        "teapot_empty",
+        418,
+        "No tea left.",
+        {"cups": 0},
+    )
+    assert (error.request_id, error.retry_after, error.definition.retryable) == ("req-1", 2, True)
+    # the same code again is the same class, so it can be caught
+    again = error_from_response(response, catalogs.ENVELOPE_API)
+    assert type(again) is type(error)
+
+
+def test_a_known_code_with_another_status_is_not_taken_for_the_registry_class() -> None:
+    response = httpx.Response(500, json={"error": {"code": "quota_exceeded", "message": "odd"}})
+    error = error_from_response(response, catalogs.ENVELOPE_API)
+    assert isinstance(error, UnknownError) and (error.code, error.status) == ("quota_exceeded", 500)
+
+
+def test_a_body_that_is_not_an_error_body_reads_as_the_status() -> None:
+    response = httpx.Response(502, text="<html>Bad gateway</html>", headers={"content-type": "text/html"})
+    error = error_from_response(response, catalogs.ENVELOPE_API)
+    assert type(error) is catalogs.ENVELOPE_API["bad_gateway"]
+    assert (error.code, error.message, error.details, error.request_id) == ("bad_gateway", "Bad Gateway", {}, None)
+
+
+def test_retry_delay_reads_what_the_sdks_read() -> None:
+    assert retry_delay({"retry-after-ms": "250", "retry-after": "9"}) == 0.25  # milliseconds first
+    assert retry_delay({"retry-after-ms": "soon", "retry-after": "9"}) == 9.0
+    assert retry_delay({"retry-after": "1.5"}) == 1.5
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert retry_delay({"retry-after": date}, now=lambda: 1_000_000.0) == 30.0
+    assert retry_delay({"retry-after": "next tuesday"}) is None
+    assert retry_delay({"retry-after": "-3"}) is None
+    assert retry_delay({}) is None
+
+
+def test_the_httpx_hooks_raise_the_typed_error(server_url: str) -> None:
+    registry = ROUNDTRIP_KITS[("envelope_api", "envelope")].registry
+    base = f"{server_url}/envelope_api/envelope"
+    with httpx.Client(base_url=base, event_hooks={"response": [error_hook(registry)]}) as client:
+        with pytest.raises(registry["quota_exceeded"]) as caught:
+            client.get("/raise/quota_exceeded")
+        assert caught.value.details == {"usage": 3, "limit": 3}
+        assert client.get("/ok").json() == {"ok": True}
+
+
+def test_the_async_httpx_hook_raises_the_typed_error(server_url: str) -> None:
+    registry = ROUNDTRIP_KITS[("envelope_api", "problem")].registry
+    base = f"{server_url}/envelope_api/problem"
+
+    async def call() -> None:
+        async with httpx.AsyncClient(base_url=base, event_hooks={"response": [async_error_hook(registry)]}) as client:
+            await client.get("/raise/rate_limit_exceeded")
+
+    with pytest.raises(registry["rate_limit_exceeded"]) as caught:
+        asyncio.run(call())
+    assert (caught.value.retry_after, caught.value.details) == (30, {"retry_after_seconds": 30, "limit": 100})
+
+
+def test_error_responses_carry_the_retry_hints(server_url: str) -> None:
+    base = f"{server_url}/envelope_api/envelope"
+    limited = httpx.get(f"{base}/raise/rate_limit_exceeded")
+    assert (limited.headers["retry-after"], limited.headers["retry-after-ms"]) == ("30", "30000")
+    assert limited.headers["x-should-retry"] == "true"
+    conflict = httpx.get(f"{base}/raise/quota_exceeded")  # 402: not worth retrying
+    assert conflict.headers["x-should-retry"] == "false"
+    assert "retry-after" not in conflict.headers and "retry-after-ms" not in conflict.headers
