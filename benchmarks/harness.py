@@ -214,9 +214,10 @@ def measure(
     script: Path | None,
     root: Path = ROOT,
     connections: int = 64,
+    gc_freeze: bool = False,
 ) -> Run:
     port = free_port()
-    env = {"BENCH_APP": variant, "REDIS_URL": redis_url}
+    env = {"BENCH_APP": variant, "REDIS_URL": redis_url, "BENCH_GC": "freeze" if gc_freeze else ""}
     args = [
         "taskset",
         "-c",
@@ -261,6 +262,7 @@ class Case:
     cluster: bool = False  # against a local 3-primary Redis Cluster instead of the single node
     baseline: str | None = None  # the case this one's ratio is taken to (default: the table's first)
     connections: int = 64  # wrk -c: 1 measures unloaded latency
+    gc_freeze: bool = False  # the server calls gc.freeze() once the app is built (BENCH_GC=freeze)
 
 
 def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
@@ -272,7 +274,9 @@ def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> di
         for r in range(rounds):
             for name, case in cases.items():
                 url = cluster_url if case.cluster else redis_url
-                run = measure(case.app, case.path, url, seconds, warmup, case.script, case.root, case.connections)
+                run = measure(
+                    case.app, case.path, url, seconds, warmup, case.script, case.root, case.connections, case.gc_freeze
+                )
                 results[name].append(run)
                 print(
                     f"round {r + 1} {name:22} {run.rps:9.0f} req/s  p50 {run.p50_ms:.2f} ms  "

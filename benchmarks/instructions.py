@@ -32,6 +32,8 @@ POST = dict(GET, method="POST", path="/objects", raw_path=b"/objects",
             headers=[(b"host", b"localhost"), (b"content-type", b"application/json")])  # fmt: skip
 BODY = b'{"name": "widget", "size": 3}'
 VARIANTS = ["errorkit_memory", "errorkit_redis", "idem_memory", "idem_memory_first", "idem_redis", "idem_redis_first"]
+# besides: "bare" and "bare_post" (Starlette alone), "stack_redis" (auth + rate limit GET), "stack_redis_post"
+# and "stack_redis_post_first" (the whole stack's POST: a replay, and a fresh key each)
 
 
 async def started(app: Any) -> asyncio.Task[None]:
@@ -52,18 +54,22 @@ async def started(app: Any) -> asyncio.Task[None]:
 def child(variant: str, requests: int) -> None:
     """In the measured process: import the variant's app from the current folder and call it."""
     sys.path[0] = os.getcwd()  # the tree being measured, not this file's
-    os.environ["BENCH_APP"] = variant.removesuffix("_first")
-    from benchmarks.apps import app
+    os.environ["BENCH_APP"] = variant.removesuffix("_first").removesuffix("_post")
+    from benchmarks.apps import TOKEN, app
 
     fresh = variant.endswith("_first")
     run = os.urandom(6).hex().encode()
     counter = iter(range(1 << 30))
+    keyed = [(b"x-api-key", TOKEN.encode())] if variant.startswith("stack") else []
+    posts = variant.startswith("idem") or "_post" in variant
 
     def scope() -> dict[str, Any]:
-        if not variant.startswith("idem"):
-            return dict(GET, state={})
+        if not posts:
+            return dict(GET, state={}, headers=[*GET["headers"], *keyed])
+        if variant == "bare_post":
+            return dict(POST, state={})
         key = b"%s-%d" % (run, next(counter)) if fresh else b"replay-me"
-        return dict(POST, state={}, headers=[*POST["headers"], (b"idempotency-key", key)])
+        return dict(POST, state={}, headers=[*POST["headers"], *keyed, (b"idempotency-key", key)])
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": BODY, "more_body": False}

@@ -3,7 +3,8 @@
     python -m benchmarks.stack [--rounds 5] [--seconds 10]
 
 GET rows are ratios to bare Starlette's GET, POST rows to its POST, all in the same rounds;
-the `1 connection` rows (wrk -c1) give the unloaded latency. Writes its table into
+the `gc.freeze()` rows run every server (bare Starlette too) with the objects of start-up frozen
+out of the garbage collector's scans; the `1 connection` rows (wrk -c1) give the unloaded latency. Writes its table into
 benchmarks/README.md.
 """
 
@@ -28,6 +29,16 @@ CASES = {
     ),
     "auth + rate limit + idempotency, first-time POST, Cluster": Case(
         "stack_redis", "/objects", HERE / "stack_first.lua", cluster=True, baseline=POST
+    ),
+    "bare Starlette GET, gc.freeze()": Case("bare", gc_freeze=True, baseline="bare Starlette GET, gc.freeze()"),
+    "auth + rate limit, Redis, GET, gc.freeze()": Case(
+        "stack_redis", "/", HERE / "stack_get.lua", gc_freeze=True, baseline="bare Starlette GET, gc.freeze()"
+    ),
+    "bare Starlette POST, gc.freeze()": Case(
+        "bare", "/objects", HERE / "post.lua", gc_freeze=True, baseline="bare Starlette POST, gc.freeze()"
+    ),
+    "auth + rate limit + idempotency, first-time POST, gc.freeze()": Case(
+        "stack_redis", "/objects", HERE / "stack_first.lua", gc_freeze=True, baseline="bare Starlette POST, gc.freeze()"
     ),
     "bare Starlette GET, 1 connection": Case("bare", connections=1, baseline="bare Starlette GET, 1 connection"),
     "auth + rate limit, Redis, GET, 1 connection": Case(

@@ -20,7 +20,7 @@ from errorkit._exceptions import (
     StoreUnavailable,
     UnknownCode,
 )
-from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ProblemFormat
+from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ParsedBody, ProblemFormat
 from errorkit._kit import ErrorKit
 from errorkit._openapi import ErrorSchemaGenerator
 from errorkit._principal import APIKeyRecord, KeyScope, Principal
@@ -64,6 +64,7 @@ __all__ = [
     "KeyStore",
     "Limit",
     "MemoryBackend",
+    "ParsedBody",
     "PlanLimits",
     "Principal",
     "ProblemFormat",

@@ -20,7 +20,7 @@ from pathlib import Path
 from errorkit import catalogs
 from errorkit._formats import FORMATS
 from errorkit._kit import ErrorKit
-from errorkit._reference import Reference, ReferencePage
+from errorkit._reference import Reference
 from errorkit._registry import Registry
 from errorkit.catalogs.pages import PAGES
 
@@ -93,4 +93,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ReferencePage", "main", "reference_of", "write_built_in"]
+__all__ = ["main", "reference_of", "write_built_in"]

@@ -22,7 +22,7 @@ class APIError(ErrorkitError):
     """
 
     definition: ClassVar[ErrorDefinition]
-    __slots__ = ("_details", "_headers", "_message", "_request_id", "_retry_after")
+    __slots__ = ("_details", "_headers", "_message", "_request_id", "_response_headers", "_retry_after")
 
     def __init__(
         self,
@@ -42,7 +42,8 @@ class APIError(ErrorkitError):
         self._message: str = message if message is not None else definition.format_message(checked)
         self._headers: dict[str, str] = dict(headers) if headers else {}
         self._retry_after = retry_after if retry_after is not None else _retry_after(definition, checked)
-        self._request_id: str | None = None  # set by errorkit.client on an error read from a response
+        self._request_id: str | None = None  # these two are set by errorkit.client, on an error read from a response
+        self._response_headers: Mapping[str, str] = {}
         super().__init__(self._message)
 
     @property
@@ -76,6 +77,15 @@ class APIError(ErrorkitError):
     def request_id(self) -> str | None:
         """The request id a server sent with this error (`errorkit.client`); None for one raised here."""
         return self._request_id
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The headers of the response this error was read from (`errorkit.client`); empty for one raised here.
+
+        Not `headers`, which are sent with this error's own response: re-raising an error read
+        from another service sends none of that service's headers.
+        """
+        return self._response_headers
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, details={self._details!r})"

@@ -128,20 +128,7 @@ class GatewayMiddleware:
             extra.append((HEADER, assign_request_id(scope).encode("ascii")))
         if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
             receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
-        held: Message | None = None
-        started = False
-
-        async def gateway_send(message: Message) -> None:
-            nonlocal held, started
-            if message["type"] == "http.response.start" and not started:
-                if extra:
-                    message["headers"] = [*message.get("headers", ()), *extra]
-                held = message
-                return
-            if held is not None:
-                start, held, started = held, None, True
-                await send(start)
-            await send(message)
+        gateway_send = _HeldStart(send, extra)
 
         try:
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
@@ -165,7 +152,36 @@ class GatewayMiddleware:
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:
-            await self.handler.answer_crash(exc, started, scope, receive, gateway_send)
+            await self.handler.answer_crash(exc, gateway_send.started, scope, receive, gateway_send)
             return
-        if held is not None:  # a start with no body at all: pass it on as it came
-            await send(held)
+        if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
+            await send(gateway_send.held)
+
+
+class _HeldStart:
+    """The gateway's `send`: adds the stages' headers to the response start and holds the start
+    until the first body message, so a crash before it can still become a proper 500.
+
+    A small object rather than a closure: one object per request for the garbage collector
+    to scan instead of a function and its cells (it runs for every request).
+    """
+
+    __slots__ = ("extra", "held", "send", "started")
+
+    def __init__(self, send: Send, extra: list[Header]) -> None:
+        self.send = send
+        self.extra = extra
+        self.held: Message | None = None
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not self.started:
+            if self.extra:
+                message["headers"] = [*message.get("headers", ()), *self.extra]
+            self.held = message
+            return
+        held = self.held
+        if held is not None:
+            self.held, self.started = None, True
+            await self.send(held)
+        await self.send(message)

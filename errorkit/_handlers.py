@@ -144,18 +144,19 @@ class ExceptionHandler:
 
         Retry hints: `Retry-After` (seconds) and `retry-after-ms`, which the OpenAI, Anthropic
         and Azure SDKs read first; `x-should-retry: true|false` from the definition's
-        `retryable`, which the OpenAI and Anthropic SDKs obey before their own status rules
-        (they retry every 409 and 5xx otherwise).
+        `retryable` (false for a 5xx other than 503 of a POST or PATCH without an
+        Idempotency-Key), which the OpenAI and Anthropic SDKs obey before their own status
+        rules (they retry every 409 and 5xx otherwise).
         """
         headers = error.headers
         names = {k.lower(): k for k in headers}
         if error.retry_after is not None and "retry-after" not in names:
             headers["Retry-After"], names["retry-after"] = str(error.retry_after), "Retry-After"
         seconds = headers.get(names.get("retry-after", ""), "")
-        if seconds.isdigit() and "retry-after-ms" not in names:
+        if seconds.isascii() and seconds.isdigit() and "retry-after-ms" not in names:
             headers["retry-after-ms"] = str(int(seconds) * 1000)
         if "x-should-retry" not in names:
-            headers["x-should-retry"] = "true" if error.definition.retryable else "false"
+            headers["x-should-retry"] = "true" if _should_retry(error, scope) else "false"
         if error.status in _NO_BODY_STATUSES:
             return Response(status_code=error.status, headers=headers)
         context = ErrorContext(
@@ -221,6 +222,19 @@ class ExceptionHandler:
                 issue["input"] = e["input"]
             issues.append(issue)
         return issues
+
+
+_SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # idempotent methods (RFC 9110 9.2.2)
+
+
+def _should_retry(error: APIError, scope: Scope) -> bool:
+    """The definition's `retryable`, except for a server error of a request that is not safe to
+    repeat: a POST or PATCH without an Idempotency-Key may have done its work before failing."""
+    if not error.definition.retryable:
+        return False
+    if error.status < 500 or error.status == 503 or scope.get("method", "GET") in _SAFE_TO_REPEAT:
+        return True
+    return any(name == b"idempotency-key" for name, _ in scope.get("headers", ()))
 
 
 def _starlette_default_detail(status: int) -> str:

@@ -25,6 +25,7 @@ from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.ratelimit import RateLimiter
 from errorkit.catalogs import GENERIC
+from errorkit.catalogs.traffic import STAGE_CODES
 
 
 class ErrorKit:
@@ -108,13 +109,14 @@ class ErrorKit:
         return self.handler.doc_url_for(definition)
 
     def reference(self, page: ReferencePage | None = None) -> Reference:
-        """This kit's reference page (`.markdown()`, `.html()`): every code, in this kit's format."""
-        return Reference(self.registry, self.format, doc_url=self.doc_url, page=page)
+        """This kit's reference page (`.markdown()`, `.html()`): every code, in this kit's format,
+        and the stages' codes its catalog does not define (what its gateway answers with then)."""
+        return Reference(self.registry, self.format, doc_url=self.doc_url, page=page, defaults=STAGE_CODES)
 
     def reference_app(self, page: ReferencePage | None = None) -> Router:
         """An ASGI app serving the reference as HTML: mount it where `doc_url` points.
 
-        `app.mount("/errors", kit.reference_app())` serves the whole page at `/errors` and each
+        `app.mount("/errors", kit.reference_app())` serves the whole page at `/errors/` and each
         code's own page at `/errors/{code}`; an unknown code is this kit's 404. The pages are
         rendered once, on first use.
         """
@@ -128,13 +130,13 @@ class ErrorKit:
 
         async def one_code(request: Request) -> Response:
             code = request.path_params["code"]
-            if code not in self.registry:
+            if code not in reference:
                 raise HTTPException(404)
-            if code not in pages:
-                pages[code] = reference.html(only=code, index_url=str(request.url_for("errorkit_reference")))
+            if code not in pages:  # (the link back is relative: nothing of the request is kept in the page)
+                pages[code] = reference.html(only=code, index_url="./")
             return HTMLResponse(pages[code])
 
-        return Router([Route("/", index, name="errorkit_reference"), Route("/{code}", one_code)])
+        return Router([Route("/", index), Route("/{code}", one_code)])
 
     def install(
         self,

@@ -33,18 +33,17 @@ from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.ratelimit import RateLimiter
 
 ERROR_SCHEMA = "Error"
-_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 _STRING = {"type": "string"}
 _INTEGER = {"type": "integer"}
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
-_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _ALWAYS_HEADERS = {
-    "X-Request-ID": {"description": "The request's id, also in error bodies.", "schema": _STRING},
+    "X-Request-ID": {"description": "The request's id, also in error bodies.", "required": True, "schema": _STRING},
 }
 _ERROR_HEADERS = {
     "x-should-retry": {
         "description": "`true` when retrying may succeed, `false` when it will not (read by the OpenAI and "
         "Anthropic SDKs).",
+        "required": True,
         "schema": {"type": "string", "enum": ["true", "false"]},
     },
 }
@@ -95,12 +94,19 @@ class ErrorDocumentation:
         self.registry = handler.registry
         self.stages = stages
         self.reference = Reference(handler.registry, handler.format, doc_url=handler.doc_url)
+        self.schema_name = ERROR_SCHEMA  # (or "ErrorkitError" when the document has an "Error" of its own)
+        self.schema_ref = f"#/components/schemas/{ERROR_SCHEMA}"
 
     def apply(self, document: dict[str, Any], operations: Iterable[Operation]) -> dict[str, Any]:
         """A copy of `document` with every operation's errors, headers, parameters and security."""
         document = copy.deepcopy(document)
         components = document.setdefault("components", {})
-        components.setdefault("schemas", {})[ERROR_SCHEMA] = self.handler.format.schema()
+        schemas = components.setdefault("schemas", {})
+        ours = self.handler.format.schema()
+        # an app's own model called "Error" keeps its name
+        self.schema_name = ERROR_SCHEMA if schemas.get(ERROR_SCHEMA, ours) == ours else "ErrorkitError"
+        schemas[self.schema_name] = ours
+        self.schema_ref = f"#/components/schemas/{self.schema_name}"
         auth = self.stages.auth
         if auth is not None:
             components.setdefault("securitySchemes", {}).update(
@@ -114,7 +120,7 @@ class ErrorDocumentation:
             if item is not None:
                 self._operation(item, operation)
         _drop_unused(document, _FASTAPI_VALIDATION)
-        return document
+        return copy.deepcopy(document)  # no object shared with another document or this module
 
     def _operation(self, item: dict[str, Any], operation: Operation) -> None:
         method, path = operation.method.upper(), operation.path
@@ -123,8 +129,9 @@ class ErrorDocumentation:
         if auth is not None:
             auth_refusals = auth.route_refusals(path, operation.permissions)
             refusals += auth_refusals
-            if auth_refusals:
-                item["security"] = [{"apiKeyHeader": []}, {"bearer": []}]
+            if auth_refusals:  # the API key, and whatever the route asks for itself (both apply)
+                own = item.get("security") or [{}]
+                item["security"] = [{**need, scheme: []} for need in own for scheme in ("apiKeyHeader", "bearer")]
         if limiter is not None:
             refusals += limiter.route_refusals(method, path)
         if idempotency is not None and idempotency.guards(method, path):
@@ -136,8 +143,8 @@ class ErrorDocumentation:
         classes.append(self.registry.for_status(500))
         rate_headers = {} if limiter is None else limiter.route_headers(method, path)
         responses = {str(status): r for status, r in item.get("responses", {}).items()}  # YAML reads 201 as a number
-        for status, group in _by_status(classes).items():
-            responses[str(status)] = self._response(status, group, path, responses.get(str(status)), rate_headers)
+        for code, group in _by_status(classes).items():
+            responses[str(code)] = self._response(code, group, path, responses.get(str(code)), rate_headers)
         if "422" in responses and _is_fastapi_validation(responses["422"]):
             del responses["422"]  # the kit's validation errors are documented with their own status
         item["responses"] = responses = dict(sorted(responses.items()))
@@ -183,7 +190,7 @@ class ErrorDocumentation:
         return {
             "description": description,
             "headers": {**(existing or {}).get("headers", {}), **headers},
-            "content": {media_type: {"schema": _REF, "examples": examples}},
+            "content": {media_type: {"schema": {"$ref": self.schema_ref}, "examples": examples}},
         }
 
 
@@ -244,14 +251,18 @@ def fastapi_operations(app: Any) -> Iterator[Operation]:
         marks = tuple(error for call in calls for error in declared(call))
         asked = [getattr(call, PERMISSIONS_MARK) for call in calls if hasattr(call, PERMISSIONS_MARK)]
         permissions = tuple(p for group in asked for p in group) if asked else None
-        dependant = route.dependant
-        has_parameters = bool(
-            dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params
-        )
+        has_parameters = _has_parameters(route.dependant)
         for method in sorted(route.methods or ()):
             yield Operation(
                 route.path_format, method.lower(), marks, permissions, route.body_field is not None, has_parameters
             )
+
+
+def _has_parameters(dependant: Any) -> bool:
+    """Whether the route or one of its dependencies takes a path, query, header or cookie parameter."""
+    if dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params:
+        return True
+    return any(_has_parameters(d) for d in dependant.dependencies)
 
 
 def _dependency_calls(dependant: Any) -> Iterator[Any]:
@@ -264,6 +275,7 @@ def _dependency_calls(dependant: Any) -> Iterator[Any]:
 def install_fastapi(app: Any, handler: ExceptionHandler) -> None:
     """Make `app.openapi()` return FastAPI's document with the errors added (computed once)."""
     original = app.openapi
+    app.openapi_schema = None  # a document FastAPI made before install() lacks the errors
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -19,7 +19,7 @@ from errorkit._definition import ErrorDefinition
 from errorkit._errors import APIError
 from errorkit._formats import ErrorContext, Format, status_phrase
 from errorkit._registry import Registry
-from errorkit._samples import sample_details
+from errorkit._samples import sample_error
 
 SAMPLE_REQUEST_ID = "5f0c2b8e9a1d4c7b0000000000000001"
 _GROUP_TITLES = {
@@ -67,12 +67,29 @@ class Reference:
     """The reference of one registry in one format; `markdown()` and `html()` render it."""
 
     def __init__(
-        self, registry: Registry, format: Format, *, doc_url: str | None = None, page: ReferencePage | None = None
+        self,
+        registry: Registry,
+        format: Format,
+        *,
+        doc_url: str | None = None,
+        page: ReferencePage | None = None,
+        defaults: Registry | None = None,
     ) -> None:
         self.registry = registry
         self.format = format
         self.doc_url = doc_url
         self.page = page or ReferencePage()
+        self.defaults = defaults  # codes answered from errorkit's own definitions when `registry` lacks them
+
+    def classes(self) -> list[type[APIError]]:
+        """Every code the page shows: the registry's, then the defaults it does not define."""
+        found = [self.registry[d.code] for d in self.registry]
+        if self.defaults is not None:
+            found += [self.defaults[d.code] for d in self.defaults if d.code not in self.registry]
+        return found
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.registry or (self.defaults is not None and code in self.defaults)
 
     def doc_url_for(self, definition: ErrorDefinition) -> str | None:
         if definition.doc_url is not None:
@@ -81,20 +98,21 @@ class Reference:
 
     def sample_body(self, cls: type[APIError], path: str = "/example") -> dict[str, Any]:
         """The body this format gives an error of class `cls`, with sample details."""
-        error = cls(**sample_details(cls.definition))
+        error = sample_error(cls)
         return self.format.render(error, ErrorContext(SAMPLE_REQUEST_ID, path, self.doc_url_for(cls.definition)))
 
     def groups(self) -> list[tuple[str, list[_Entry]]]:
         """Codes by group, groups in the order they first appear in the registry (the bare HTTP statuses last)."""
         grouped: dict[str, list[_Entry]] = {}
-        for definition in self.registry:
+        for cls in self.classes():
+            definition = cls.definition
             entry = _Entry(
                 definition,
                 [
                     (name, _type_name(f.annotation), f.is_required())
                     for name, f in definition.details.model_fields.items()
                 ],
-                json.dumps(self.sample_body(self.registry[definition.code]), indent=2, ensure_ascii=False, default=str),
+                json.dumps(self.sample_body(cls), indent=2, ensure_ascii=False, default=str),
             )
             grouped.setdefault(definition.group, []).append(entry)
         return sorted(grouped.items(), key=lambda item: item[0] == "http")

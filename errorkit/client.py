@@ -6,11 +6,12 @@
     error = error_from_response(response, catalogs.ENVELOPE_API)   # None for a success
     client = httpx.AsyncClient(event_hooks={"response": [async_error_hook(catalogs.ENVELOPE_API)]})
 
-The error is the registry's class when the body's code is one the registry defines with
-that status (catch `ENVELOPE_API["quota_exceeded"]`), else a subclass of `UnknownError`
-made for that code. It carries the code, message, details, the request id and the retry
-hints: `retry_after` (seconds, from `retry-after-ms` first, then `Retry-After` as seconds or
-an HTTP date) and `definition.retryable` (the server's `x-should-retry` when sent).
+The error is the registry's class when the body's code is one the registry (or errorkit's
+stages) defines with that status (catch `ENVELOPE_API["quota_exceeded"]`), else a subclass of
+`UnknownError` made for that code. It carries the code, message, details, the request id, the
+retry hint `retry_after` (seconds rounded up, from `retry-after-ms` first, then `Retry-After`
+as seconds or an HTTP date; None when the server sent neither) and `response_headers`;
+`should_retry(error)` is the server's `x-should-retry`, else the definition's `retryable`.
 The body format is recognised by its shape (envelope, RFC 9457, `detail`/`code`).
 """
 
@@ -28,6 +29,7 @@ from errorkit._errors import APIError
 from errorkit._formats import DetailFormat, EnvelopeFormat, Format, ParsedBody, ProblemFormat, status_phrase
 from errorkit._registry import Registry
 from errorkit.catalogs import GENERIC
+from errorkit.catalogs.traffic import STAGE_CODES
 
 __all__ = [
     "Response",
@@ -37,6 +39,7 @@ __all__ = [
     "error_hook",
     "raise_for_error",
     "retry_delay",
+    "should_retry",
 ]
 
 # statuses the OpenAI and Anthropic SDKs retry when no x-should-retry header says otherwise
@@ -61,23 +64,30 @@ class UnknownError(APIError):
     __slots__ = ()
 
 
-def error_from_response(response: Response, registry: Registry = GENERIC) -> APIError | None:
-    """The typed error a response stands for, or None when its status is not an error (below 400)."""
+def error_from_response(
+    response: Response, registry: Registry = GENERIC, *, format: Format | None = None
+) -> APIError | None:
+    """The typed error a response stands for, or None when its status is not an error (below 400).
+
+    `format`: a custom body format to try first (the built-in three are recognised anyway).
+    """
     status = response.status_code
     if status < 400:
         return None
     headers = response.headers
-    parsed = _parse(response.content, headers.get("content-type", ""))
-    cls = _class_for(registry, status, parsed, headers.get("x-should-retry"))
+    parsed = _parse(response.content, headers.get("content-type", ""), format)
+    error = _class_for(registry, status, parsed.code)(message=parsed.message, _details=parsed.details)
     delay = retry_delay(headers)
-    error = cls(
-        message=parsed.message,
-        headers=dict(headers.items()),
-        retry_after=None if delay is None else max(0, math.ceil(delay)),
-        _details=parsed.details,
-    )
+    error._retry_after = None if delay is None else math.ceil(delay)  # what the server said, nothing assumed
     error._request_id = parsed.request_id or headers.get("x-request-id")
+    error._response_headers = headers
     return error
+
+
+def should_retry(error: APIError) -> bool:
+    """Whether a retry may succeed: the server's `x-should-retry` when it sent one, else the definition's."""
+    said = error.response_headers.get("x-should-retry")
+    return said == "true" if said in ("true", "false") else error.definition.retryable
 
 
 def raise_for_error(response: Response, registry: Registry = GENERIC) -> None:
@@ -138,7 +148,7 @@ def retry_delay(headers: Mapping[str, str], now: Callable[[], float] = time.time
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _parse(content: bytes, content_type: str) -> ParsedBody:
+def _parse(content: bytes, content_type: str, custom: Format | None) -> ParsedBody:
     try:
         body: Any = json.loads(content) if content else None
     except ValueError:
@@ -146,38 +156,40 @@ def _parse(content: bytes, content_type: str) -> ParsedBody:
     formats: tuple[Format, ...] = (
         (_PROBLEM, _ENVELOPE, _DETAIL) if "problem+json" in content_type else (_ENVELOPE, _PROBLEM, _DETAIL)
     )
-    for format in formats:
+    for format in (custom, *formats) if custom is not None else formats:
         parsed = format.parse(body)
         if parsed is not None:
             return parsed
     return ParsedBody(None, None, {}, None)
 
 
-_UNKNOWN: dict[tuple[str, int, bool], type[APIError]] = {}
+_UNKNOWN: dict[tuple[str, int], type[APIError]] = {}
+_UNKNOWN_KEPT = 1024  # classes made for unknown codes, kept so the same code is the same class
 
 
-def _class_for(registry: Registry, status: int, parsed: ParsedBody, should_retry: str | None) -> type[APIError]:
-    code = parsed.code
-    if code is not None and code in registry and registry[code].definition.status == status:
-        return registry[code]
-    if code is None:
-        known = registry.for_status(status)
-        if known.definition.status == status and not issubclass(known, UnknownError):
-            return known
-    retryable = should_retry == "true" if should_retry in ("true", "false") else (
-        status in _RETRIED_BY_SDKS or status >= 500
-    )  # fmt: skip
+def _class_for(registry: Registry, status: int, code: str | None) -> type[APIError]:
+    """The registry's class (or errorkit's own, for a stage's code) when it defines `code` with
+    this status, the class standing for the status when the body names no code, else an
+    `UnknownError` subclass for the code (or for the bare status)."""
+    if code is not None:
+        for known in (registry, STAGE_CODES):
+            if code in known and known[code].definition.status == status:
+                return known[code]
+    elif 400 <= status <= 599 and registry.for_status(status).definition.code in registry:
+        return registry.for_status(status)
     name = code or f"http_{status}"
-    cls = _UNKNOWN.get((name, status, retryable))
+    cls = _UNKNOWN.get((name, status))
     if cls is None:
+        if len(_UNKNOWN) >= _UNKNOWN_KEPT:
+            _UNKNOWN.clear()
         definition = ErrorDefinition(
             code=name,
             status=status,
             message=status_phrase(status),
             title=status_phrase(status),
-            retryable=retryable,
+            retryable=status in _RETRIED_BY_SDKS or status >= 500,  # as the SDKs assume without x-should-retry
         )
-        cls = _UNKNOWN[(name, status, retryable)] = type(
+        cls = _UNKNOWN[(name, status)] = type(
             "".join(part.capitalize() for part in name.split("_")) or "Unknown",
             (UnknownError,),
             {"definition": definition, "__module__": "errorkit.client", "__slots__": ()},

@@ -33,6 +33,7 @@ from errorkit import (
     raises,
     register_api_key,
 )
+from errorkit.catalogs.pages import DETAIL_PAGE
 
 # the reference pages are served by this app, at /errors/{code} (PUBLIC_URL: where clients reach it)
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
@@ -172,5 +173,5 @@ async def create_topics(
     return {"created": [t.name for t in body.topics]}
 
 
-app.mount("/errors", kit.reference_app())
+app.mount("/errors", kit.reference_app(DETAIL_PAGE))
 kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))

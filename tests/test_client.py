@@ -7,8 +7,14 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
-from errorkit import APIError, ErrorKit, catalogs
+from errorkit import APIError, ErrorContext, ErrorKit, Format, ParsedBody, catalogs
+from errorkit.catalogs.traffic import STAGE_CODES
 from errorkit.client import (
     UnknownError,
     async_error_hook,
@@ -16,6 +22,7 @@ from errorkit.client import (
     error_hook,
     raise_for_error,
     retry_delay,
+    should_retry,
 )
 from tests.samples import sample_error
 from tests.served import ROUNDTRIP_KITS
@@ -87,7 +94,8 @@ def test_a_code_the_registry_does_not_know_is_an_unknown_error() -> None:
         "No tea left.",
         {"cups": 0},
     )
-    assert (error.request_id, error.retry_after, error.definition.retryable) == ("req-1", 2, True)
+    assert (error.request_id, error.retry_after, error.definition.retryable) == ("req-1", 2, False)
+    assert should_retry(error) is True  # the server's x-should-retry wins over the status's default
     # the same code again is the same class, so it can be caught
     again = error_from_response(response, catalogs.ENVELOPE_API)
     assert type(again) is type(error)
@@ -148,3 +156,69 @@ def test_error_responses_carry_the_retry_hints(server_url: str) -> None:
     conflict = httpx.get(f"{base}/raise/quota_exceeded")  # 402: not worth retrying
     assert conflict.headers["x-should-retry"] == "false"
     assert "retry-after" not in conflict.headers and "retry-after-ms" not in conflict.headers
+
+
+def test_a_stage_code_the_catalog_does_not_define_is_errorkits_own_class() -> None:
+    body = {"detail": "A request with this Idempotency-Key is still being processed.", "code": "idempotency_key_in_use"}
+    response = httpx.Response(409, json=body, headers={"retry-after": "1", "x-should-retry": "true"})
+    error = error_from_response(response, catalogs.DETAIL_API)
+    assert type(error) is STAGE_CODES["idempotency_key_in_use"]
+    assert (error.retry_after, should_retry(error)) == (1, True)
+
+
+def test_statuses_no_registry_maps_are_unknown_errors() -> None:
+    for status in (520, 599, 600, 999):
+        error = error_from_response(httpx.Response(status, text="upstream"), catalogs.ENVELOPE_API)
+        assert isinstance(error, UnknownError), status
+        assert (error.code, error.status, error.definition.retryable) == (f"http_{status}", status, True)
+    teapot = error_from_response(httpx.Response(418), catalogs.ENVELOPE_API)
+    assert isinstance(teapot, UnknownError) and (teapot.code, teapot.definition.retryable) == ("http_418", False)
+
+
+def test_no_retry_hint_is_assumed_when_the_server_sent_none() -> None:
+    body = {"error": {"code": "rate_limit_exceeded", "message": "slow", "details": {"retry_after_seconds": 30}}}
+    error = error_from_response(httpx.Response(429, json=body), catalogs.ENVELOPE_API)
+    assert type(error) is catalogs.ENVELOPE_API["rate_limit_exceeded"]
+    assert error.retry_after is None  # not the detail's 30, not the definition's default: nothing was sent
+
+
+def test_re_raising_an_error_read_from_another_service_sends_none_of_its_headers(server_url: str) -> None:
+    upstream = requests.get(f"{server_url}/envelope_api/problem/raise/quota_exceeded")
+    error = error_from_response(upstream, catalogs.ENVELOPE_API)
+    assert error is not None and error.headers == {}
+    # the response's own headers stay readable, case-insensitively, as the client library gives them
+    assert error.response_headers["Content-Type"] == "application/problem+json"
+    assert error.response_headers["X-Should-Retry"] == "false"
+
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+    app = Starlette(routes=[Route("/", _raiser(error))])
+    kit.install(app)
+    again = TestClient(app).get("/")
+    assert again.status_code == 402 and again.headers["content-type"] == "application/json"
+    assert "set-cookie" not in again.headers and again.headers["x-request-id"] != error.request_id
+    assert int(again.headers["content-length"]) == len(again.content)
+
+
+def _raiser(error: APIError) -> Any:
+    async def endpoint(request: Request) -> Response:
+        raise error
+
+    return endpoint
+
+
+class Compact(Format):
+    """A custom format: `{"e": code, "m": message}`."""
+
+    def render(self, error: APIError, context: ErrorContext) -> dict[str, Any]:
+        return {"e": error.code, "m": error.message}
+
+    def parse(self, body: Any) -> ParsedBody | None:
+        if not isinstance(body, dict) or "e" not in body:
+            return None
+        return ParsedBody(body["e"], body.get("m"), {}, None)
+
+
+def test_a_custom_format_is_read_by_its_own_parse() -> None:
+    response = httpx.Response(409, json={"e": "conflict", "m": "Not now."})
+    error = error_from_response(response, catalogs.GENERIC, format=Compact())
+    assert type(error) is catalogs.GENERIC["conflict"] and error.message == "Not now."

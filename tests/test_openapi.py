@@ -1,19 +1,25 @@
 """OpenAPI documents from the registry: FastAPI and Starlette, stages included, checked by schemathesis."""
 
+import asyncio
 import copy
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Header, Security
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
+from starlette.endpoints import HTTPEndpoint
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from errorkit import (
@@ -25,12 +31,14 @@ from errorkit import (
     ErrorKit,
     Format,
     Idempotency,
+    Limit,
     MemoryBackend,
     RateLimiter,
     UnknownCode,
     catalogs,
     raises,
 )
+from errorkit._stores.protocols import ClaimState
 from tests.servers import free_port, redis_server, uvicorn
 
 ROOT = Path(__file__).parent.parent
@@ -112,16 +120,31 @@ def test_the_fastapi_document_uses_the_kits_format_not_fastapis_validation_model
 def test_every_example_is_valid_against_the_documented_schema(
     detail_document: dict[str, Any], envelope_document: dict[str, Any]
 ) -> None:
+    problem = FastAPI()
+
+    @problem.post("/things/{thing_id}")
+    @raises("conflict")
+    async def thing(thing_id: int) -> None:
+        return None
+
+    backend = MemoryBackend()
+    ErrorKit(catalog=catalogs.ENVELOPE_API, format="problem").install(
+        problem, auth=APIKeyAuth(backend), rate_limit=RateLimiter(backend), idempotency=Idempotency(backend)
+    )
+    problem_document = problem.openapi()
+    media = problem_document["paths"]["/things/{thing_id}"]["post"]["responses"]["409"]["content"]
+    assert list(media) == ["application/problem+json"]
     checked = 0
-    for document in (detail_document, envelope_document):
+    for document in (detail_document, envelope_document, problem_document):
         validator = jsonschema.Draft202012Validator(document["components"]["schemas"]["Error"])
         for item in document["paths"].values():
             for operation in item.values():
                 for response in operation["responses"].values():
-                    for example in response.get("content", {}).get("application/json", {}).get("examples", {}).values():
-                        validator.validate(example["value"])
-                        checked += 1
-    assert checked > 150
+                    for media in response.get("content", {}).values():
+                        for example in media.get("examples", {}).values():
+                            validator.validate(example["value"])
+                            checked += 1
+    assert checked > 170
 
 
 def test_stages_add_headers_parameters_and_security(detail_document: dict[str, Any]) -> None:
@@ -307,8 +330,9 @@ def test_a_used_key_on_a_route_without_that_method_is_the_routers_405_not_a_reus
         assert (r.status_code, r.json()["code"], r.headers["allow"]) == (405, "method_not_allowed", "GET")
         r = client.post("/nowhere", content=body, headers={"Idempotency-Key": "k-1"})
         assert (r.status_code, r.json()["code"]) == (404, "not_found")
-        r = client.post("/things", content=body, headers={"Idempotency-Key": ""})  # not even the key is judged
-        assert r.status_code == 405
+    # nothing kept: each claim was released, so the key is free for a request a route takes
+    claim = asyncio.run(backend.claim("ip:testclient", "k-1", b"fp", "owner", 1000))
+    assert claim.state is ClaimState.CLAIMED
 
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance," \
@@ -338,3 +362,202 @@ def test_schemathesis_finds_nothing_undocumented(example: str, key: str) -> None
     generated, passed = re.search(r"Test cases:\s+(\d+) generated, (\d+) passed\n", done.stdout).groups()  # type: ignore[union-attr]
     assert generated == passed and int(generated) > 500, done.stdout[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_dependency_parameters_document_the_validation_error() -> None:
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+
+    async def tenant(x_tenant: str = Header()) -> str:
+        return x_tenant
+
+    app = FastAPI()
+
+    @app.get("/reports")
+    async def reports(who: str = Depends(tenant)) -> dict[str, str]:
+        return {"who": who}
+
+    kit.install(app)
+    assert statuses(app.openapi(), "/reports", "get") == {
+        "200": [], "400": ["invalid_request_parameters"], "500": ["internal_error"]
+    }  # fmt: skip
+    r = TestClient(app).get("/reports")
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_request_parameters")
+
+
+def test_the_apps_own_schemas_security_and_earlier_document_are_respected() -> None:
+    class Error(BaseModel):  # the app's own model of that name
+        reason: str
+
+    kit = ErrorKit()
+    backend = MemoryBackend()
+    app = FastAPI()
+    oauth = OAuth2PasswordBearer(tokenUrl="/token", scopes={"admin": "everything"})
+
+    @app.get("/admin", responses={418: {"model": Error}})
+    async def admin(token: str = Security(oauth, scopes=["admin"])) -> dict[str, str]:
+        return {"token": token}
+
+    before = app.openapi()  # made before install(): replaced, not kept
+    assert "401" not in before["paths"]["/admin"]["get"]["responses"]
+    kit.install(app, auth=APIKeyAuth(backend))
+    document = app.openapi()
+    schemas = document["components"]["schemas"]
+    assert schemas["Error"]["properties"] == {"reason": {"type": "string", "title": "Reason"}}
+    assert schemas["ErrorkitError"] == DetailFormat().schema()
+    responses = document["paths"]["/admin"]["get"]["responses"]
+    assert responses["418"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert responses["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorkitError"}
+    # both apply: the route's OAuth2 scope and errorkit's API key (either header)
+    assert document["paths"]["/admin"]["get"]["security"] == [
+        {"OAuth2PasswordBearer": ["admin"], "apiKeyHeader": []},
+        {"OAuth2PasswordBearer": ["admin"], "bearer": []},
+    ]
+
+
+def test_documents_share_no_objects() -> None:
+    documents = []
+    for _ in range(2):
+        kit = ErrorKit()
+        app = FastAPI()
+
+        @app.get("/a")
+        async def a() -> None:
+            return None
+
+        kit.install(app, rate_limit=RateLimiter(MemoryBackend()))
+        documents.append(app.openapi())
+    first, second = (d["paths"]["/a"]["get"]["responses"] for d in documents)
+    first["500"]["content"]["application/json"]["schema"]["$ref"] = "#/changed"
+    first["200"]["headers"]["X-Request-ID"]["schema"]["type"] = "changed"
+    assert second["500"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert second["200"]["headers"]["X-Request-ID"]["schema"] == {"type": "string"}
+
+
+def test_constrained_and_nested_details_still_have_samples() -> None:
+    class Line(BaseModel):
+        sku: str
+        quantity: int
+
+    kit = ErrorKit(format="envelope")
+    kit.define(
+        "order_rejected",
+        status=422,
+        message="The order was rejected.",
+        details={
+            "minimum": (int, Field(ge=5)),
+            "reference": (str, Field(pattern=r"^ord_")),
+            "batch": uuid.UUID,
+            "lines": list[Line],
+            "note": (str, Field(examples=["over the credit limit"])),
+        },
+    )
+    app = FastAPI()
+
+    @app.post("/orders")
+    @raises("order_rejected")
+    async def orders() -> None:
+        return None
+
+    kit.install(app)
+    example = app.openapi()["paths"]["/orders"]["post"]["responses"]["422"]["content"]["application/json"]
+    assert example["examples"]["order_rejected"]["value"]["error"]["details"] == {
+        "minimum": 1,
+        "reference": "<reference>",
+        "batch": "00000000-0000-0000-0000-000000000001",
+        "lines": [{"sku": "<sku>", "quantity": 1}],
+        "note": "over the credit limit",
+    }
+    assert "| `lines` | list of Line | yes |" in kit.reference().markdown()
+
+
+def test_a_key_sent_to_a_route_that_refuses_the_method_is_not_kept_even_in_an_endpoint_class() -> None:
+    kit = ErrorKit(catalog=catalogs.DETAIL_API)
+
+    class Things(HTTPEndpoint):
+        async def get(self, request: Request) -> Response:
+            return JSONResponse({"ok": True})
+
+    backend = MemoryBackend()
+    app = Starlette(routes=[Route("/things", Things)])
+    kit.install(app, idempotency=Idempotency(backend))
+    client = TestClient(app)
+    for body in (b"{}", b'{"other": 1}'):
+        r = client.post("/things", content=body, headers={"Idempotency-Key": "k-2"})
+        assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("wrapped", ["middleware", "plain ASGI"])
+def test_a_post_into_a_mount_whose_routes_cannot_be_seen_still_runs_once(wrapped: str) -> None:
+    runs = []
+
+    async def pay(request: Request) -> Response:
+        runs.append(1)
+        return JSONResponse({"n": len(runs)}, status_code=201)
+
+    inner = Starlette(routes=[Route("/payments", pay, methods=["POST"])])
+    mounted: Any = CORSMiddleware(inner, allow_origins=["*"]) if wrapped == "middleware" else _plain(inner)
+    kit = ErrorKit()
+    app = Starlette(routes=[Mount("/v1", app=mounted)])
+    kit.install(app, idempotency=Idempotency(MemoryBackend()))
+    client = TestClient(app)
+    first = client.post("/v1/payments", content=b"{}", headers={"Idempotency-Key": "pay-1"})
+    again = client.post("/v1/payments", content=b"{}", headers={"Idempotency-Key": "pay-1"})
+    assert (first.status_code, first.json(), again.json(), again.headers["idempotent-replayed"]) == (
+        201, {"n": 1}, {"n": 1}, "true"
+    )  # fmt: skip
+    assert runs == [1]
+    # a 404 from inside such a mount is the app's answer (it ran): kept and replayed like any other
+    missing = client.post("/v1/nothing", content=b"{}", headers={"Idempotency-Key": "pay-2"})
+    assert missing.status_code == 404
+    replay = client.post("/v1/nothing", content=b"{}", headers={"Idempotency-Key": "pay-2"})
+    assert replay.headers.get("idempotent-replayed") == "true"
+
+
+def _plain(app: Any) -> Any:
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    return asgi
+
+
+def test_retry_hints_on_errors_say_what_a_retry_would_do() -> None:
+    kit = ErrorKit()
+    app = FastAPI()
+
+    @app.get("/boom")
+    @app.post("/boom")
+    async def boom() -> None:
+        raise RuntimeError("broken")
+
+    limiter = RateLimiter(MemoryBackend(), limits=[Limit(10, 1)])
+
+    @app.get("/limited")
+    async def limited() -> None:
+        return None
+
+    kit.install(app, rate_limit=limiter, idempotency=Idempotency(MemoryBackend()))
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/boom").headers["x-should-retry"] == "true"
+    assert client.post("/boom").headers["x-should-retry"] == "false"  # it may have done its work: not again
+    keyed = client.post("/boom", headers={"Idempotency-Key": "b-1"})
+    assert keyed.status_code == 500 and keyed.headers["x-should-retry"] == "true"  # a retry is safe with the key
+    for _ in range(10):
+        client.get("/limited")
+    refused = client.get("/limited")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+    assert 1 <= int(refused.headers["retry-after-ms"]) <= 100  # the exact wait at 10 a second, not 1000
+
+
+def test_a_replayed_error_keeps_its_retry_hint() -> None:
+    kit = ErrorKit(catalog=catalogs.DETAIL_API)
+    app = FastAPI()
+
+    @app.post("/campaigns/{campaign_id}/start")
+    async def start(campaign_id: str) -> None:
+        raise kit.error("not_found")
+
+    kit.install(app, idempotency=Idempotency(MemoryBackend()))
+    client = TestClient(app)
+    first, again = (client.post("/campaigns/c/start", headers={"Idempotency-Key": "s-1"}) for _ in range(2))
+    assert (first.status_code, first.headers["x-should-retry"]) == (404, "false")
+    assert (again.headers["idempotent-replayed"], again.headers["x-should-retry"]) == ("true", "false")

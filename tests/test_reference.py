@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from errorkit import ErrorKit, ReferencePage, Registry, Table, catalogs
 from errorkit._cli import write_built_in
 from errorkit.catalogs.pages import PAGES
+from errorkit.catalogs.traffic import STAGE_CODES
 from tests.servers import free_port, uvicorn
 
 ROOT = Path(__file__).parent.parent
@@ -190,11 +191,10 @@ def test_a_mounted_reference_serves_each_code_and_the_kits_404() -> None:
     index = client.get("/errors/")
     assert (index.status_code, index.headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert index.text == kit.reference(PAGES["envelope_api"]).html()
-    one = client.get("/errors/quota_exceeded")
+    one = client.get("/errors/quota_exceeded", headers={"Host": "evil.example"})
     assert one.status_code == 200
-    assert one.text == kit.reference(PAGES["envelope_api"]).html(
-        only="quota_exceeded", index_url="http://testserver/errors/"
-    )
+    assert one.text == kit.reference(PAGES["envelope_api"]).html(only="quota_exceeded", index_url="./")
+    assert '<a href="./">All errors</a>' in one.text and "evil" not in client.get("/errors/quota_exceeded").text
     assert one.text.count("<section") == 1 and "<td>Knowledge Bases + Memory Stores</td>" in one.text
     missing = client.get("/errors/nope")
     assert missing.status_code == 404
@@ -223,4 +223,21 @@ def test_the_examples_doc_urls_point_at_pages_they_serve(example: str, catalog: 
             page = client.get(f"{public}/errors/{definition.code}")
             assert page.status_code == 200 and f'<section id="{definition.code}">' in page.text, definition.code
         index = client.get(f"{public}/errors/")
-        assert index.status_code == 200 and index.text.count("<section") == len(catalog)
+        stage_codes = [d.code for d in STAGE_CODES if d.code not in catalog]  # answered from errorkit's own
+        assert index.status_code == 200 and index.text.count("<section") == len(catalog) + len(stage_codes)
+        for code in stage_codes:
+            assert client.get(f"{public}/errors/{code}").status_code == 200, code
+
+
+def test_a_named_mount_and_two_kits_each_serve_their_own_pages() -> None:
+    first, second = ErrorKit(catalog=catalogs.DETAIL_API), ErrorKit(catalog=catalogs.ENVELOPE_API)
+    app = Starlette(routes=[
+        Mount("/detail-errors", first.reference_app(), name="errors"),
+        Mount("/envelope-errors", second.reference_app(), name="more"),
+    ])  # fmt: skip
+    first.install(app)
+    client = TestClient(app)
+    assert client.get("/detail-errors/campaign_locked").status_code == 200
+    assert client.get("/envelope-errors/campaign_locked").status_code == 404  # not a code of the second
+    page = client.get("/envelope-errors/quota_exceeded").text
+    assert '<a href="./">All errors</a>' in page and "detail-errors" not in page

@@ -46,7 +46,7 @@ logger = logging.getLogger("errorkit.idempotency")
 
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 _NOT_STORED = frozenset({401, 403, 408, 409, 429})
-_ALWAYS_REPLAYED = ("content-type", "location")
+_ALWAYS_REPLAYED = ("content-type", "location", "x-should-retry")
 _NEVER_REPLAYED = frozenset({"set-cookie", "x-request-id", "retry-after", "date", "server", "content-length"})
 _INVALID_KEY = Refusal(("invalid_idempotency_key",), 400)
 _KEY_REQUIRED = Refusal(("idempotency_key_required",), 400)
@@ -152,13 +152,7 @@ class Idempotency:
         if scope["method"] not in self.methods or self.exempt.matches(scope["path"]):
             return False
         raw = _idempotency_key(scope)
-        return (
-            raw is not None
-            and raw is not _TWO_KEYS
-            and _KEY.fullmatch(raw) is not None
-            and bool(raw.strip())
-            and serves(scope)
-        )
+        return raw is not None and raw is not _TWO_KEYS and _KEY.fullmatch(raw) is not None and bool(raw.strip())
 
     async def wrap(
         self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: Charge | None = None
@@ -177,9 +171,6 @@ class Idempotency:
                 return _KEY_REQUIRED
             await app(scope, keep_body(scope, receive), send)
             return None
-        if not serves(scope):  # the router's 404 or 405 is the answer, whatever the key
-            await app(scope, keep_body(scope, receive), send)
-            return None
         if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():
             return _INVALID_KEY
         body = await _read_body(receive, self.max_request_bytes)
@@ -196,7 +187,7 @@ class Idempotency:
         else:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
         owner = secrets.token_hex(8)
-        replay_receive = _replaying(body, receive)
+        replay_receive = _Replaying(body, receive)
         try:
             if charge is None:
                 claim = await self._claim(tenant, key, fingerprint, owner)
@@ -247,32 +238,22 @@ class Idempotency:
     async def _run(
         self, tenant: str, key: str, owner: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
     ) -> None:
-        capture = _Capture(self.responses.max_bytes)
-
-        async def capturing_send(message: Message) -> None:
-            capture.add(message)
-            if capture.complete and message["type"] == "http.response.body":
-                await self._finish(tenant, key, owner, capture)  # before the last message leaves
-            await send(message)
-
+        run = _Run(self, tenant, key, owner, scope, send)
         loop = asyncio.get_running_loop()
-        renewal: list[asyncio.Task[None]] = []
-        timer = loop.call_later(
-            self.lease_ms / 3000, lambda: renewal.append(loop.create_task(self._renew(tenant, key, owner)))
-        )
+        timer = loop.call_later(self.lease_ms / 3000, run.renew)
         try:
-            await app(scope, receive, capturing_send)
+            await app(scope, receive, run)
         except BaseException:
             # the handler failed (or was cancelled): let a retry run; never block on it
-            if not capture.complete:
+            if not run.capture.complete:
                 self._background.add(task := loop.create_task(self._release(tenant, key, owner)))
                 task.add_done_callback(self._background.discard)
             raise
         finally:
             timer.cancel()
-            for task in renewal:
-                task.cancel()
-        if not capture.complete:  # the app returned without finishing a response
+            if run.renewal is not None:
+                run.renewal.cancel()
+        if not run.capture.complete:  # the app returned without finishing a response
             await self._release(tenant, key, owner)
 
     async def _finish(self, tenant: str, key: str, owner: str, capture: _Capture) -> None:
@@ -308,6 +289,41 @@ class Idempotency:
             await self.records.release(tenant, key, owner)
         except StoreError as exc:
             logger.warning("could not release an idempotency key (%s); it frees up after its lease", exc)
+
+
+class _Run:
+    """The app's `send` on a claimed request's first run: captures the response and, before its
+    last message leaves, keeps it for replay (or releases the key); `renew` keeps the lease.
+
+    An object rather than closures: the garbage collector scans one object per request
+    instead of functions and their cells.
+    """
+
+    __slots__ = ("capture", "key", "owner", "renewal", "routing", "scope", "send", "stage", "tenant")
+
+    def __init__(self, stage: Idempotency, tenant: str, key: str, owner: str, scope: Scope, send: Send) -> None:
+        self.stage, self.tenant, self.key, self.owner = stage, tenant, key, owner
+        self.scope, self.send = scope, send
+        # as they are before the router runs (a Mount changes the root path, a mounted app the app)
+        self.routing = {"root_path": scope.get("root_path", ""), "app": scope.get("app")}
+        self.capture = _Capture(stage.responses.max_bytes)
+        self.renewal: asyncio.Task[None] | None = None
+
+    async def __call__(self, message: Message) -> None:
+        capture = self.capture
+        capture.add(message)
+        if capture.complete and message["type"] == "http.response.body":  # before the last message leaves
+            stage = self.stage
+            if capture.status == 405 or (capture.status == 404 and not serves({**self.scope, **self.routing})):
+                # no route took it, or not with this method (a router's or an HTTPEndpoint's 405): nothing ran
+                await stage._release(self.tenant, self.key, self.owner)
+            else:
+                await stage._finish(self.tenant, self.key, self.owner, capture)
+        await self.send(message)
+
+    def renew(self) -> None:
+        """The lease timer's callback: renew the lease until the run ends."""
+        self.renewal = asyncio.get_running_loop().create_task(self.stage._renew(self.tenant, self.key, self.owner))
 
 
 class _Capture:
@@ -370,18 +386,21 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+class _Replaying:
     """A receive that gives the app the body already read, then defers to the real one."""
-    sent = False
 
-    async def replaying_receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
+    __slots__ = ("body", "receive")
+
+    def __init__(self, body: bytes, receive: Receive) -> None:
+        self.body: bytes | None = body
+        self.receive = receive
+
+    async def __call__(self) -> Message:
+        body = self.body
+        if body is not None:
+            self.body = None
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replaying_receive
+        return await self.receive()
 
 
 def _idempotency_key(scope: Scope) -> str | None:

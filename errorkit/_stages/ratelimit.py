@@ -225,7 +225,11 @@ class RateLimiter:
         self._headers(own, policy, limit, 0, now + wait_us, now)
         headers += own
         refusal = Refusal(
-            _LIMITED, 429, details={"retry_after_seconds": retry_after, "limit": limit.limit}, retry_after=retry_after
+            _LIMITED,
+            429,
+            details={"retry_after_seconds": retry_after, "limit": limit.limit},
+            headers={"retry-after-ms": str(max(1, -(-wait_us // 1000)))},  # the exact wait (Retry-After rounds up)
+            retry_after=retry_after,
         )
         if self.shield:
             self._refused.put((who, policy.bucket), (refusal, own), time.monotonic() + retry_after)

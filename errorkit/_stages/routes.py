@@ -44,5 +44,7 @@ def _serves(routes: Sequence[BaseRoute], scope: Scope) -> bool:
     for route in routes:
         match, child = route.matches(scope)
         if match is Match.FULL:
-            return _serves(route.routes, {**scope, **child}) if isinstance(route, Mount) else True
+            if isinstance(route, Mount) and hasattr(route.app, "routes"):
+                return _serves(route.routes, {**scope, **child})
+            return True  # a route, or a mounted app whose routes cannot be seen (middleware, plain ASGI)
     return False

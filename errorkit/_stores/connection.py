@@ -100,12 +100,17 @@ class Timeouts:
         return timeout if isinstance(timeout, Timeouts) else cls(command=timeout)
 
 
+#: Script sources by SHA-1: an EVALSHA answered `NOSCRIPT` is sent again as EVAL from its own arguments.
+_SOURCES: dict[str, str] = {}
+
+
 class Script:
     """A Lua script run with EVALSHA, loaded on first use and again after `NOSCRIPT`."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        _SOURCES[self.sha] = source
 
     @classmethod
     def from_file(cls, package: str, name: str) -> Script:
@@ -142,7 +147,7 @@ class _Protocol(asyncio.Protocol):
         misdirected = False
         while (reply := self.reader.gets()) is not False:
             try:
-                waiter, fallback, convert, late = waiters.popleft()
+                waiter, evalsha, convert, late = waiters.popleft()
             except IndexError:  # nobody asked: a message pushed to a subscribed connection
                 if self.owner.on_push is not None:
                     self.owner.on_push(reply)
@@ -161,9 +166,10 @@ class _Protocol(asyncio.Protocol):
                     waiter.set_result(reply if convert is None else convert(reply))
                 except StoreError as exc:
                     waiter.set_exception(exc)
-            elif fallback is not None and str(reply).startswith("NOSCRIPT"):
+            elif evalsha is not None and str(reply).startswith("NOSCRIPT"):
                 # the script was not run (first use, flush, restart): EVAL loads and runs it once
-                self.owner._queue(self, waiter, fallback, None, convert, late)
+                evaluate = ("EVAL", _SOURCES[str(evalsha[1])], *evalsha[2:])
+                self.owner._queue(self, waiter, evaluate, None, convert, late)
             else:
                 waiter.set_exception(reply_error(str(reply)))
         if misdirected:
@@ -286,9 +292,8 @@ class Redis:
         n = len(keys)
         if asking:
             self._send(("ASKING",), None)
-        return self._send(
-            ("EVALSHA", script.sha, n, *keys, *args), ("EVAL", script.source, n, *keys, *args), convert, late
-        )
+        command = ("EVALSHA", script.sha, n, *keys, *args)
+        return self._send(command, command, convert, late)  # after NOSCRIPT it goes again as EVAL
 
     async def _run_connecting(
         self,
@@ -305,11 +310,14 @@ class Redis:
     def _send(
         self,
         args: tuple[Arg, ...],
-        fallback: tuple[Arg, ...] | None,
+        evalsha: tuple[Arg, ...] | None,
         convert: Convert | None = None,
         late: Late | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue one command on the live connection; its reply resolves the returned future."""
+        """Queue one command on the live connection; its reply resolves the returned future.
+
+        `evalsha`: the command itself when it is an EVALSHA, sent again as EVAL after `NOSCRIPT`.
+        """
         loop = self._loop
         assert loop is not None
         waiter: asyncio.Future[Any] = loop.create_future()
@@ -317,7 +325,7 @@ class Redis:
         if protocol is None:
             waiter.set_exception(StoreUnavailable(f"connection to Redis at {self.where} lost"))
             return waiter
-        self._queue(protocol, waiter, args, fallback, convert, late)
+        self._queue(protocol, waiter, args, evalsha, convert, late)
         return waiter
 
     def _queue(
@@ -325,11 +333,11 @@ class Redis:
         protocol: _Protocol,
         waiter: asyncio.Future[Any],
         args: tuple[Arg, ...],
-        fallback: tuple[Arg, ...] | None,
+        evalsha: tuple[Arg, ...] | None,
         convert: Convert | None,
         late: Late | None,
     ) -> None:
-        protocol.waiters.append((waiter, fallback, convert, late))
+        protocol.waiters.append((waiter, evalsha, convert, late))
         self._buffer.append(hiredis.pack_command(args))  # type: ignore[arg-type]
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -286,10 +286,7 @@ class RedisBackend:
         keys = [*(base + bucket for bucket in buckets), record, self._marker(record)]
         values: list[Any] = [len(buckets), cost, *args, claim.fingerprint, claim.owner, claim.lease_ms]
 
-        def late(result: tuple[Counted, Claim | None]) -> None:
-            if result[1] is not None and result[1].state is ClaimState.CLAIMED:
-                self._background(self.release(claim.tenant, claim.key, claim.owner))
-
+        late = _FreeIfClaimed(self, claim.tenant, claim.key, claim.owner, counted=True)
         return self.redis.run(script, keys, values, _counted_and_claimed, late)
 
     # -- idempotency ------------------------------------------------------------------------
@@ -298,14 +295,11 @@ class RedisBackend:
         return _record_name(self.prefix, tenant, key)
 
     def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
-        def late(claim: Claim) -> None:  # the caller gave up, but the key was claimed: free it at once
-            if claim.state is ClaimState.CLAIMED:
-                self._background(self.release(tenant, key, owner))
-
         if len(fingerprint) > 255:  # a record keeps its fingerprint's length in one byte
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
         record = self._record(tenant, key)
         keys = [record, self._marker(record)]
+        late = _FreeIfClaimed(self, tenant, key, owner, counted=False)
         return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
 
     def _background(self, step: Awaitable[Any]) -> None:
@@ -334,3 +328,20 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"<RedisBackend {self.redis!r} prefix={self.prefix!r}>"
+
+
+class _FreeIfClaimed:
+    """A claim's `late` callback: the caller gave up, but the key was claimed, so free it at once.
+
+    (An object, not a closure: one object per claim for the garbage collector, not a function and cells.)
+    """
+
+    __slots__ = ("backend", "counted", "key", "owner", "tenant")
+
+    def __init__(self, backend: RedisBackend, tenant: str, key: str, owner: str, *, counted: bool) -> None:
+        self.backend, self.tenant, self.key, self.owner, self.counted = backend, tenant, key, owner, counted
+
+    def __call__(self, result: Any) -> None:
+        claim: Claim | None = result[1] if self.counted else result  # (Counted, Claim | None) or a Claim
+        if claim is not None and claim.state is ClaimState.CLAIMED:
+            self.backend._background(self.backend.release(self.tenant, self.key, self.owner))
