@@ -292,11 +292,11 @@ class Idempotency:
 
 
 class _Run:
-    """The app's `send` on a claimed request's first run: captures the response and, before its
-    last message leaves, keeps it for replay (or releases the key); `renew` keeps the lease.
+    """A claimed request's first run, called as the app's send: captures the response and, before
+    its last message leaves, keeps it for replay (or releases the key); `renew` keeps the lease.
 
-    An object rather than closures: the garbage collector scans one object per request
-    instead of functions and their cells.
+    A callable object rather than closures: fewer objects per request for the garbage
+    collector to find alive while the request waits than functions and their cells.
     """
 
     __slots__ = ("capture", "key", "owner", "renewal", "routing", "scope", "send", "stage", "tenant")
