@@ -1,4 +1,5 @@
-"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog.
+"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog, and
+`errorkit keys ...` (see `errorkit._keys_command`).
 
     errorkit docs envelope_api                      # Markdown on stdout
     errorkit docs detail_api --html -o errors.html
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from errorkit import _keys_command as keys_command
 from errorkit import catalogs
 from errorkit._formats import FORMATS
 from errorkit._kit import ErrorKit
@@ -74,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs.add_argument("--doc-url", help="doc URL template, e.g. https://docs.example.com/errors/{code}")
     docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
+    verbs = keys_command.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_command.run(args, verbs[args.verb].error)
     if args.write is not None:
         for path in write_built_in(args.write):
             print(path)

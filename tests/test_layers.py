@@ -37,6 +37,7 @@ LAYERS = [
             "errorkit._gateway",
             "errorkit._openapi",
             "errorkit._kit",
+            "errorkit._keys_command",
             "errorkit._cli",
             "errorkit.__main__",
             "errorkit.client",

@@ -45,11 +45,13 @@ async def issue_api_key(store: KeyStore, *, prefix: str = "ek_", **fields: objec
     return token
 
 
-async def revoke_api_key(store: KeyStore, key_id: str) -> None:
-    """Mark a key revoked (it then answers 401 `invalid_api_key`)."""
+async def revoke_api_key(store: KeyStore, key_id: str) -> bool:
+    """Mark a key revoked (it then answers 401 `invalid_api_key`); False when there is no such key."""
     record = await store.get_api_key(key_id)
-    if record is not None:
-        await store.put_api_key(replace(record, revoked=True))
+    if record is None:
+        return False
+    await store.put_api_key(replace(record, revoked=True))
+    return True
 
 
 async def set_workspace_disabled(store: KeyStore, workspace_id: str, disabled: bool, reason: str | None = None) -> int:
