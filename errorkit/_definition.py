@@ -56,6 +56,12 @@ class ErrorDefinition:
             raise InvalidDetails(self.code, exc) from None
         return model.model_dump(mode="json", exclude_none=True)
 
+    def doc_url_from(self, template: str | None) -> str | None:
+        """Its own doc URL, else `template` (`.../errors/{code}`) filled with its code, else None."""
+        if self.doc_url is not None:
+            return self.doc_url
+        return template.replace("{code}", self.code) if template else None
+
     def format_message(self, details: Mapping[str, Any]) -> str:
         if "{" not in self.message:
             return self.message

@@ -78,9 +78,7 @@ class ExceptionHandler:
 
     def doc_url_for(self, definition: ErrorDefinition) -> str | None:
         """The definition's own doc URL, else the template filled with its code."""
-        if definition.doc_url is not None:
-            return definition.doc_url
-        return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
+        return definition.doc_url_from(self.doc_url)
 
     def error_for(self, exc: BaseException, body: bytes | None = None) -> APIError:
         """The registry error that `exc` stands for; an unknown exception is `internal_error`.

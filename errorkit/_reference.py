@@ -91,15 +91,12 @@ class Reference:
     def __contains__(self, code: object) -> bool:
         return code in self.registry or (self.defaults is not None and code in self.defaults)
 
-    def doc_url_for(self, definition: ErrorDefinition) -> str | None:
-        if definition.doc_url is not None:
-            return definition.doc_url
-        return self.doc_url.replace("{code}", definition.code) if self.doc_url else None
-
     def sample_body(self, cls: type[APIError], path: str = "/example") -> dict[str, Any]:
         """The body this format gives an error of class `cls`, with sample details."""
         error = sample_error(cls)
-        return self.format.render(error, ErrorContext(SAMPLE_REQUEST_ID, path, self.doc_url_for(cls.definition)))
+        return self.format.render(
+            error, ErrorContext(SAMPLE_REQUEST_ID, path, cls.definition.doc_url_from(self.doc_url))
+        )
 
     def groups(self) -> list[tuple[str, list[_Entry]]]:
         """Codes by group, groups in the order they first appear in the registry (the bare HTTP statuses last)."""

@@ -299,13 +299,13 @@ class _Run:
     collector to find alive while the request waits than functions and their cells.
     """
 
-    __slots__ = ("capture", "key", "owner", "renewal", "routing", "scope", "send", "stage", "tenant")
+    __slots__ = ("app", "capture", "key", "owner", "renewal", "root_path", "scope", "send", "stage", "tenant")
 
     def __init__(self, stage: Idempotency, tenant: str, key: str, owner: str, scope: Scope, send: Send) -> None:
         self.stage, self.tenant, self.key, self.owner = stage, tenant, key, owner
         self.scope, self.send = scope, send
         # as they are before the router runs (a Mount changes the root path, a mounted app the app)
-        self.routing = {"root_path": scope.get("root_path", ""), "app": scope.get("app")}
+        self.root_path, self.app = scope.get("root_path", ""), scope.get("app")
         self.capture = _Capture(stage.responses.max_bytes)
         self.renewal: asyncio.Task[None] | None = None
 
@@ -314,7 +314,9 @@ class _Run:
         capture.add(message)
         if capture.complete and message["type"] == "http.response.body":  # before the last message leaves
             stage = self.stage
-            if capture.status == 405 or (capture.status == 404 and not serves({**self.scope, **self.routing})):
+            if capture.status == 405 or (
+                capture.status == 404 and not serves({**self.scope, "root_path": self.root_path, "app": self.app})
+            ):
                 # no route took it, or not with this method (a router's or an HTTPEndpoint's 405): nothing ran
                 await stage._release(self.tenant, self.key, self.owner)
             else:

@@ -135,10 +135,7 @@ class RateLimiter:
         """Whether requests to this route (`path` a template) are counted: not exempt, not a route without limits."""
         if self.exempt.matches(path):
             return False
-        for name in (f"{method} {path}", path):
-            if name in self.routes:
-                return self.routes[name] is not None
-        return True
+        return self._route_policy(method, path) is not None
 
     def route_refusals(self, method: str, path: str) -> list[Refusal]:
         """What this stage may refuse on a route, for its documentation."""
@@ -180,13 +177,10 @@ class RateLimiter:
             return None
         policy: _Policy | None = None
         if self.routes:
-            template = route_template(scope) or "<unmatched>"
-            for name in (f"{scope['method']} {template}", template):
-                if name in self.routes:
-                    policy = self.routes[name]
-                    if policy is None:
-                        return None
-                    break
+            found = self._route_policy(scope["method"], route_template(scope) or "<unmatched>")
+            if found is None:
+                return None
+            policy = found if found is not _DEFAULT else None
         principal = get_principal(scope)
         if policy is None:
             policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
@@ -197,6 +191,14 @@ class RateLimiter:
                 headers += refused[1]
                 return refused[0]
         return policy, who, self.cost(scope) if self.cost is not None else 1
+
+    def _route_policy(self, method: str, template: str) -> _Policy | None:
+        """The route's own policy (`METHOD template` before `template`), None for a route without
+        limits, `_DEFAULT` when no route entry names it."""
+        for name in (f"{method} {template}", template):
+            if name in self.routes:
+                return self.routes[name]
+        return _DEFAULT
 
     def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
         now, values, algorithm = counted.now_us, counted.values, self.algorithm
@@ -319,3 +321,7 @@ class _Limit:
         self.limit, self.period, self.name = limit.limit, limit.period, limit.name
         self.period_us = limit.period_us
         self.header = b"%d" % limit.limit
+
+
+#: `_route_policy`'s answer when no route entry names the route: the default (or plan) policy applies.
+_DEFAULT = _Policy([Limit(1, 1)], "<no route entry>")
