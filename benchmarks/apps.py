@@ -10,13 +10,20 @@
 - stack_redis: the whole stack on one Redis: API keys (`TOKEN`), rate limiting and
   idempotency, as a gateway runs it.
 
+Modifiers after the name: `_metrics` installs `PrometheusMetrics` (`_metrics_mp`: in
+prometheus-client's multiprocess mode, as under several workers), `_notrace` installs with
+`tracing=False` (the default annotates OpenTelemetry spans when opentelemetry-api is
+importable, as it is here); `stack_redis_metrics_mp_notrace` combines them.
+
 BENCH_GC=freeze calls `gc.freeze()` once the app is built (the production setting README.md
 recommends), for any of them.
 """
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.asyncio import Redis as RedisPy
 from starlette.applications import Starlette
@@ -104,6 +111,16 @@ class NaiveRateLimit:
 
 
 def build(variant: str) -> ASGIApp:
+    options: dict[str, Any] = {}
+    if variant.endswith("_notrace"):
+        variant, options["tracing"] = variant.removesuffix("_notrace"), False
+    if variant.endswith("_metrics_mp"):  # the directory must be named before prometheus-client is imported
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="errorkit-bench-metrics-")
+        variant = variant.removesuffix("_mp")
+    if variant.endswith("_metrics"):
+        from errorkit import PrometheusMetrics
+
+        variant, options["metrics"] = variant.removesuffix("_metrics"), PrometheusMetrics()
     if variant == "bare":
         return base()
     if variant == "naive_redis":
@@ -119,9 +136,9 @@ def build(variant: str) -> ASGIApp:
     app = base(marking(backend, with_key=variant.startswith("stack_")))
     if variant.startswith("stack_"):
         limiter = RateLimiter(backend, limits=BIG)
-        kit.install(app, auth=APIKeyAuth(backend), rate_limit=limiter, idempotency=Idempotency(backend))
+        kit.install(app, auth=APIKeyAuth(backend), rate_limit=limiter, idempotency=Idempotency(backend), **options)
     elif variant.startswith("errorkit_"):
-        kit.install(app, rate_limit=RateLimiter(backend, limits=BIG))
+        kit.install(app, rate_limit=RateLimiter(backend, limits=BIG), **options)
     elif variant.startswith("idem_"):
         kit.install(app, idempotency=Idempotency(backend))
     else:

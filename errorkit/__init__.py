@@ -22,8 +22,11 @@ from errorkit._exceptions import (
 )
 from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ParsedBody, ProblemFormat
 from errorkit._kit import ErrorKit
+from errorkit._log_context import RequestContextFilter
+from errorkit._observer import Observer
 from errorkit._openapi import ErrorSchemaGenerator
 from errorkit._principal import APIKeyRecord, KeyScope, Principal
+from errorkit._prometheus import MetricsApp, PrometheusMetrics
 from errorkit._reference import Reference, ReferencePage, Table
 from errorkit._refusal import Refusal
 from errorkit._registry import Registry
@@ -64,10 +67,13 @@ __all__ = [
     "KeyStore",
     "Limit",
     "MemoryBackend",
+    "MetricsApp",
+    "Observer",
     "ParsedBody",
     "PlanLimits",
     "Principal",
     "ProblemFormat",
+    "PrometheusMetrics",
     "RateLimitStore",
     "RateLimiter",
     "RedisBackend",
@@ -77,6 +83,7 @@ __all__ = [
     "Refusal",
     "Refused",
     "Registry",
+    "RequestContextFilter",
     "StoreDataLost",
     "StoreError",
     "StoreUnavailable",

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._body import keep_body
 from errorkit._handlers import ExceptionHandler
+from errorkit._log_context import CURRENT_SCOPE
 from errorkit._refusal import Refusal
 from errorkit._request_id import HEADER, assign_request_id
 from errorkit._stages.idempotency import Idempotency
@@ -129,7 +130,7 @@ class GatewayMiddleware:
         if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
             receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
         gateway_send = _HeldStart(send, extra)
-
+        current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
             charge: PendingCharge | None = None
@@ -154,6 +155,8 @@ class GatewayMiddleware:
         except Exception as exc:
             await self.handler.answer_crash(exc, gateway_send.started, scope, receive, gateway_send)
             return
+        finally:
+            CURRENT_SCOPE.reset(current)
         if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
             await send(gateway_send.held)
 

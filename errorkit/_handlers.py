@@ -20,6 +20,8 @@ from errorkit._definition import ErrorDefinition
 from errorkit._errors import APIError
 from errorkit._exceptions import InvalidDetails, Refused
 from errorkit._formats import ErrorContext, Format, Issue
+from errorkit._log_context import log_extra
+from errorkit._observer import Observer
 from errorkit._refusal import Refusal
 from errorkit._registry import Registry
 from errorkit._request_id import get_request_id, incoming_request_id, new_request_id
@@ -54,6 +56,7 @@ class ExceptionHandler:
         self.validation_input = validation_input
         self.logger = logger
         self._refusal_classes: dict[tuple[tuple[str, ...], int, str], type[APIError]] = {}
+        self.observer: Observer | None = None  # set by install(): hears every error sent
 
     def exception_classes(self) -> list[type[Exception]]:
         """What `install()` registers in Starlette's `ExceptionMiddleware`."""
@@ -68,7 +71,7 @@ class ExceptionHandler:
         if isinstance(exc, HTTPException) and (exc.status_code < 400 or exc.status_code in _NO_BODY_STATUSES):
             return Response(status_code=exc.status_code, headers=exc.headers)
         error = self.error_for(exc, request_body(request.scope))
-        response = self.response(error, request.scope)
+        response = self.response(error, request.scope, exc)
         if get_request_id(request.scope) is None:
             request_id = incoming_request_id(request.scope) or new_request_id()
             response.headers["X-Request-ID"] = request_id
@@ -137,8 +140,9 @@ class ExceptionHandler:
     def refusal_response(self, refusal: Refusal, scope: Scope) -> Response:
         return self.response(self.refusal_error(refusal), scope)
 
-    def response(self, error: APIError, scope: Scope) -> Response:
-        """The response for `error`: the format's body, its headers and the retry hints.
+    def response(self, error: APIError, scope: Scope, exc: BaseException | None = None) -> Response:
+        """The response for `error` (raised as, or standing for, `exc`): the format's body, its
+        headers and the retry hints; the observer hears of it.
 
         Retry hints: `Retry-After` (seconds) and `retry-after-ms`, which the OpenAI, Anthropic
         and Azure SDKs read first; `x-should-retry: true|false` from the definition's
@@ -155,6 +159,9 @@ class ExceptionHandler:
             headers["retry-after-ms"] = str(int(seconds) * 1000)
         if "x-should-retry" not in names:
             headers["x-should-retry"] = "true" if _should_retry(error, scope) else "false"
+        if self.observer is not None:
+            crash = exc if exc is not None and error.status >= 500 and not isinstance(exc, _ON_PURPOSE) else None
+            self.observer.error_sent(error.code, error.status, crash)
         if error.status in _NO_BODY_STATUSES:
             return Response(status_code=error.status, headers=headers)
         context = ErrorContext(
@@ -174,23 +181,23 @@ class ExceptionHandler:
         """
         error = self.error_for(exc, request_body(scope))
         if error.status >= 500 or started:
-            self.log_crash(exc, scope)
+            self.log_crash(exc, scope, error.code)
         if not started:
-            await self.response(error, scope)(scope, receive, send)
+            await self.response(error, scope, exc)(scope, receive, send)
 
-    def log_crash(self, exc: BaseException, scope: Scope) -> None:
+    def log_crash(self, exc: BaseException, scope: Scope, code: str | None = None) -> None:
         """Log an unhandled exception once, with the request id, where trackers see it."""
         if isinstance(exc, ClientDisconnect):
             return
-        request_id = get_request_id(scope)
+        extra = log_extra(code, scope)
         self.logger.error(
             "Unhandled %s in %s %s (request id %s)",
             type(exc).__name__,
             scope.get("method", "-"),
             scope.get("path", "-"),
-            request_id,
+            extra["request_id"],
             exc_info=exc,
-            extra={"request_id": request_id},
+            extra=extra,
         )
 
     def _malformed_json(self, exc: BaseException) -> APIError:
@@ -222,6 +229,10 @@ class ExceptionHandler:
         return issues
 
 
+#: Exceptions that stand for an error raised on purpose, not a crash.
+_ON_PURPOSE: tuple[type[BaseException], ...] = (APIError, Refused, HTTPException, ValidationError) + (
+    (RequestValidationError,) if RequestValidationError is not None else ()
+)
 _SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # idempotent methods (RFC 9110 9.2.2)
 
 

@@ -18,12 +18,14 @@ from errorkit._errors import APIError
 from errorkit._formats import FORMATS, Format
 from errorkit._gateway import GatewayMiddleware, request_id_layer
 from errorkit._handlers import ExceptionHandler
+from errorkit._observer import Observer, combine
 from errorkit._openapi import ErrorSchemaGenerator, install_fastapi
 from errorkit._reference import Reference, ReferencePage
 from errorkit._registry import Registry
 from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.ratelimit import RateLimiter
+from errorkit._tracing import span_annotator
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 
@@ -145,6 +147,8 @@ class ErrorKit:
         auth: APIKeyAuth | None = None,
         rate_limit: RateLimiter | None = None,
         idempotency: Idempotency | None = None,
+        metrics: Observer | None = None,
+        tracing: bool = True,
     ) -> None:
         """Make every error `app` can produce leave in this kit's format, and add the stages given.
 
@@ -153,6 +157,11 @@ class ErrorKit:
         one gateway layer: authentication, rate limiting, idempotency and the catch-all.
         Call it after your own `add_middleware()` calls, before serving. The stages are
         built without the kit (`APIKeyAuth(store)`, ...): the kit renders their refusals.
+
+        `metrics` (a `PrometheusMetrics`, or any `Observer`) hears every error, rate-limit
+        decision and idempotency outcome, and the Redis stores' replies, failures and
+        connections. With `tracing` (the default) and `opentelemetry-api` importable, the
+        current server span is annotated too (see `errorkit._tracing`).
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
@@ -166,6 +175,18 @@ class ErrorKit:
         app.user_middleware.append(
             Middleware(GatewayMiddleware, handler=self.handler, auth=auth, limiter=rate_limit, idempotency=idempotency)
         )
+        observer = combine(metrics, span_annotator() if tracing else None)
+        self.handler.observer = observer
+        if rate_limit is not None:
+            rate_limit.observer = observer
+        if idempotency is not None:
+            idempotency.observer = observer
+        if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
+            stores = [auth and auth.keys, rate_limit and rate_limit.counters, idempotency and idempotency.records]
+            for store in {id(s): s for s in stores if s}.values():
+                observe = getattr(store, "observe", None)
+                if observe is not None:
+                    observe(metrics)
         if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
             install_fastapi(app, self.handler)
 

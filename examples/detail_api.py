@@ -27,6 +27,7 @@ from errorkit import (
     Idempotency,
     Limit,
     Principal,
+    PrometheusMetrics,
     RateLimiter,
     backend_from_env,
     catalogs,
@@ -39,12 +40,15 @@ from errorkit.catalogs.pages import DETAIL_PAGE
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
 kit = ErrorKit(catalog=catalogs.DETAIL_API, doc_url=f"{PUBLIC_URL}/errors/{{code}}")
 backend = backend_from_env()
-auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json", "/errors*"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json", "/errors*", "/metrics"])
 limiter = RateLimiter(
     backend,
     limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "120")), 60)],  # per workspace, per minute
     routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},
+    exempt=["/health", "/metrics"],
 )
+# Prometheus scrapes /metrics (with several workers: set PROMETHEUS_MULTIPROC_DIR, see the README)
+metrics = PrometheusMetrics()
 
 DEMO_KEYS = {
     "ont_admin.demo-admin-secret": ("ws_demo", {"campaigns:read", "campaigns:write", "topics:write"}),
@@ -174,4 +178,5 @@ async def create_topics(
 
 
 app.mount("/errors", kit.reference_app(DETAIL_PAGE))
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))
+app.add_route("/metrics", metrics.app(), include_in_schema=False)
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), metrics=metrics)

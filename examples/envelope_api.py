@@ -37,6 +37,7 @@ from errorkit import (
     Idempotency,
     Limit,
     Principal,
+    PrometheusMetrics,
     RateLimiter,
     backend_from_env,
     catalogs,
@@ -51,12 +52,15 @@ from errorkit.catalogs.pages import ENVELOPE_PAGE
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000")
 kit = ErrorKit(catalog=catalogs.ENVELOPE_API, doc_url=f"{PUBLIC_URL}/errors/{{code}}")
 backend = backend_from_env()
-auth = APIKeyAuth(backend, public_paths=["/health", "/openapi.json", "/errors*"])
+auth = APIKeyAuth(backend, public_paths=["/health", "/openapi.json", "/errors*", "/metrics"])
 limiter = RateLimiter(
     backend,
     limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "300")), 60)],  # per workspace, per minute
     routes={"POST /v2/deployments/{key}/invoke": [Limit(10, 10)]},
+    exempt=["/health", "/metrics"],
 )
+# Prometheus scrapes /metrics (with several workers: set PROMETHEUS_MULTIPROC_DIR, see the README)
+metrics = PrometheusMetrics()
 
 ALL = {
     "deployments:read",
@@ -351,6 +355,7 @@ app = Starlette(
         schemas.route("/openapi.json"),
         Mount("/errors", kit.reference_app(ENVELOPE_PAGE)),
         Route("/health", health),
+        Route("/metrics", metrics.app(), include_in_schema=False),
         Route("/v2/deployments", create_deployment, methods=["POST"]),
         Route("/v2/deployments/{key}", get_deployment),
         Route("/v2/deployments/{key}/invoke", invoke, methods=["POST"]),
@@ -374,4 +379,4 @@ app = Starlette(
         Route("/v2/debug/crash", crash),
     ],
 )
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend))
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), metrics=metrics)

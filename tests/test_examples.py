@@ -1,12 +1,15 @@
 """Both example servers under uvicorn, in-memory and on Redis: every documented code by a real request."""
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from errorkit import catalogs
+from errorkit import Registry, catalogs
+from errorkit.client import error_from_response
 from tests.servers import free_port, redis_server, uvicorn
 
 ADMIN = {"X-API-Key": "ont_admin.demo-admin-secret"}
@@ -28,9 +31,39 @@ def code_of(r: httpx.Response) -> str:
     return str(body["error"]["code"] if "error" in body else body["code"])
 
 
+class ErrorTally:
+    """Every error response the walk received (replays aside), to compare with the server's metrics."""
+
+    def __init__(self, catalog: Registry) -> None:
+        self.catalog = catalog
+        self.errors: Counter[tuple[str, str]] = Counter()
+
+    def hook(self, response: httpx.Response) -> None:
+        if response.status_code >= 400 and "idempotent-replayed" not in response.headers:
+            response.read()  # (the client parser reads a detail-format validation body as the catalog's code)
+            self.errors[error_from_response(response, self.catalog).code, str(response.status_code)] += 1
+
+    def assert_scraped(self, client: httpx.Client) -> None:
+        """/metrics counts exactly the errors the walk saw, by code and status."""
+        scraped = client.get("/metrics")
+        assert scraped.status_code == 200
+        counted = {
+            (s.labels["code"], s.labels["status"]): s.value
+            for family in text_string_to_metric_families(scraped.text)
+            for s in family.samples
+            if s.name == "errorkit_errors_total"
+        }
+        assert counted == dict(self.errors)
+        assert sum(self.errors.values()) > 10
+
+
 def test_detail_api_walk(backend_env: dict[str, str]) -> None:
     seen: dict[str, int] = {}
-    with uvicorn("examples.detail_api:app", env=backend_env) as server, httpx.Client(base_url=server.url) as c:
+    tally = ErrorTally(catalogs.DETAIL_API)
+    with (
+        uvicorn("examples.detail_api:app", env=backend_env) as server,
+        httpx.Client(base_url=server.url, event_hooks={"response": [tally.hook]}) as c,
+    ):
 
         def expect(r: httpx.Response, status: int, code: str | None = None) -> Any:
             assert r.status_code == status, r.text
@@ -79,6 +112,7 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
         r = c.post(f"{ws}/campaigns/{cmp}/export", headers=ADMIN)
         expect(r, 429, "rate_limited")
         assert int(r.headers["retry-after"]) >= 1 and r.headers["x-ratelimit-remaining"] == "0"
+        tally.assert_scraped(c)
     detail_codes = {
         "invalid_api_key",
         "insufficient_scope",
@@ -96,7 +130,11 @@ def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
     seen: dict[str, int] = {}
     port = free_port()  # doc URLs point at the reference pages the example serves (tests/test_reference.py)
     env = {**backend_env, "PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    with uvicorn("examples.envelope_api:app", env=env, port=port) as server, httpx.Client(base_url=server.url) as c:
+    tally = ErrorTally(catalogs.ENVELOPE_API)
+    with (
+        uvicorn("examples.envelope_api:app", env=env, port=port) as server,
+        httpx.Client(base_url=server.url, event_hooks={"response": [tally.hook]}) as c,
+    ):
 
         def expect(
             r: httpx.Response, status: int, code: str | None = None, details: dict[str, Any] | None = None
@@ -251,6 +289,7 @@ def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
         r = c.post("/v2/deployments/g-0/invoke", json=inv, headers=growth)
         retry = int(r.headers["retry-after"])
         expect(r, 429, "rate_limit_exceeded", {"retry_after_seconds": retry, "limit": 10})
+        tally.assert_scraped(c)
     envelope_codes = {
         "authentication_required",
         "invalid_api_key",

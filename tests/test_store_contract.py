@@ -119,6 +119,25 @@ def test_several_limits_are_charged_all_or_nothing(run: Run) -> None:
         run(check)
 
 
+def test_a_shadow_limit_never_refuses_and_is_charged_only_when_it_would_admit(run: Run) -> None:
+    for algorithm in (GCRA, FIXED):
+
+        async def check(store: Backend, algorithm: Any = algorithm) -> None:
+            args = (HOUR_US, 100, HOUR_US, -1)  # enforced: 100 an hour; shadow: 1 an hour
+            first = await store.count(algorithm, "ws:1", ["loose", "shadow"], args, 1)
+            assert (first.admitted, first.shadowed) == (True, 0)
+            second = await store.count(algorithm, "ws:1", ["loose", "shadow"], args, 1)
+            assert (second.admitted, second.shadowed) == (True, 0b10)  # the shadow limit would have refused
+            assert second.values[1] == first.values[1]  # and was not charged for it
+            loose = await store.count(algorithm, "ws:1", ["loose"], (HOUR_US, 100), 0)
+            charged = 2 if algorithm is FIXED else first.values[0] + HOUR_US // 100  # GCRA: one interval more
+            assert loose.values[0] == charged  # the enforced limit was charged both times
+            alone = [await store.count(algorithm, "ws:2", ["shadow"], (HOUR_US, -1), 1) for _ in range(3)]
+            assert [(c.admitted, c.shadowed) for c in alone] == [(True, 0), (True, 1), (True, 1)]
+
+        run(check)
+
+
 def test_fixed_window_counts_and_refuses_a_cost_that_does_not_fit(run: Run) -> None:
     async def check(store: Backend) -> None:
         args = (HOUR_US, 5)

@@ -9,6 +9,10 @@
 A store runs `lua` (Redis) or `step` (memory) and hands back the state values; the limiter
 asks the algorithm what they mean: how many requests remain, when the quota is whole
 again, how long a refused request must wait.
+
+A negative limit in `args` is a shadow limit of that size: it never refuses; it is charged
+only when it would have admitted, as if enforced, and the step reports each one that would
+have refused (bit `i` of `shadowed` for limit `i`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ class Algorithm(Protocol):
 
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
-    ) -> tuple[bool, list[int]]: ...
+    ) -> tuple[bool, int, list[int]]: ...
 
     def remaining(self, limit: int, period_us: int, value: int, now_us: int) -> tuple[int, int]:
         """After an admitted request: (requests left now, when the quota is whole again, in µs)."""
@@ -52,19 +56,25 @@ class GCRA:
 
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
-    ) -> tuple[bool, list[int]]:
-        admitted, old, new = True, [], []
+    ) -> tuple[bool, int, list[int]]:
+        admitted, shadowed, old, new = True, 0, [], []
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
             tat = max(cells.get(key, now_us) or now_us, now_us)
-            new.append(math.ceil(tat + cost * period / limit))
-            admitted = admitted and new[i] - period <= now_us
+            new.append(math.ceil(tat + cost * period / abs(limit)))
+            if new[i] - period > now_us:
+                if limit > 0:
+                    admitted = False
+                else:
+                    shadowed |= 1 << i
             old.append(tat)
         if not admitted:
-            return False, old
-        for key, tat in zip(keys, new, strict=True):
-            cells.set(key, tat, tat)
-        return True, new
+            return False, shadowed, old
+        for i, key in enumerate(keys):
+            if not shadowed >> i & 1:
+                cells.set(key, new[i], new[i])
+                old[i] = new[i]
+        return True, shadowed, old
 
     def remaining(self, limit: int, period_us: int, value: int, now_us: int) -> tuple[int, int]:
         interval = period_us / limit
@@ -84,21 +94,26 @@ class FixedWindow:
 
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
-    ) -> tuple[bool, list[int]]:
-        admitted, windows, counts = True, [], []
+    ) -> tuple[bool, int, list[int]]:
+        admitted, shadowed, windows, counts = True, 0, [], []
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
             windows.append(now_us // period)
             state = cells.get(key, now_us)
             count = state[1] if state is not None and state[0] == windows[i] else 0
-            admitted = admitted and count + cost <= limit
+            if count + cost > abs(limit):
+                if limit > 0:
+                    admitted = False
+                else:
+                    shadowed |= 1 << i
             counts.append(count)
         if not admitted:
-            return False, counts
-        counts = [c + cost for c in counts]
+            return False, shadowed, counts
         for i, key in enumerate(keys):
-            cells.set(key, (windows[i], counts[i]), (windows[i] + 1) * args[2 * i])
-        return True, counts
+            if not shadowed >> i & 1:
+                counts[i] += cost
+                cells.set(key, (windows[i], counts[i]), (windows[i] + 1) * args[2 * i])
+        return True, shadowed, counts
 
     def remaining(self, limit: int, period_us: int, value: int, now_us: int) -> tuple[int, int]:
         return max(0, limit - value), (now_us // period_us + 1) * period_us

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from errorkit._exceptions import Refused, StoreUnavailable
+from errorkit._log_context import log_extra
 from errorkit._paths import PathPatterns
 from errorkit._principal import APIKeyRecord, Principal, split_token
 from errorkit._refusal import Refusal
@@ -171,8 +172,14 @@ class APIKeyAuth:
             known = stale
         record = known.record if known is not None else None
         if known is None or record is None or not record.matches(secret) or record.revoked:
-            logger.info("rejected API key %s: %s", key_id, "unknown" if known is None else "bad secret or revoked")
-            return self._invalid()
+            invalid = self._invalid()
+            logger.info(
+                "rejected API key %s: %s",
+                key_id,
+                "unknown" if known is None else "bad secret or revoked",
+                extra=log_extra(invalid.codes[0], scope),
+            )
+            return invalid
         if record.expires_at is not None and record.expires_at <= self.clock():
             return Refusal(
                 ("expired_api_key",),

@@ -7,6 +7,7 @@ import time
 from typing import Literal
 
 from errorkit._exceptions import StoreDataLost
+from errorkit._log_context import log_extra
 from errorkit._refusal import Refusal
 
 FailureMode = Literal["fail_open", "fail_closed"]
@@ -68,7 +69,7 @@ class FailurePolicy:
                 "letting requests through" if self.fails_open else "answering 503",
                 self.failures - self._logged_failures,
                 self.failures,
-                extra={"stage": stage, "store": store},
+                extra={"stage": stage, "store": store, **log_extra(None if self.fails_open else "service_unavailable")},
             )
             self._last_logged, self._logged_failures = now, self.failures
         return self.refusal(store)

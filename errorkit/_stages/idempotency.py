@@ -32,6 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._body import BODY_KEY, keep_body
 from errorkit._exceptions import StoreDataLost, StoreError, StoreUnavailable
+from errorkit._log_context import log_extra
+from errorkit._observer import Observer
 from errorkit._paths import PathPatterns
 from errorkit._principal import Principal
 from errorkit._refusal import Refusal
@@ -131,6 +133,7 @@ class Idempotency:
         self.on_failure = FailurePolicy.of(on_failure)
         self.mismatch = Refusal((mismatch_code,), 422)
         self._background: set[asyncio.Task[None]] = set()
+        self.observer: Observer | None = None  # set by install(): metrics, traces
 
     def guards(self, method: str, path: str) -> bool:
         """Whether requests to this route (`path` a template) may carry an Idempotency-Key."""
@@ -206,22 +209,30 @@ class Idempotency:
             if limited is not None:
                 return limited
             refusal = self.on_failure.failed("idempotency", self.records.name, exc)
+            if self.observer is not None:
+                self.observer.idempotency_outcome("store_failure")
             if not self.on_failure.fails_open:
                 return refusal
             await app(scope, replay_receive, send)
             return None
-        state = claim.state
+        state, observer = claim.state, self.observer
         if state is _CLAIMED:
+            if observer is not None:
+                observer.idempotency_outcome("first_run")
             await self._run(tenant, key, owner, scope, replay_receive, send, app)
             return None
         if claim.fingerprint != fingerprint:
+            if observer is not None:
+                observer.idempotency_outcome("mismatch")
             return self.mismatch
         if state is _COMPLETED:
+            if observer is not None:
+                observer.idempotency_outcome("replayed")
             await _replay(claim.response, send)
             return None
-        if state is _UNSTORED:
-            return _UNREPLAYABLE
-        return _IN_USE
+        if observer is not None:
+            observer.idempotency_outcome("unreplayable" if state is _UNSTORED else "in_flight")
+        return _UNREPLAYABLE if state is _UNSTORED else _IN_USE
 
     async def _claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, first: Claim | None = None) -> Claim:
         """Claim (or take `first`, made already), then wait up to `wait` for one in progress to finish."""
@@ -265,7 +276,9 @@ class Idempotency:
         try:
             await self.records.complete(tenant, key, owner, response, self.ttl_ms)
         except StoreError as exc:  # the response goes out anyway; the claim lapses with its lease
-            logger.error("could not store the idempotent response (%s); the key frees up after its lease", exc)
+            logger.error(
+                "could not store the idempotent response (%s); the key frees up after its lease", exc, extra=log_extra()
+            )
 
     def _stored(self, status: int) -> bool:
         if 200 <= status < 300:
@@ -288,7 +301,9 @@ class Idempotency:
         try:
             await self.records.release(tenant, key, owner)
         except StoreError as exc:
-            logger.warning("could not release an idempotency key (%s); it frees up after its lease", exc)
+            logger.warning(
+                "could not release an idempotency key (%s); it frees up after its lease", exc, extra=log_extra()
+            )
 
 
 class _Run:

@@ -5,6 +5,11 @@ On a 429, `Retry-After` is the whole seconds until a request will be accepted (a
 With several limits the headers report the one closest to exhaustion (on a 429, the one
 that makes the client wait longest). See `errorkit._stages.algorithms` for GCRA and the
 fixed window.
+
+A shadow limit (`Limit(..., shadow=True)`, or every limit of `RateLimiter(shadow=True)`) is
+counted as if enforced but never refuses: a request it would have refused is admitted,
+reported to the observer as `shadow_limited` and not charged to it (so it measures what
+enforcing it would do). Its headers are sent only with `shadow_headers=True`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from starlette.types import Scope
 
 from errorkit._exceptions import StoreUnavailable
 from errorkit._expiring import Expiring
+from errorkit._observer import Observer, RateLimitResult
 from errorkit._paths import PathPatterns
 from errorkit._principal import Principal
 from errorkit._refusal import Refusal
@@ -35,11 +41,12 @@ _LIMITED = ("rate_limited", "rate_limit_exceeded")
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    """At most `limit` requests (cost units) per `period` seconds."""
+    """At most `limit` requests (cost units) per `period` seconds; `shadow`: counted, never refusing."""
 
     limit: int
     period: float
     name: str = ""
+    shadow: bool = False
 
     def __post_init__(self) -> None:
         if self.limit < 1 or self.period <= 0:
@@ -80,7 +87,13 @@ class RateLimiter:
       request passes uncounted, without rate-limit headers);
     - `shield`: remember refused identities in this process (at most `shield_size`) until
       their retry time and refuse them again without a store call;
-    - `ietf_headers`: also send draft-10 `RateLimit` / `RateLimit-Policy` fields.
+    - `ietf_headers`: also send draft-10 `RateLimit` / `RateLimit-Policy` fields;
+    - `shadow`: every limit is a shadow limit (counted and observed, nothing refused);
+      `shadow_headers`: shadow limits take part in the rate-limit headers too (a request
+      one would have refused shows `X-RateLimit-Remaining: 0`), so clients see them coming.
+
+    Policies are named in metrics by their route entry (`"POST /exports"`), `"default"` or
+    `"plan"`.
     """
 
     def __init__(
@@ -99,15 +112,20 @@ class RateLimiter:
         shield: bool = False,
         shield_size: int = 10_000,
         ietf_headers: bool = False,
+        shadow: bool = False,
+        shadow_headers: bool = False,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {algorithm!r}")
         self.counters = counters
         self.algorithm: Algorithm = ALGORITHMS[algorithm]
-        self.default = _Policy(limits, "*")
+        self.shadow = shadow
+        self.shadow_headers = shadow_headers
+        self.default = self._policy(limits, "*", "default")
         self.plans = plans
         self.routes = {
-            template: (_Policy(lim, template) if lim is not None else None) for template, lim in (routes or {}).items()
+            template: (self._policy(lim, template, template) if lim is not None else None)
+            for template, lim in (routes or {}).items()
         }
         self.exempt = PathPatterns(exempt)
         self.cost = cost
@@ -117,7 +135,11 @@ class RateLimiter:
         self.shield = shield
         self.ietf_headers = ietf_headers
         self._plans: Expiring[_Policy] = Expiring(plans.size if plans else 1)
-        self._refused: Expiring[tuple[Refusal, list[Header]]] = Expiring(shield_size)
+        self._refused: Expiring[tuple[Refusal, list[Header], str]] = Expiring(shield_size)
+        self.observer: Observer | None = None  # set by install(): metrics, traces
+
+    def _policy(self, limits: Sequence[Limit], bucket: str, label: str) -> _Policy:
+        return _Policy(limits, bucket, label, shadow=self.shadow, report_shadow=self.shadow_headers)
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
@@ -128,7 +150,7 @@ class RateLimiter:
         try:
             counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
         except StoreUnavailable as exc:
-            return self._failed(exc)
+            return self._failed(exc, policy)
         return self._decide(policy, counted, cost, who, headers)
 
     def route_policy_applies(self, method: str, path: str) -> bool:
@@ -158,9 +180,12 @@ class RateLimiter:
             headers["RateLimit"] = "The limit closest to exhaustion: remaining and seconds to reset (IETF draft)."
         return headers
 
-    def _failed(self, error: StoreUnavailable) -> Refusal | None:
+    def _failed(self, error: StoreUnavailable, policy: _Policy) -> Refusal | None:
         refusal = self.on_failure.failed("rate limiting", self.counters.name, error)
-        return None if self.on_failure.fails_open else refusal
+        fails_open = self.on_failure.fails_open
+        if self.observer is not None:
+            self.observer.rate_limit_decided(policy.label, "failed_open" if fails_open else "failed_closed", False)
+        return None if fails_open else refusal
 
     async def defer(self, scope: Scope, headers: list[Header]) -> PendingCharge | Refusal | None:
         """What `admit` would count, not counted yet: None when exempt, the shield's refusal, else a charge."""
@@ -189,6 +214,8 @@ class RateLimiter:
             refused = self._refused.get((who, policy.bucket))
             if refused is not None:
                 headers += refused[1]
+                if self.observer is not None:
+                    self.observer.rate_limit_decided(refused[2], "limited", False)
                 return refused[0]
         return policy, who, self.cost(scope) if self.cost is not None else 1
 
@@ -203,24 +230,23 @@ class RateLimiter:
     def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
         now, values, algorithm = counted.now_us, counted.values, self.algorithm
         if counted.admitted:
-            if len(policy.limits) == 1:
-                limit = policy.limits[0]
+            if policy.single is not None:  # one enforced limit: the common case
+                limit = policy.single
                 remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, values[0], now)
-            else:  # report the limit closest to exhaustion
-                best: tuple[float, _Limit, int, int] | None = None
-                for limit, value in zip(policy.limits, values, strict=True):
-                    remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, value, now)
-                    rank = remaining / limit.limit
-                    if best is None or rank < best[0]:
-                        best = (rank, limit, remaining, reset_us)
-                assert best is not None
-                _, limit, remaining, reset_us = best
-            self._headers(headers, policy, limit, remaining, reset_us, now)
+                self._headers(headers, policy, limit, remaining, reset_us, now)
+                if self.observer is not None:
+                    self.observer.rate_limit_decided(policy.label, "allowed", remaining * 5 <= limit.limit)
+            else:
+                self._admitted(policy, counted, cost, headers)
             return None
-        # refused: report the limit that makes the client wait longest
+        # refused (only enforced limits refuse): report the one that makes the client wait longest
         wait_us, limit = max(
-            (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
-            for limit, value in zip(policy.limits, values, strict=True)
+            (
+                (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
+                for limit, value in zip(policy.limits, values, strict=True)
+                if not limit.shadow
+            ),
+            key=_first,
         )
         retry_after = max(1, math.ceil(wait_us / 1_000_000))
         own: list[Header] = []
@@ -234,8 +260,32 @@ class RateLimiter:
             retry_after=retry_after,
         )
         if self.shield:
-            self._refused.put((who, policy.bucket), (refusal, own), time.monotonic() + retry_after)
+            self._refused.put((who, policy.bucket), (refusal, own, policy.label), time.monotonic() + retry_after)
+        if self.observer is not None:
+            self.observer.rate_limit_decided(policy.label, "limited", False)
         return refusal
+
+    def _admitted(self, policy: _Policy, counted: Counted, cost: int, headers: list[Header]) -> None:
+        """Headers for the reported limit closest to exhaustion; near-limit when any limit is 80 % used."""
+        now, algorithm, shadowed = counted.now_us, self.algorithm, counted.shadowed
+        best: tuple[float, _Limit, int, int] | None = None
+        near = False
+        for index, (limit, value) in enumerate(zip(policy.limits, counted.values, strict=True)):
+            if shadowed >> index & 1:  # a shadow limit that would have refused: not charged
+                remaining, reset_us = 0, now + algorithm.wait(limit.limit, limit.period_us, value, now, cost)
+            else:
+                remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, value, now)
+                near = near or remaining * 5 <= limit.limit
+            if limit.shadow and not self.shadow_headers:
+                continue
+            rank = remaining / limit.limit
+            if best is None or rank < best[0]:
+                best = (rank, limit, remaining, reset_us)
+        if best is not None:
+            self._headers(headers, policy, best[1], best[2], best[3], now)
+        if self.observer is not None:
+            result: RateLimitResult = "shadow_limited" if shadowed else "allowed"
+            self.observer.rate_limit_decided(policy.label, result, near and not shadowed)
 
     def _headers(
         self, headers: list[Header], policy: _Policy, limit: _Limit, remaining: int, reset_us: int, now_us: int
@@ -255,7 +305,7 @@ class RateLimiter:
         policy = self._plans.get(principal.workspace_id)
         if policy is None:
             limits = await self.plans.resolve(principal)
-            policy = _Policy(limits, "*") if limits else self.default
+            policy = self._policy(limits, "*", "plan") if limits else self.default
             self._plans.put(principal.workspace_id, policy, time.monotonic() + self.plans.ttl)
         return policy
 
@@ -284,7 +334,7 @@ class PendingCharge:
         return self.limiter._decide(self.policy, counted, self.cost, self.identity, self.headers)
 
     def failed(self, error: StoreUnavailable) -> Refusal | None:
-        return self.limiter._failed(error)
+        return self.limiter._failed(error, self.policy)
 
     async def count(self) -> Refusal | None:
         limiter = self.limiter
@@ -296,31 +346,50 @@ class PendingCharge:
 
 
 class _Policy:
-    """Limits with everything per-request work needs precomputed."""
+    """Limits with everything per-request work needs precomputed; `label` names it in metrics."""
 
-    __slots__ = ("args", "bucket", "buckets", "ietf_policy", "limits")
+    __slots__ = ("args", "bucket", "buckets", "ietf_policy", "label", "limits", "single")
 
-    def __init__(self, limits: Sequence[Limit], bucket: str) -> None:
+    def __init__(
+        self,
+        limits: Sequence[Limit],
+        bucket: str,
+        label: str = "",
+        *,
+        shadow: bool = False,
+        report_shadow: bool = False,
+    ) -> None:
         if not limits:
             raise ValueError("a rate-limit policy needs at least one Limit")
-        self.limits = tuple(_Limit(lim) for lim in limits)
+        self.limits = tuple(_Limit(lim, shadow=shadow or lim.shadow) for lim in limits)
         self.bucket = bucket
-        self.args: tuple[int, ...] = tuple(v for lim in self.limits for v in (lim.period_us, lim.limit))
+        self.label = label or bucket
+        # the store's arguments: a shadow limit is sent as its negative (see errorkit._stages.algorithms)
+        self.args: tuple[int, ...] = tuple(
+            v for lim in self.limits for v in (lim.period_us, -lim.limit if lim.shadow else lim.limit)
+        )
+        # (a shadow limit keeps its enforced twin's key: enforcing it later starts from what it counted)
         self.buckets = tuple(f"{bucket}:{lim.limit}/{lim.period:g}" for lim in self.limits)
+        reported = [lim for lim in self.limits if report_shadow or not lim.shadow]
         self.ietf_policy = ", ".join(
-            f'"{lim.name}";q={lim.limit};w={math.ceil(lim.period)}' for lim in self.limits
+            f'"{lim.name}";q={lim.limit};w={math.ceil(lim.period)}' for lim in reported
         ).encode()
+        self.single = self.limits[0] if len(self.limits) == 1 and not self.limits[0].shadow else None
 
 
 class _Limit:
     """A `Limit` with its header value and period in microseconds computed once."""
 
-    __slots__ = ("header", "limit", "name", "period", "period_us")
+    __slots__ = ("header", "limit", "name", "period", "period_us", "shadow")
 
-    def __init__(self, limit: Limit) -> None:
-        self.limit, self.period, self.name = limit.limit, limit.period, limit.name
+    def __init__(self, limit: Limit, *, shadow: bool) -> None:
+        self.limit, self.period, self.name, self.shadow = limit.limit, limit.period, limit.name, shadow
         self.period_us = limit.period_us
         self.header = b"%d" % limit.limit
+
+
+def _first(pair: tuple[int, _Limit]) -> int:
+    return pair[0]
 
 
 #: `_route_policy`'s answer when no route entry names the route: the default (or plan) policy applies.

@@ -43,6 +43,7 @@ from typing import Any
 import hiredis
 
 from errorkit._exceptions import RedisError, StoreError, StoreUnavailable
+from errorkit._observer import Observer
 from errorkit._stores.urls import Address, RedisURL, parse_url
 
 Arg = str | bytes | int | float
@@ -136,6 +137,7 @@ class _Protocol(asyncio.Protocol):
         self.watchdog: asyncio.TimerHandle | None = None
         self.last_heard = 0.0  # loop time of the last reply, or of the first write after a quiet time
         self.lost = False
+        self.sent: deque[tuple[float, int, int]] = deque()  # with an observer: (when, replies by then, commands)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
@@ -171,30 +173,43 @@ class _Protocol(asyncio.Protocol):
                 evaluate = ("EVAL", _SOURCES[str(evalsha[1])], *evalsha[2:])
                 self.owner._queue(self, waiter, evaluate, None, convert, late)
             else:
-                waiter.set_exception(reply_error(str(reply)))
+                error = reply_error(str(reply))
+                if type(error) is StoreUnavailable and self.owner.observer is not None:
+                    self.owner.observer.redis_failed(self.owner.node, "unavailable", 1)
+                waiter.set_exception(error)
+        if self.sent:
+            self.owner._replied(self)
         if misdirected:
             self.owner._misdirected(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
+        failed = self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
+        if failed and self.owner.observer is not None:
+            self.owner.observer.redis_failed(self.owner.node, "connection_lost", failed)
         if self.watchdog is not None:
             self.watchdog.cancel()
         self.owner._lost(self)
 
-    def fail(self, error: Exception, count: int | None = None) -> None:
-        """Fail the first `count` waiters (all when None); failed ones stay queued if the connection lives."""
+    def fail(self, error: Exception, count: int | None = None) -> int:
+        """Fail the first `count` waiters (all when None); failed ones stay queued if the connection lives.
+
+        Returns how many callers it failed (those that had not given up already)."""
+        failed = 0
         if count is None:
             while self.waiters:
                 waiter = self.waiters.popleft()[0]
                 if not waiter.done():
                     waiter.set_exception(error)
-            return
+                    failed += 1
+            return failed
         for index, pending in enumerate(self.waiters):
             if index >= count:
                 break
             if not pending[0].done():
                 pending[0].set_exception(error)
+                failed += 1
+        return failed
 
 
 class Redis:
@@ -205,7 +220,8 @@ class Redis:
     that). `timeout` is the per-command deadline in seconds, or a `Timeouts`. `role`, when
     set, is checked with `ROLE` during the handshake (Sentinel's master must be "master").
     `on_lost` hears that the connection went; `on_push` receives what Redis sends that no
-    command asked for (the messages of a connection that has subscribed).
+    command asked for (the messages of a connection that has subscribed). `observer` hears
+    of replies (timed per write), failures and the connection opening and closing.
     """
 
     def __init__(
@@ -218,6 +234,7 @@ class Redis:
         select_db: bool = True,
         on_lost: Callable[[], None] | None = None,
         on_push: Callable[[Any], None] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.config = parse_url(url) if isinstance(url, str) else url
         if self.config.topology != "single" and address is None:
@@ -228,6 +245,9 @@ class Redis:
         self.select_db = select_db
         self.on_lost = on_lost
         self.on_push = on_push
+        self.observer = observer
+        self.node = self.where  # how metrics name this server
+        self._up = False  # a connection is published (for the observer's connection count)
         self.url = self.config.text  # never the password
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -249,8 +269,18 @@ class Redis:
     ) -> Redis:
         """A second connection to this server, for subscribing (same address, TLS and credentials)."""
         return Redis(
-            self.config, timeout=self.timeouts, address=address, select_db=False, on_push=on_push, on_lost=on_lost
+            self.config,
+            timeout=self.timeouts,
+            address=address,
+            select_db=False,
+            on_push=on_push,
+            on_lost=on_lost,
+            observer=self.observer,
         )
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report to `observer` from now on (None: stop)."""
+        self.observer = observer
 
     @property
     def where(self) -> str:
@@ -324,6 +354,8 @@ class Redis:
         protocol = self._protocol
         if protocol is None:
             waiter.set_exception(StoreUnavailable(f"connection to Redis at {self.where} lost"))
+            if self.observer is not None:
+                self.observer.redis_failed(self.node, "connection_lost", 1)
             return waiter
         self._queue(protocol, waiter, args, evalsha, convert, late)
         return waiter
@@ -345,6 +377,7 @@ class Redis:
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
+        self._down()
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
@@ -352,7 +385,9 @@ class Redis:
         self._flush_scheduled = False
         buffer, self._buffer = self._buffer, []
         if protocol is not self._protocol or protocol.transport is None:
-            protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
+            failed = protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
+            if failed and self.observer is not None:
+                self.observer.redis_failed(self.node, "connection_lost", failed)
             return
         loop = self._loop
         assert loop is not None
@@ -362,7 +397,10 @@ class Redis:
         protocol.transport.write(b"".join(buffer))
         self.commands_sent += len(buffer)
         self.writes += 1
-        protocol.deadlines.append((now + self.timeouts.command, protocol.replied + len(protocol.waiters)))
+        expected = protocol.replied + len(protocol.waiters)
+        protocol.deadlines.append((now + self.timeouts.command, expected))
+        if self.observer is not None:
+            protocol.sent.append((now, expected, len(buffer)))
         if protocol.watchdog is None:
             protocol.watchdog = loop.call_later(self.timeouts.command / 5, self._watch, protocol)
 
@@ -385,19 +423,42 @@ class Redis:
                 late = StoreUnavailable(
                     f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms"
                 )
-                protocol.fail(late, expected - protocol.replied)
+                failed = protocol.fail(late, expected - protocol.replied)
+                if failed and self.observer is not None:
+                    self.observer.redis_failed(self.node, "timeout", failed)
         if protocol.waiters and now - protocol.last_heard > self.timeouts.dead_after:
-            protocol.fail(
+            failed = protocol.fail(
                 StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s")
             )
+            if failed and self.observer is not None:
+                self.observer.redis_failed(self.node, "connection_lost", failed)
             self._drop(protocol)
             return
         if protocol.waiters:
             protocol.watchdog = loop.call_later(self.timeouts.command / 5, self._watch, protocol)
 
+    def _replied(self, protocol: _Protocol) -> None:
+        """Tell the observer of the writes now wholly answered (each command timed from its write)."""
+        observer, sent = self.observer, protocol.sent
+        if observer is None:
+            sent.clear()
+            return
+        now = self._loop.time() if self._loop is not None else 0.0
+        while sent and sent[0][1] <= protocol.replied:
+            when, _, commands = sent.popleft()
+            observer.redis_replied(self.node, now - when, commands)
+
+    def _down(self) -> None:
+        """The published connection is gone: tell the observer once."""
+        if self._up:
+            self._up = False
+            if self.observer is not None:
+                self.observer.redis_connection(self.node, False)
+
     def _drop(self, protocol: _Protocol) -> None:
         if protocol is self._protocol:
             self._protocol = None
+            self._down()
         if protocol.transport is not None:
             protocol.transport.abort()
         if self.on_lost is not None:
@@ -407,6 +468,7 @@ class Redis:
         """READONLY, LOADING or MASTERDOWN: this server cannot take our writes; reconnect (or re-discover)."""
         if protocol is self._protocol:
             self._protocol = None
+            self._down()
             if protocol.transport is not None:
                 protocol.transport.close()  # replies still in flight are failed by connection_lost
             if self.on_lost is not None:
@@ -415,6 +477,7 @@ class Redis:
     def _lost(self, protocol: _Protocol) -> None:
         if protocol is self._protocol:
             self._protocol = None
+            self._down()
             if self.on_lost is not None:
                 self.on_lost()
 
@@ -423,10 +486,13 @@ class Redis:
         if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
             self._loop, self._protocol, self._lock, self._buffer = loop, None, asyncio.Lock(), []
             self._flush_scheduled = False
+            self._down()
         async with self._lock:
             if self._protocol is not None:
                 return self._protocol
             if time.monotonic() < self._retry_at:
+                if self.observer is not None:
+                    self.observer.redis_failed(self.node, "backoff", 1)
                 raise StoreUnavailable(f"Redis at {self.where} is unreachable (reconnecting with backoff)")
             try:
                 protocol = await asyncio.wait_for(self._open(loop), self.timeouts.connect)
@@ -437,9 +503,14 @@ class Redis:
                 reason = "timed out" if isinstance(error, TimeoutError) else repr(error)
                 if self.on_lost is not None:  # Sentinel asks again, Cluster re-reads its slots
                     self.on_lost()
+                if self.observer is not None:
+                    self.observer.redis_failed(self.node, "connect", 1)
                 raise StoreUnavailable(f"cannot connect to Redis at {self.where}: {reason}") from None
             self._failures = 0
             self._protocol = protocol  # published only now: the handshake has answered
+            self._up = True
+            if self.observer is not None:
+                self.observer.redis_connection(self.node, True)
             return protocol
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Protocol:

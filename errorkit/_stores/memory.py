@@ -79,8 +79,8 @@ class MemoryBackend:
     ) -> Counted:
         now = self._now_us()
         keys = [f"rl:{identity}:{bucket}" for bucket in buckets]
-        admitted, values = algorithm.step(self, keys, args, cost, now)
-        return Counted(now, admitted, values)
+        admitted, shadowed, values = algorithm.step(self, keys, args, cost, now)
+        return Counted(now, admitted, values, shadowed)
 
     async def count_and_claim(
         self,

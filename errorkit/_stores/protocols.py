@@ -60,7 +60,9 @@ class CounterAlgorithm(Protocol):
 
     Both take, per limit, `(period_us, limit)` in `args` and a `cost`, charge every limit
     or none, and give per limit the algorithm's state value (new when admitted, unchanged
-    when refused). The header arithmetic on those values lives with the algorithm too.
+    when refused). A negative limit is a shadow limit: it never refuses, is charged only
+    when it would have admitted, and is reported in `shadowed` when it would have refused.
+    The header arithmetic on those values lives with the algorithm too.
     """
 
     name: str
@@ -68,15 +70,17 @@ class CounterAlgorithm(Protocol):
 
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
-    ) -> tuple[bool, list[int]]: ...
+    ) -> tuple[bool, int, list[int]]: ...
 
 
 class Counted(NamedTuple):
-    """A rate-limit decision: the store's clock, whether the cost was charged, the state per limit."""
+    """A rate-limit decision: the store's clock, whether the cost was charged, the state per limit,
+    and the shadow limits that would have refused (bit `i` for limit `i`)."""
 
     now_us: int
     admitted: bool
     values: Sequence[int]
+    shadowed: int = 0
 
 
 class RateLimitStore(Protocol):

@@ -32,6 +32,8 @@ from importlib import resources
 from typing import Any
 
 from errorkit._exceptions import RedisError, StoreDataLost, StoreError
+from errorkit._log_context import log_extra
+from errorkit._observer import Observer
 from errorkit._principal import APIKeyRecord
 from errorkit._stores.connection import Redis, Script, Timeouts
 from errorkit._stores.protocols import (
@@ -84,7 +86,7 @@ _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-ra
 
 
 def _counted(reply: list[int]) -> Counted:
-    return Counted(reply[0], reply[1] == 1, reply[2:])
+    return Counted(reply[0], reply[1] == 1, reply[3:], reply[2])
 
 
 def _counted_and_claimed(reply: list[Any]) -> tuple[Counted, Claim | None]:
@@ -167,7 +169,9 @@ class RedisBackend:
             written = await asyncio.gather(*(self.redis.execute("SET", m, value, "NX") for m in batch))
             created += sum(reply is not None for reply in written)
         if created:
-            logger.warning("marked %r as holding errorkit's data (%d dataset markers written)", self, created)
+            logger.warning(
+                "marked %r as holding errorkit's data (%d dataset markers written)", self, created, extra=log_extra()
+            )
         await self._check_eviction()
         self._seen_markers.update(markers)
         self._initialized = True
@@ -185,6 +189,7 @@ class RedisBackend:
                 "when full; set noeviction (see the README's Deploying with Redis)",
                 self,
                 policy.decode(),
+                extra=log_extra(),
             )
 
     # -- API keys -------------------------------------------------------------------------
@@ -320,6 +325,10 @@ class RedisBackend:
 
     def renew(self, tenant: str, key: str, owner: str, lease_ms: int) -> Awaitable[bool]:
         return self.redis.run(_RENEW, [self._record(tenant, key)], (owner, lease_ms), bool)
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report Redis replies (timed), failures and connection state to `observer` (None: stop)."""
+        self.redis.observe(observer)
 
     async def close(self) -> None:
         for watch in self._watches:

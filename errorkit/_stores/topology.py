@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from errorkit._exceptions import RedisError, StoreUnavailable
+from errorkit._observer import Observer
 from errorkit._stores.connection import Arg, Convert, Late, Redirect, Redis, Script, Timeouts
 from errorkit._stores.urls import Address, RedisURL, parse_url
 
@@ -46,6 +47,8 @@ class RedisClient(Protocol):
         convert: Convert | None = None,
         late: Late | None = None,
     ) -> Awaitable[Any]: ...
+
+    def observe(self, observer: Observer | None) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -77,6 +80,14 @@ class SentinelClient:
         self._watcher: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.discoveries = 0
+        self.observer: Observer | None = None
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report every connection's replies, failures and state to `observer` (None: stop)."""
+        self.observer = observer
+        for connection in [self._master, *self._connections.values()]:
+            if connection is not None:
+                connection.observe(observer)
 
     @property
     def commands_sent(self) -> int:
@@ -134,7 +145,8 @@ class SentinelClient:
             self.config, topology="single", addresses=(address,), username=None,
             password=self.config.sentinel_password, db=0, service_name=None, text=f"sentinel {address[0]}:{address[1]}",
         )  # fmt: skip
-        return Redis(config, timeout=Timeouts(command=self.timeouts.connect, connect=self.timeouts.connect))
+        timeouts = Timeouts(command=self.timeouts.connect, connect=self.timeouts.connect)
+        return Redis(config, timeout=timeouts, observer=self.observer)
 
     async def _discover(self) -> Redis:
         loop = asyncio.get_running_loop()
@@ -146,7 +158,14 @@ class SentinelClient:
             if self._master is not None:
                 return self._master
             address = await self.master_address()
-            master = Redis(self.config, timeout=self.timeouts, address=address, role="master", on_lost=self._forget)
+            master = Redis(
+                self.config,
+                timeout=self.timeouts,
+                address=address,
+                role="master",
+                on_lost=self._forget,
+                observer=self.observer,
+            )
             await master._connect()  # the handshake checks the role: a stale answer fails here
             self.discoveries += 1
             self._master = master
@@ -165,7 +184,13 @@ class SentinelClient:
     ) -> Redis:
         """A connection of its own to the master at `address` (role checked), for subscribing."""
         return Redis(
-            self.config, timeout=self.timeouts, address=address, role="master", on_push=on_push, on_lost=on_lost
+            self.config,
+            timeout=self.timeouts,
+            address=address,
+            role="master",
+            on_push=on_push,
+            on_lost=on_lost,
+            observer=self.observer,
         )
 
     def _forget(self) -> None:
@@ -255,6 +280,13 @@ class ClusterClient:
         self._refreshed_at = 0.0
         self._refreshing: asyncio.Task[None] | None = None
         self.refreshes = 0
+        self.observer: Observer | None = None
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report every node's replies, failures and state to `observer` (None: stop)."""
+        self.observer = observer
+        for node in self._nodes.values():
+            node.observe(observer)
 
     @property
     def commands_sent(self) -> int:
@@ -264,7 +296,12 @@ class ClusterClient:
         node = self._nodes.get(address)
         if node is None:
             node = self._nodes[address] = Redis(
-                self.config, timeout=self.timeouts, address=address, select_db=False, on_lost=self._stale
+                self.config,
+                timeout=self.timeouts,
+                address=address,
+                select_db=False,
+                on_lost=self._stale,
+                observer=self.observer,
             )
         return node
 
@@ -306,7 +343,13 @@ class ClusterClient:
     ) -> Redis:
         """A connection of its own to the node at `address`, for subscribing."""
         return Redis(
-            self.config, timeout=self.timeouts, address=address, select_db=False, on_push=on_push, on_lost=on_lost
+            self.config,
+            timeout=self.timeouts,
+            address=address,
+            select_db=False,
+            on_push=on_push,
+            on_lost=on_lost,
+            observer=self.observer,
         )
 
     async def _routed(self, key: str, send: Any) -> Any:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from errorkit._exceptions import RedisError, StoreError
+from errorkit._log_context import log_extra
 from errorkit._stores.connection import Redis
 from errorkit._stores.urls import Address
 
@@ -104,10 +105,14 @@ class KeyWatch:
                         break  # a failover: listen to the new primaries
             except RedisError as exc:
                 if not str(exc).startswith(_REFUSED_FOR_GOOD):
-                    logger.warning("key-change tracking failed (%s); trying again", exc)
+                    logger.warning("key-change tracking failed (%s); trying again", exc, extra=log_extra())
                 else:  # refused for good (ACL, an old server): caches fall back to asking the store
                     self.unsupported = True
-                    logger.warning("Redis refused key-change tracking (%s): API keys are looked up per request", exc)
+                    logger.warning(
+                        "Redis refused key-change tracking (%s): API keys are looked up per request",
+                        exc,
+                        extra=log_extra(),
+                    )
                     return
             except StoreError:
                 pass
