@@ -32,14 +32,23 @@ from errorkit._refusal import Refusal
 from errorkit._registry import Registry
 from errorkit._request_id import get_request_id
 from errorkit._stages.auth import APIKeyAuth, KeyCache, get_principal
+from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.failure import FailurePolicy
 from errorkit._stages.idempotency import Idempotency, StoredResponses
 from errorkit._stages.identity import TrustedProxies
 from errorkit._stages.keys import issue_api_key, register_api_key, revoke_api_key, set_workspace_disabled
+from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import Limit, PlanLimits, RateLimiter
 from errorkit._stores import backend_from_env
 from errorkit._stores.memory import MemoryBackend
-from errorkit._stores.protocols import Backend, IdempotencyStore, KeyStore, RateLimitStore
+from errorkit._stores.protocols import (
+    Backend,
+    ConcurrencyStore,
+    IdempotencyStore,
+    KeyStore,
+    QuotaStore,
+    RateLimitStore,
+)
 from errorkit._stores.redis import RedisBackend
 
 __all__ = [
@@ -47,6 +56,8 @@ __all__ = [
     "APIKeyAuth",
     "APIKeyRecord",
     "Backend",
+    "ConcurrencyLimit",
+    "ConcurrencyStore",
     "DefinitionError",
     "DetailFormat",
     "DuplicateCode",
@@ -74,6 +85,8 @@ __all__ = [
     "Principal",
     "ProblemFormat",
     "PrometheusMetrics",
+    "QuotaStore",
+    "Quotas",
     "RateLimitStore",
     "RateLimiter",
     "RedisBackend",

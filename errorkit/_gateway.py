@@ -17,13 +17,16 @@ One request's way through the gateway: authentication puts the principal in
 `scope["user"]`/`scope["auth"]` or refuses; rate limiting always runs (a failed
 authentication is counted by client address), adds its headers to the response and may
 refuse (its refusal wins: "slow down" comes before "bad key"); idempotency, only for a
-request nobody refused, replays, refuses, or runs the app once. A refusal becomes the
+request nobody refused, replays, refuses, or runs the app once, through the inner stages
+(concurrency limits, then quotas), which hold a slot or a unit around the app itself and
+refuse by raising `Refused` (so a refused first run is released, never stored). A refusal becomes the
 app's registry error here and nowhere else; any exception a stage or the app raises
 becomes a formatted 500 with the request id, logged once, and never reaches the server.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Sequence
 from typing import Protocol, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +53,24 @@ class Wrapper(Protocol):
     """A stage around the app: runs `app` itself (or answers without it), or returns a refusal."""
 
     async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None: ...
+
+
+class Around(Protocol):
+    """An inner stage, right around the app (inside idempotency): runs `app`, or raises `Refused`."""
+
+    async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None: ...
+
+
+class _Inner:
+    """The app as the outer stages see it: wrapped by one inner stage."""
+
+    __slots__ = ("app", "stage")
+
+    def __init__(self, stage: Around, app: ASGIApp) -> None:
+        self.stage, self.app = stage, app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.stage.around(scope, receive, send, self.app)
 
 
 def request_id_layer(app: ASGIApp, handler: ExceptionHandler) -> ASGIApp:
@@ -103,8 +124,12 @@ class GatewayMiddleware:
         auth: Gate | None = None,
         limiter: Gate | None = None,
         idempotency: Wrapper | None = None,
+        inner: Sequence[Around] = (),
     ) -> None:
-        self.app = app
+        self.app = app  # lifespan and websockets go straight to it
+        self.inner: ASGIApp = app  # what an HTTP request runs: the app within the inner stages
+        for stage in reversed(inner):  # the first is the outermost
+            self.inner = _Inner(stage, self.inner)
         self.handler = handler
         self.auth = auth
         self.limiter = limiter
@@ -145,11 +170,11 @@ class GatewayMiddleware:
             if refusal is None:
                 if charge is not None:
                     assert self.fused is not None
-                    refusal = await self.fused[1].wrap(scope, receive, gateway_send, self.app, charge)
+                    refusal = await self.fused[1].wrap(scope, receive, gateway_send, self.inner, charge)
                 elif self.idempotency is not None:
-                    refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.app)
+                    refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.inner)
                 else:
-                    await self.app(scope, receive, gateway_send)
+                    await self.inner(scope, receive, gateway_send)
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:

@@ -18,12 +18,14 @@ from errorkit._errors import APIError
 from errorkit._formats import FORMATS, Format
 from errorkit._gateway import GatewayMiddleware, request_id_layer
 from errorkit._handlers import ExceptionHandler
-from errorkit._observer import Observer, combine
+from errorkit._observer import Guarded, Observer, combine
 from errorkit._openapi import ErrorSchemaGenerator, install_fastapi
 from errorkit._reference import Reference, ReferencePage
 from errorkit._registry import Registry
 from errorkit._stages.auth import APIKeyAuth
+from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
 from errorkit._tracing import span_annotator
 from errorkit.catalogs import GENERIC
@@ -147,6 +149,8 @@ class ErrorKit:
         auth: APIKeyAuth | None = None,
         rate_limit: RateLimiter | None = None,
         idempotency: Idempotency | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+        quotas: Quotas | None = None,
         metrics: Observer | None = None,
         tracing: bool = True,
     ) -> None:
@@ -154,7 +158,8 @@ class ErrorKit:
 
         Registers the exception handlers and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
-        one gateway layer: authentication, rate limiting, idempotency and the catch-all.
+        one gateway layer: authentication, rate limiting, idempotency (around concurrency
+        limits and quotas, which hold a slot or a unit around the app) and the catch-all.
         Call it after your own `add_middleware()` calls, before serving. The stages are
         built without the kit (`APIKeyAuth(store)`, ...): the kit renders their refusals.
 
@@ -173,7 +178,14 @@ class ErrorKit:
         app.add_exception_handler(Exception, self.handler)
         app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler))
         app.user_middleware.append(
-            Middleware(GatewayMiddleware, handler=self.handler, auth=auth, limiter=rate_limit, idempotency=idempotency)
+            Middleware(
+                GatewayMiddleware,
+                handler=self.handler,
+                auth=auth,
+                limiter=rate_limit,
+                idempotency=idempotency,
+                inner=[stage for stage in (concurrency, quotas) if stage is not None],
+            )
         )
         observer = combine(metrics, span_annotator() if tracing else None)
         self.handler.observer = observer
@@ -182,11 +194,13 @@ class ErrorKit:
         if idempotency is not None:
             idempotency.observer = observer
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
-            stores = [auth and auth.keys, rate_limit and rate_limit.counters, idempotency and idempotency.records]
+            guarded = Guarded(metrics)
+            stores: list[object] = [auth and auth.keys, rate_limit and rate_limit.counters]
+            stores += [idempotency and idempotency.records, concurrency and concurrency.slots, quotas and quotas.store]
             for store in {id(s): s for s in stores if s}.values():
                 observe = getattr(store, "observe", None)
                 if observe is not None:
-                    observe(metrics)
+                    observe(guarded)
         if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
             install_fastapi(app, self.handler)
 

@@ -9,8 +9,14 @@ code, a node address; never a workspace, a key or a path.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
+
+from errorkit._log_context import log_extra
+
+logger = logging.getLogger("errorkit.observer")
 
 #: How the rate limiter decided one request.
 RateLimitResult = Literal["allowed", "limited", "shadow_limited", "failed_open", "failed_closed"]
@@ -81,9 +87,64 @@ class Observers(Observer):
             observer.redis_connection(node, connected)
 
 
+class Guarded(Observer):
+    """An observer whose failures never reach a request: each is caught and logged (at most once a minute)."""
+
+    __slots__ = ("_logged_at", "observer")
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+        self._logged_at = float("-inf")
+
+    def _failed(self, hook: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= 60:
+            self._logged_at = now
+            logger.error("observer %r failed in %s: %r", self.observer, hook, exc, extra=log_extra())
+
+    def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
+        try:
+            self.observer.error_sent(code, status, exc)
+        except Exception as failure:
+            self._failed("error_sent", failure)
+
+    def rate_limit_decided(self, policy: str, result: RateLimitResult, near_limit: bool) -> None:
+        try:
+            self.observer.rate_limit_decided(policy, result, near_limit)
+        except Exception as failure:
+            self._failed("rate_limit_decided", failure)
+
+    def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
+        try:
+            self.observer.idempotency_outcome(outcome)
+        except Exception as failure:
+            self._failed("idempotency_outcome", failure)
+
+    def redis_replied(self, node: str, seconds: float, commands: int) -> None:
+        try:
+            self.observer.redis_replied(node, seconds, commands)
+        except Exception as failure:
+            self._failed("redis_replied", failure)
+
+    def redis_failed(self, node: str, reason: RedisFailure, commands: int) -> None:
+        try:
+            self.observer.redis_failed(node, reason, commands)
+        except Exception as failure:
+            self._failed("redis_failed", failure)
+
+    def redis_connection(self, node: str, connected: bool) -> None:
+        try:
+            self.observer.redis_connection(node, connected)
+        except Exception as failure:
+            self._failed("redis_connection", failure)
+
+    def __getattr__(self, name: str) -> Any:  # the wrapped observer's own attributes (`app()`, `flush()`)
+        return getattr(self.observer, name)
+
+
 def combine(*observers: Observer | None) -> Observer | None:
-    """One observer for those given (None: there is none, and nothing is called)."""
+    """One guarded observer for those given (None: there is none, and nothing is called)."""
     present = [observer for observer in observers if observer is not None]
     if not present:
         return None
-    return present[0] if len(present) == 1 else Observers(present)
+    return Guarded(present[0] if len(present) == 1 else Observers(present))

@@ -29,7 +29,9 @@ from errorkit._reference import Reference
 from errorkit._refusal import Refusal
 from errorkit._samples import SAMPLE_ISSUE
 from errorkit._stages.auth import PERMISSIONS_MARK, APIKeyAuth
+from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
 
 ERROR_SCHEMA = "Error"
@@ -60,16 +62,19 @@ class Stages:
     auth: APIKeyAuth | None = None
     limiter: RateLimiter | None = None
     idempotency: Idempotency | None = None
+    inner: tuple[ConcurrencyLimit | Quotas, ...] = ()
 
     @classmethod
     def of(cls, app: Starlette) -> Stages:
         for middleware in app.user_middleware:
             if middleware.cls is GatewayMiddleware:  # type: ignore[comparison-overlap]
                 auth, limiter, idempotency = (middleware.kwargs.get(k) for k in ("auth", "limiter", "idempotency"))
+                inner: Sequence[object] = middleware.kwargs.get("inner", ())  # type: ignore[assignment]
                 return cls(  # stages of other classes describe nothing
                     auth if isinstance(auth, APIKeyAuth) else None,
                     limiter if isinstance(limiter, RateLimiter) else None,
                     idempotency if isinstance(idempotency, Idempotency) else None,
+                    tuple(stage for stage in inner if isinstance(stage, ConcurrencyLimit | Quotas)),
                 )
         return cls()
 
@@ -134,6 +139,8 @@ class ErrorDocumentation:
                 item["security"] = [{**need, scheme: []} for need in own for scheme in ("apiKeyHeader", "bearer")]
         if limiter is not None:
             refusals += limiter.route_refusals(method, path)
+        for stage in self.stages.inner:
+            refusals += stage.route_refusals(method, path)
         if idempotency is not None and idempotency.guards(method, path):
             refusals += idempotency.route_refusals(method, path)
             _add_parameter(item, _idempotency_parameter(idempotency.required.matches(path)))

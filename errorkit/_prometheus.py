@@ -20,14 +20,21 @@ Under several worker processes, prometheus-client's multiprocess mode does the a
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import logging
 import os
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
+from errorkit._log_context import log_extra
 from errorkit._observer import IdempotencyOutcome, Observer, RateLimitResult, RedisFailure
+
+logger = logging.getLogger("errorkit.metrics")
 
 #: Seconds; Redis on a LAN answers in 0.1-1 ms, errorkit's default deadline is 50 ms.
 DEFAULT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -41,11 +48,18 @@ class PrometheusMetrics(Observer):
     kit.install(app, rate_limit=..., idempotency=..., metrics=metrics)
     app.add_route("/metrics", metrics.app())  # or Route("/metrics", metrics.app())
     ```
-    Several `PrometheusMetrics` on one registry share its metrics. Labels never carry a
-    workspace, key or path: only codes, statuses, policy names, outcomes and node addresses.
+    The per-request counts (errors, decisions, outcomes, command timings) are added up in
+    plain Python and handed to prometheus-client at most every `flush_interval` seconds
+    and before each scrape this process answers (`flush()`), so a request pays a dict
+    update instead of a metric update (a locked write to a memory-mapped file in
+    multiprocess mode); another worker's counts reach a scrape within `flush_interval`.
+    Failures and connection changes are written at once. Several `PrometheusMetrics` on one
+    registry share its metrics. Labels never carry a workspace, key or path.
     """
 
-    def __init__(self, registry: Any = None, *, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
+    def __init__(
+        self, registry: Any = None, *, buckets: tuple[float, ...] = DEFAULT_BUCKETS, flush_interval: float = 1.0
+    ) -> None:
         try:
             import prometheus_client
         except ImportError:  # pragma: no cover - exercised only without the extra
@@ -55,8 +69,13 @@ class PrometheusMetrics(Observer):
         self._errors, self._decisions, self._near = metrics["errors"], metrics["decisions"], metrics["near"]
         self._idempotency, self._latency = metrics["idempotency"], metrics["latency"]
         self._failures, self._connections = metrics["failures"], metrics["connections"]
-        # label children by their values: a dict read instead of prometheus-client's label checks per event
+        self._bounds: tuple[float, ...] = tuple(self._latency._upper_bounds)  # ends with +Inf
+        self.flush_interval = flush_interval
+        # label children by their values: a dict read instead of prometheus-client's label checks
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._counts: dict[tuple[Any, ...], int] = {}  # (metric, *labels) -> not yet flushed
+        self._timings: dict[str, list[float]] = {}  # node -> per bucket, then the sum: not yet flushed
+        self._timer: asyncio.TimerHandle | None = None
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric, *labels)
@@ -65,24 +84,58 @@ class PrometheusMetrics(Observer):
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _count(self, key: tuple[Any, ...], amount: int = 1) -> None:
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + amount
+        if self._timer is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            self._timer = asyncio.get_running_loop().call_later(self.flush_interval, self.flush)
+        except RuntimeError:  # no event loop (a direct call): nothing to wait for
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the counts gathered so far to prometheus-client (a scrape of this process does it first).
+
+        A failure (a full or missing multiprocess directory) is logged, and those counts are lost."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        counts, self._counts = self._counts, {}
+        timings, self._timings = self._timings, {}
+        try:
+            for (metric, *labels), amount in counts.items():
+                self._child(metric, *labels).inc(amount)
+            for node, pending in timings.items():
+                histogram = self._child(self._latency, node)
+                for bucket, count in zip(histogram._buckets, pending, strict=False):  # prometheus-client's values
+                    if count:
+                        bucket.inc(count)
+                histogram._sum.inc(pending[-1])
+        except Exception as exc:
+            logger.error("could not record errorkit's metrics (%s); these counts are lost", exc, extra=log_extra())
+
     def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
-        child = self._children.get((code, status))
-        if child is None:
-            child = self._children[code, status] = self._errors.labels(code, str(status))
-        child.inc()
+        self._count((self._errors, code, str(status)))
 
     def rate_limit_decided(self, policy: str, result: RateLimitResult, near_limit: bool) -> None:
-        self._child(self._decisions, policy, result).inc()
+        self._count((self._decisions, policy, result))
         if near_limit:
-            self._child(self._near, policy).inc()
+            self._count((self._near, policy))
 
     def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
-        self._child(self._idempotency, outcome).inc()
+        self._count((self._idempotency, outcome))
 
     def redis_replied(self, node: str, seconds: float, commands: int) -> None:
-        histogram = self._child(self._latency, node)
-        for _ in range(commands):
-            histogram.observe(seconds)
+        pending = self._timings.get(node)
+        if pending is None:
+            pending = self._timings[node] = [0.0] * (len(self._bounds) + 1)
+        pending[bisect.bisect_left(self._bounds, seconds)] += commands
+        pending[-1] += seconds * commands
+        if self._timer is None:
+            self._schedule()
 
     def redis_failed(self, node: str, reason: RedisFailure, commands: int) -> None:
         self._child(self._failures, node, reason).inc(commands)
@@ -96,20 +149,28 @@ class PrometheusMetrics(Observer):
 
     def app(self) -> MetricsApp:
         """An ASGI app answering GET (and HEAD) with the metrics, as text or OpenMetrics (by `Accept`)."""
-        return MetricsApp(self.registry)
+        return MetricsApp(self.registry, self.flush)
 
 
 class MetricsApp:
-    """Serves a registry's metrics; in multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`), every worker's."""
+    """Serves a registry's metrics; in multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`), every worker's.
 
-    def __init__(self, registry: Any) -> None:
+    `flush` is called first (this process's pending counts). In multiprocess mode every
+    worker's files are read, whatever registry was given, on the event loop: one file per
+    worker process that ever ran (restarted workers add files until the directory is wiped).
+    """
+
+    def __init__(self, registry: Any, flush: Callable[[], None] | None = None) -> None:
         self.registry = registry
+        self.flush = flush
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from prometheus_client import CollectorRegistry, exposition, multiprocess
 
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        if self.flush is not None:
+            self.flush()
         registry = self.registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a fresh registry reading every worker's files
             registry = CollectorRegistry()

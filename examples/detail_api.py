@@ -12,6 +12,7 @@ The example's own data (campaigns, deployments) lives in this process; keys, rat
 counters and idempotency records live in the backend (shared by every worker on Redis).
 """
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from errorkit import (
     APIKeyAuth,
+    ConcurrencyLimit,
     ErrorKit,
     Idempotency,
     Limit,
@@ -44,9 +46,13 @@ auth = APIKeyAuth(backend, public_paths=["/health", "/docs", "/openapi.json", "/
 limiter = RateLimiter(
     backend,
     limits=[Limit(int(os.environ.get("EXAMPLE_RATE_LIMIT", "120")), 60)],  # per workspace, per minute
-    routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},
+    routes={"POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export": [Limit(2, 60)]},  # and 2 a minute
     exempt=["/health", "/metrics"],
 )
+# exports are slow and expensive: at most one per workspace running at once (a 429 too_many_concurrent_requests)
+EXPORT = "POST /workspaces/{workspace_id}/campaigns/{campaign_id}/export"
+concurrency = ConcurrencyLimit(backend, routes={EXPORT: 1})
+EXPORT_SECONDS = float(os.environ.get("EXAMPLE_EXPORT_SECONDS", "0"))  # how long an export takes here
 # Prometheus scrapes /metrics (with several workers: set PROMETHEUS_MULTIPROC_DIR, see the README)
 metrics = PrometheusMetrics()
 
@@ -165,8 +171,9 @@ async def graph(
 async def export(
     workspace_id: str, campaign_id: str, _: Principal = Depends(auth.require("campaigns:read"))
 ) -> dict[str, Any]:
-    """Expensive: limited to 2 a minute per workspace."""
+    """Expensive: limited to 2 a minute per workspace, one at a time."""
     campaign_of(workspace_id, campaign_id)
+    await asyncio.sleep(EXPORT_SECONDS)
     return {"campaign_id": campaign_id, "export": "queued"}
 
 
@@ -179,4 +186,6 @@ async def create_topics(
 
 app.mount("/errors", kit.reference_app(DETAIL_PAGE))
 app.add_route("/metrics", metrics.app(), include_in_schema=False)
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), metrics=metrics)
+kit.install(
+    app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), concurrency=concurrency, metrics=metrics
+)

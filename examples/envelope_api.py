@@ -38,6 +38,7 @@ from errorkit import (
     Limit,
     Principal,
     PrometheusMetrics,
+    Quotas,
     RateLimiter,
     backend_from_env,
     catalogs,
@@ -59,6 +60,19 @@ limiter = RateLimiter(
     routes={"POST /v2/deployments/{key}/invoke": [Limit(10, 10)]},
     exempt=["/health", "/metrics"],
 )
+# the plan table of quota_exceeded, enforced by the library: one atomic reservation per creation,
+# given back when the creation fails; knowledge bases and memory stores share one limit
+KNOWLEDGE = "Knowledge Bases + Memory Stores"
+quotas = Quotas(
+    backend,
+    limits=PLAN_LIMITS,
+    resources={"deployments": "Deployments", "agents": "Agents", "knowledge_bases": KNOWLEDGE,
+               "memory_stores": KNOWLEDGE, "webhooks": "Webhooks"},
+    creates={"POST /v2/deployments": "deployments", "POST /v2/agents": "agents",
+             "POST /v2/knowledge-bases": "knowledge_bases", "POST /v2/memory-stores": "memory_stores",
+             "POST /v2/webhooks": "webhooks"},
+    default_plan="Developer",
+)  # fmt: skip
 # Prometheus scrapes /metrics (with several workers: set PROMETHEUS_MULTIPROC_DIR, see the README)
 metrics = PrometheusMetrics()
 
@@ -96,9 +110,8 @@ INTEGRATIONS = {
 }  # could not be decrypted
 SNIPPETS = {"greeting": "Hello!"}
 
-# per workspace: deployments by key, and counts of the other plan-limited entities
+# per workspace: deployments by key (the library counts them against the plan)
 deployments: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 SEEDED = {  # every workspace starts with these, the setup behind the documented failures
     "legacy-bot": {"model_db_id": "mdl_removed", "integration": "int_openai", "project_id": "proj_a", "variants": {}},
     "broken-creds": {"model_db_id": "mdl_sonnet", "integration": "int_broken", "project_id": "proj_a", "variants": {}},
@@ -143,14 +156,8 @@ def workspace_deployments(principal: Principal) -> dict[str, dict[str, Any]]:
     return mine
 
 
-def enforce_quota(principal: Principal, entity: str, counted: int) -> None:
-    limit = PLAN_LIMITS[entity][principal.plan or "Developer"]
-    if limit is not None and counted >= limit:
-        raise kit.error("quota_exceeded", usage=counted, limit=limit)
-
-
 @auth.requires("deployments:write")
-@raises("unsupported_engine", "quota_exceeded", "wrong_project")
+@raises("unsupported_engine", "wrong_project")  # quota_exceeded: documented by the quotas stage
 async def create_deployment(request: Request) -> Response:
     """Create a deployment
     ---
@@ -169,8 +176,6 @@ async def create_deployment(request: Request) -> Response:
     if body.model not in ENGINES:
         raise kit.error("unsupported_engine", engine=body.model, supported=ENGINES)
     mine = workspace_deployments(principal)
-    created = sum(1 for d in mine.values() if d.get("created"))
-    enforce_quota(principal, "Deployments", created)
     model_db_id = (
         next(i for i, engine in MODELS.items() if engine == body.model) if body.model in MODELS.values() else "mdl_new"
     )
@@ -274,8 +279,7 @@ async def batch(request: Request) -> Response:
     raise kit.error("not_implemented", feature="batch_invoke")
 
 
-def counted_create(entity: str, counter: str) -> Any:
-    @raises("quota_exceeded")
+def counted_create(resource: str) -> Any:
     async def create(request: Request) -> Response:
         """Create a plan-limited resource
         ---
@@ -289,12 +293,9 @@ def counted_create(entity: str, counter: str) -> Any:
             description: Create a plan-limited resource
         """
         principal: Principal = request.user
-        body = NamedIn.model_validate(await request.json())
-        used = counts[principal.workspace_id]
-        current = used["knowledge"] + used["memory"] if entity.startswith("Knowledge") else used[counter]
-        enforce_quota(principal, entity, current)
-        used[counter] += 1
-        return JSONResponse({"name": body.name, counter: used[counter]}, status_code=201)
+        body = NamedIn.model_validate(await request.json())  # (invalid: a 400, and the unit is given back)
+        usage = await quotas.usage(principal.workspace_id, resource)
+        return JSONResponse({"name": body.name, "usage": usage}, status_code=201)
 
     return create
 
@@ -360,23 +361,21 @@ app = Starlette(
         Route("/v2/deployments/{key}", get_deployment),
         Route("/v2/deployments/{key}/invoke", invoke, methods=["POST"]),
         Route("/v2/deployments/{key}/batch", batch, methods=["POST"]),
-        Route("/v2/agents", auth.requires("agents:write")(counted_create("Agents", "agents")), methods=["POST"]),
+        Route("/v2/agents", auth.requires("agents:write")(counted_create("agents")), methods=["POST"]),
         Route(
             "/v2/knowledge-bases",
-            auth.requires("knowledge:write")(counted_create("Knowledge Bases + Memory Stores", "knowledge")),
+            auth.requires("knowledge:write")(counted_create("knowledge_bases")),
             methods=["POST"],
         ),
         Route(
             "/v2/memory-stores",
-            auth.requires("knowledge:write")(counted_create("Knowledge Bases + Memory Stores", "memory")),
+            auth.requires("knowledge:write")(counted_create("memory_stores")),
             methods=["POST"],
         ),
         Route("/v2/knowledge-bases/{kb_id}/search", search_knowledge, methods=["POST"]),
-        Route(
-            "/v2/webhooks", auth.requires("webhooks:write")(counted_create("Webhooks", "webhooks")), methods=["POST"]
-        ),
+        Route("/v2/webhooks", auth.requires("webhooks:write")(counted_create("webhooks")), methods=["POST"]),
         Route("/v2/integrations/{integration_id}", get_integration),
         Route("/v2/debug/crash", crash),
     ],
 )
-kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), metrics=metrics)
+kit.install(app, auth=auth, rate_limit=limiter, idempotency=Idempotency(backend), quotas=quotas, metrics=metrics)

@@ -77,4 +77,8 @@ def build(backend: Backend, metrics: Observer, *, limit: int = 5, **options: Any
     return app
 
 
-app = build(backend_from_env(), PrometheusMetrics()) if os.environ.get("EK_METRICS_APP") else None
+app = (
+    build(backend_from_env(), PrometheusMetrics(flush_interval=float(os.environ.get("EK_METRICS_FLUSH", "1"))))
+    if os.environ.get("EK_METRICS_APP")
+    else None
+)

@@ -2,6 +2,7 @@
 
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -61,7 +62,7 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
     seen: dict[str, int] = {}
     tally = ErrorTally(catalogs.DETAIL_API)
     with (
-        uvicorn("examples.detail_api:app", env=backend_env) as server,
+        uvicorn("examples.detail_api:app", env={**backend_env, "EXAMPLE_EXPORT_SECONDS": "0.5"}) as server,
         httpx.Client(base_url=server.url, event_hooks={"response": [tally.hook]}) as c,
     ):
 
@@ -107,8 +108,18 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
             400,
             "invalid_json",
         )
-        statuses = [c.post(f"{ws}/campaigns/{cmp}/export", headers=ADMIN).status_code for _ in range(2)]
-        assert statuses == [202, 202]
+        # one export at a time: two at once give a 202 and a 429 from the concurrency limit (both counted
+        # by the rate limit of 2 a minute, so the next is the rate limiter's 429)
+        with ThreadPoolExecutor(2) as pool:
+            at_once = list(pool.map(lambda _: c.post(f"{ws}/campaigns/{cmp}/export", headers=ADMIN), range(2)))
+        assert sorted(r.status_code for r in at_once) == [202, 429]
+        busy = next(r for r in at_once if r.status_code == 429)
+        assert busy.json() == {
+            "detail": "The workspace has too many requests in progress at once.",
+            "code": "too_many_concurrent_requests",
+            "request_id": busy.headers["x-request-id"],
+        }
+        assert (busy.headers["retry-after"], busy.headers["x-ratelimit-limit"]) == ("1", "2")  # rate headers too
         r = c.post(f"{ws}/campaigns/{cmp}/export", headers=ADMIN)
         expect(r, 429, "rate_limited")
         assert int(r.headers["retry-after"]) >= 1 and r.headers["x-ratelimit-remaining"] == "0"

@@ -1,8 +1,10 @@
 """Metrics in process: each hook's exact counts, shadow limits, Redis timings and failures on a real server."""
 
 import asyncio
+import logging
 import os
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from errorkit import (
     Idempotency,
     Limit,
     MemoryBackend,
+    Observer,
     PrometheusMetrics,
     RateLimiter,
     RedisBackend,
@@ -30,6 +33,7 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
+from errorkit._observer import Guarded
 from errorkit._stores.connection import Redis as Connection
 from errorkit._stores.connection import Timeouts
 from errorkit._tracing import SpanAnnotator
@@ -46,10 +50,12 @@ class Metrics:
         self.observer = PrometheusMetrics(self.registry)
 
     def __call__(self, name: str, **labels: str) -> float:
+        self.observer.flush()
         return self.registry.get_sample_value(name, labels) or 0.0
 
     def samples(self, name: str) -> dict[tuple[str, ...], float]:
         """Every sample of `name`, by its label values (sorted by label name)."""
+        self.observer.flush()
         return {
             tuple(v for _, v in sorted(s.labels.items())): s.value
             for family in self.registry.collect()
@@ -334,7 +340,8 @@ def test_without_metrics_nothing_observes() -> None:
     assert (kit.handler.observer, limiter.observer, idempotency.observer, backend.redis.observer) == (None,) * 4
     traced = ErrorKit()
     traced.install(Starlette(), rate_limit=RateLimiter(MemoryBackend()))
-    assert isinstance(traced.handler.observer, SpanAnnotator)  # opentelemetry-api is installed here
+    assert isinstance(traced.handler.observer, Guarded)
+    assert isinstance(traced.handler.observer.observer, SpanAnnotator)  # opentelemetry-api is installed here
 
 
 # -- the /metrics app ------------------------------------------------------------------------------
@@ -380,3 +387,127 @@ def test_shadow_limits_ride_on_the_idempotency_claim(redis: Redis, metrics: Metr
     }
     assert metrics.samples("errorkit_idempotency_requests_total") == {("first_run",): 3}
     assert metrics("errorkit_redis_failures_total", node=f"127.0.0.1:{redis.port}", reason="timeout") == 0
+
+
+def test_counts_wait_in_process_until_flushed() -> None:
+    metrics = Metrics()
+    metrics.observer.flush_interval = 0.05
+    with TestClient(app(keyed(MemoryBackend()), metrics)) as client:
+        assert client.get("/work", headers=ONE).status_code == 200
+        assert (
+            metrics.registry.get_sample_value(
+                "errorkit_rate_limit_decisions_total", {"policy": "default", "result": "allowed"}
+            )
+            is None
+        )
+        time.sleep(0.3)  # the flush timer ran on the app's event loop
+        assert (
+            metrics.registry.get_sample_value(
+                "errorkit_rate_limit_decisions_total", {"policy": "default", "result": "allowed"}
+            )
+            == 1
+        )
+
+
+class Failing(Observer):
+    """An observer that breaks on every event (a full disk under multiprocess mode, a bug)."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in (
+            "error_sent",
+            "rate_limit_decided",
+            "idempotency_outcome",
+            "redis_replied",
+            "redis_failed",
+            "redis_connection",
+        ):
+
+            def broken(*args: Any) -> None:
+                raise OSError(28, "No space left on device")
+
+            return broken
+        return super().__getattribute__(name)
+
+
+def test_an_observer_that_fails_never_reaches_a_request(redis: Redis, caplog: pytest.LogCaptureFixture) -> None:
+    backend = keyed(RedisBackend(redis.url))
+    asyncio.run(backend.initialize())
+    served = app(backend, None)
+    kit = ErrorKit(catalog=catalogs.DETAIL_API)
+    served = Starlette(routes=[Route("/work", slow, methods=["GET", "POST"]), Route("/boom", boom)])
+    kit.install(served, auth=APIKeyAuth(backend), rate_limit=RateLimiter(backend), metrics=Failing())
+    with (
+        caplog.at_level(logging.ERROR, logger="errorkit.observer"),
+        TestClient(served, raise_server_exceptions=False) as client,
+    ):
+        assert client.get("/work", headers=ONE).status_code == 200
+        crash = client.get("/boom", headers=ONE)
+        assert (crash.status_code, crash.json()["code"]) == (500, "internal_error")
+        os.kill(redis.process.pid, signal.SIGSTOP)  # Redis answers late: the failure hook breaks too
+        try:
+            assert client.get("/work", headers=ONE).status_code == 200  # failed open, within the deadline
+        finally:
+            os.kill(redis.process.pid, signal.SIGCONT)
+    failures = [r for r in caplog.records if r.name == "errorkit.observer"]
+    assert len(failures) >= 1 and all("No space left on device" in r.getMessage() for r in failures)
+    assert len(failures) <= 2  # at most once a minute per guarded observer (the stages' and the stores')
+
+
+def test_an_observer_attached_to_an_open_connection_counts_it(redis: Redis, metrics: Metrics) -> None:
+    node = f"127.0.0.1:{redis.port}"
+    connection = Connection(redis.url)
+
+    async def main() -> None:
+        await connection.execute("PING")
+        connection.observe(metrics.observer)
+        assert metrics("errorkit_redis_connections", node=node) == 1
+        connection.observe(None)
+        assert metrics("errorkit_redis_connections", node=node) == 0
+        connection.observe(metrics.observer)
+        await connection.close()
+        assert metrics("errorkit_redis_connections", node=node) == 0
+
+    asyncio.run(main())
+
+
+def test_a_failed_wait_for_a_key_in_use_is_idempotencys_failure_not_the_limiters(metrics: Metrics) -> None:
+    class Flaky(MemoryBackend):
+        """Once `failing`, the next claim answers and the later ones fail (the wait for a key in use meets an outage)."""
+
+        failing = False
+        answered = 0
+
+        async def claim(self, *args: Any, **kwargs: Any) -> Any:
+            if self.failing:
+                self.answered += 1
+                if self.answered > 1:
+                    raise StoreUnavailable("down")
+            return await super().claim(*args, **kwargs)
+
+    store, gate = Flaky(), asyncio.Event()
+
+    async def work(request: Request) -> Response:
+        await gate.wait()
+        return JSONResponse({"ok": True})
+
+    served = Starlette(routes=[Route("/w", work, methods=["POST"])])
+    limiter = RateLimiter(store, limits=[Limit(100, 60)], on_failure="fail_open")
+    ErrorKit(catalog=catalogs.DETAIL_API).install(
+        served, rate_limit=limiter, idempotency=Idempotency(store, wait=0.5), metrics=metrics.observer
+    )
+
+    async def main() -> int:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=served), base_url="http://t") as client:
+            headers = {"Idempotency-Key": "k1"}
+            first = asyncio.create_task(client.post("/w", headers=headers, content=b"x"))
+            await asyncio.sleep(0.05)
+            store.failing = True  # the second finds the key in use (counted, claimed in one step), then waits
+            second = asyncio.create_task(client.post("/w", headers=headers, content=b"x"))
+            await asyncio.sleep(0.2)
+            gate.set()
+            await first
+            return (await second).status_code
+
+    assert asyncio.run(main()) == 503  # idempotency fails closed; the limiter had admitted it
+    assert metrics.samples("errorkit_rate_limit_decisions_total") == {("default", "allowed"): 2}
+    assert metrics.samples("errorkit_idempotency_requests_total") == {("first_run",): 1, ("store_failure",): 1}

@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import tempfile
+import time
 from collections import Counter
 
 import httpx
@@ -50,7 +51,12 @@ def test_counters_are_exact_across_four_workers() -> None:
         uvicorn(
             "tests.metrics_app:app",
             workers=4,
-            env={"EK_METRICS_APP": "1", "REDIS_URL": redis.url, "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
+            env={
+                "EK_METRICS_APP": "1",
+                "REDIS_URL": redis.url,
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+                "EK_METRICS_FLUSH": "0.1",  # each worker hands its counts over within 0.1 s
+            },
         ) as server,
     ):
         # admitted and limited: 20 GETs of ws_1 against 5 an hour
@@ -80,6 +86,7 @@ def test_counters_are_exact_across_four_workers() -> None:
         assert all("x-ratelimit-limit" not in r.headers for r in stalled)
         pids |= {r.json()["pid"] for r in stalled + shadowed}
 
+        time.sleep(0.5)  # past every worker's flush interval
         samples = scrape(server.url)
         assert len(pids) > 1  # the traffic was spread over several workers, summed in one scrape
         errors = Counter(

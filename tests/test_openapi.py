@@ -93,6 +93,12 @@ def test_a_fastapi_operation_declares_what_its_route_and_the_stages_can_answer(
     get = detail_document["paths"]["/workspaces/{workspace_id}/campaigns/{campaign_id}/results"]["get"]
     assert sorted(get["responses"]) == ["200", "401", "403", "404", "409", "422", "429", "500", "503"]
     assert [p["name"] for p in get["parameters"]] == ["workspace_id", "campaign_id"]
+    # the export's concurrency limit: its own 429 beside the rate limiter's (errorkit's definition)
+    export = "/workspaces/{workspace_id}/campaigns/{campaign_id}/export"
+    assert statuses(detail_document, export, "post")["429"] == ["rate_limited", "too_many_concurrent_requests"]
+    assert "too_many_concurrent_requests" not in str(
+        statuses(detail_document, "/workspaces/{workspace_id}/topics", "post")
+    )
     # public and exempt from limits: only a crash is possible
     assert statuses(detail_document, "/health", "get") == {"200": [], "500": ["internal_error"]}
     assert "security" not in detail_document["paths"]["/health"]["get"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from errorkit import APIKeyRecord, Backend, MemoryBackend, RedisBackend
+from errorkit import APIKeyRecord, Backend, MemoryBackend, RedisBackend, StoreDataLost
 from errorkit._stages.algorithms import ALGORITHMS
 from errorkit._stores.protocols import Claim, ClaimState
 
@@ -246,6 +246,72 @@ def test_tenants_are_separate(run: Run) -> None:
 # -- the Redis store's key layout -------------------------------------------------------------
 
 
+# -- quotas ----------------------------------------------------------------------------------
+
+
+def test_quota_reserves_up_to_the_limit_and_a_refusal_changes_nothing(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        assert [tuple(await store.reserve("ws_1", "agents", 2)) for _ in range(3)] == [(True, 1), (True, 2), (False, 2)]
+        assert await store.usage("ws_1", ["agents", "webhooks"]) == [2, 0]
+        assert tuple(await store.reserve("ws_1", "agents", 3, units=2)) == (False, 2)  # 2 more do not fit in 3
+        assert tuple(await store.reserve("ws_2", "agents", 2)) == (True, 1)  # another workspace: its own count
+        assert tuple(await store.reserve("ws_1", "agents", None)) == (True, 3)  # unlimited, still counted
+
+    run(check)
+
+
+def test_quota_unreserve_never_goes_below_zero_and_set_usage_overwrites(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        await store.reserve("ws_1", "kb", 5)
+        assert [await store.unreserve("ws_1", "kb") for _ in range(2)] == [0, 0]
+        assert await store.unreserve("ws_1", "never-used") == 0
+        await store.set_usage("ws_1", "kb", 4)
+        assert tuple(await store.reserve("ws_1", "kb", 5)) == (True, 5)
+        assert tuple(await store.reserve("ws_1", "kb", 5)) == (False, 5)
+        assert await store.usage("ws_1", ["kb"]) == [5]
+
+    run(check)
+
+
+def test_quota_usage_is_exact_under_concurrent_reservations(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        results = await asyncio.gather(*(store.reserve("ws_1", "g", 7) for _ in range(30)))
+        assert sorted(r.usage for r in results if r.admitted) == [1, 2, 3, 4, 5, 6, 7]
+        assert [r.usage for r in results if not r.admitted] == [7] * 23
+
+    run(check)
+
+
+# -- concurrency slots --------------------------------------------------------------------------
+
+
+def test_slots_up_to_the_limit_released_by_token(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        taken = [tuple(await store.acquire("ws:1", "*", 2, f"t{i}", 60_000)) for i in range(3)]
+        assert taken == [(True, 1), (True, 2), (False, 2)]
+        assert tuple(await store.acquire("ws:1", "POST /exports", 2, "t9", 60_000)) == (True, 1)  # its own bucket
+        assert tuple(await store.acquire("ws:2", "*", 2, "t0", 60_000)) == (True, 1)  # its own identity
+        assert await store.release_slot("ws:1", "*", "t0") is True
+        assert await store.release_slot("ws:1", "*", "t0") is False
+        assert tuple(await store.acquire("ws:1", "*", 2, "t3", 60_000)) == (True, 2)
+
+    run(check)
+
+
+def test_a_lapsed_lease_frees_its_slot_and_renewal_keeps_one(run: Run) -> None:
+    async def check(store: Backend) -> None:
+        assert (await store.acquire("ws:1", "*", 2, "short", 150)).acquired
+        assert (await store.acquire("ws:1", "*", 2, "kept", 150)).acquired
+        await asyncio.sleep(0.1)
+        assert await store.renew_slot("ws:1", "*", "kept", 300) is True
+        await asyncio.sleep(0.1)  # "short" lapsed, "kept" was renewed
+        assert tuple(await store.acquire("ws:1", "*", 2, "new", 1000)) == (True, 2)
+        assert await store.renew_slot("ws:1", "*", "short", 1000) is False  # a lapsed slot is not taken again
+        assert tuple(await store.acquire("ws:1", "*", 2, "more", 1000)) == (False, 2)
+
+    run(check)
+
+
 def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -> None:
     async def main() -> None:
         prefix = f"layout-{uuid.uuid4().hex[:8]}"
@@ -253,13 +319,17 @@ def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -
         await store.put_api_key(record("ek_{x}"))
         await store.count(GCRA, "ws:{a}", ["*:5/60", "*:100/3600"], (60_000_000, 5, HOUR_US, 100), 1)
         await store.claim("ws:a:key:ek", "idem-1", b"fp", "o", 10_000)
+        await store.reserve("{a}", "Knowledge Bases", 5)
+        await store.acquire("ws:{a}", "POST /exports", 2, "token", 10_000)
         keys = sorted(k.decode() for k in await store.redis.execute("KEYS", f"{prefix}:*"))
         assert (
             keys
             == [
                 f"{prefix}:apikey:{{ek_(x)}}",
+                f"{prefix}:cc:{{ws:(a)}}:POST /exports",  # the workspace's slot, as its rate limits
                 f"{prefix}:dataset",  # one marker on a single node (on Cluster, one per slot)
                 f"{prefix}:ik:{{ws:a:key:ek}}:{base64.urlsafe_b64encode(blake2b(b'idem-1', digest_size=16).digest())[:22].decode()}",
+                f"{prefix}:quota:{{ws:(a)}}",
                 f"{prefix}:rl:{{ws:(a)}}:*:100/3600",
                 f"{prefix}:rl:{{ws:(a)}}:*:5/60",
                 f"{prefix}:workspace-keys:{{ws_1}}",
@@ -267,6 +337,20 @@ def test_redis_keys_carry_the_prefix_and_one_hash_tag_per_step(redis_url: str) -
         )
         outside = [k for k in await store.redis.execute("KEYS", "*") if b"ek_(x)" in k or b"ws:(a)" in k]
         assert all(k.startswith(prefix.encode()) for k in outside)  # nothing outside the prefix
+        await store.close()
+
+    asyncio.run(main())
+
+
+def test_quota_usage_of_a_redis_that_lost_its_data_is_not_zero_but_unknown(redis_url: str) -> None:
+    async def main() -> None:
+        store = RedisBackend(redis_url, prefix=f"lost-{uuid.uuid4().hex[:8]}")  # never initialized: no marker
+        with pytest.raises(StoreDataLost, match="quota usage"):
+            await store.reserve("ws_1", "agents", 3)
+        with pytest.raises(StoreDataLost, match="quota usage"):
+            await store.usage("ws_1", ["agents"])
+        assert await store.initialize() == 1
+        assert tuple(await store.reserve("ws_1", "agents", 3)) == (True, 1)
         await store.close()
 
     asyncio.run(main())

@@ -191,6 +191,7 @@ class Idempotency:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
         owner = secrets.token_hex(8)
         replay_receive = _Replaying(body, receive)
+        settled = False  # the limiter has judged this request (a later failure is idempotency's alone)
         try:
             if charge is None:
                 claim = await self._claim(tenant, key, fingerprint, owner)
@@ -199,13 +200,16 @@ class Idempotency:
                 counted, charged = await self.records.count_and_claim(  # type: ignore[attr-defined]
                     charge.algorithm, charge.identity, charge.buckets, charge.args, charge.cost, request_claim
                 )
+                settled = True
                 limited = charge.settle(counted)
                 if limited is not None or charged is None:
                     return limited
                 claim = await self._claim(tenant, key, fingerprint, owner, charged)
         except StoreUnavailable as exc:
-            # the limiter's policy, unless the store did answer (it counted) and only the records are lost
-            limited = charge.failed(exc) if charge is not None and not isinstance(exc, StoreDataLost) else None
+            # the limiter's policy, unless the store did answer (it counted) and only the records are lost,
+            # or the limiter had judged the request already (the wait for a key in use failed)
+            counting_failed = charge is not None and not settled and not isinstance(exc, StoreDataLost)
+            limited = charge.failed(exc) if charge is not None and counting_failed else None
             if limited is not None:
                 return limited
             refusal = self.on_failure.failed("idempotency", self.records.name, exc)

@@ -159,16 +159,23 @@ class RateLimiter:
             return False
         return self._route_policy(method, path) is not None
 
+    def _documented_policy(self, method: str, path: str) -> _Policy | None:
+        policy = self._route_policy(method, path) if not self.exempt.matches(path) else None
+        return self.default if policy is _DEFAULT else policy  # (plans are not known here: the defaults stand in)
+
     def route_refusals(self, method: str, path: str) -> list[Refusal]:
-        """What this stage may refuse on a route, for its documentation."""
-        if not self.route_policy_applies(method, path):
+        """What this stage may refuse on a route, for its documentation (a shadow limit refuses nothing)."""
+        policy = self._documented_policy(method, path)
+        if policy is None:
             return []
         limited = Refusal(_LIMITED, 429, details={"retry_after_seconds": 1}, retry_after=1)
-        return [limited] if self.on_failure.fails_open else [limited, self.on_failure.refusal(self.counters.name)]
+        refusals = [limited] if any(not limit.shadow for limit in policy.limits) else []
+        return refusals if self.on_failure.fails_open else [*refusals, self.on_failure.refusal(self.counters.name)]
 
     def route_headers(self, method: str, path: str) -> dict[str, str]:
         """The headers this stage adds to every response of a route, with what each means."""
-        if not self.route_policy_applies(method, path):
+        policy = self._documented_policy(method, path)
+        if policy is None or not (self.shadow_headers or any(not limit.shadow for limit in policy.limits)):
             return {}
         headers = {
             "X-RateLimit-Limit": "Requests allowed in the current window.",
@@ -240,14 +247,15 @@ class RateLimiter:
                 self._admitted(policy, counted, cost, headers)
             return None
         # refused (only enforced limits refuse): report the one that makes the client wait longest
-        wait_us, limit = max(
-            (
-                (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
-                for limit, value in zip(policy.limits, values, strict=True)
-                if not limit.shadow
-            ),
-            key=_first,
-        )
+        waits = [
+            (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
+            for limit, value in zip(policy.limits, values, strict=True)
+            if not limit.shadow
+        ]
+        if not waits:  # a store that does not know shadow limits refused: none of them may refuse
+            self._admitted(policy, counted._replace(admitted=True), cost, headers)
+            return None
+        wait_us, limit = max(waits, key=_first)
         retry_after = max(1, math.ceil(wait_us / 1_000_000))
         own: list[Header] = []
         self._headers(own, policy, limit, 0, now + wait_us, now)
@@ -285,7 +293,7 @@ class RateLimiter:
             self._headers(headers, policy, best[1], best[2], best[3], now)
         if self.observer is not None:
             result: RateLimitResult = "shadow_limited" if shadowed else "allowed"
-            self.observer.rate_limit_decided(policy.label, result, near and not shadowed)
+            self.observer.rate_limit_decided(policy.label, result, near)
 
     def _headers(
         self, headers: list[Header], policy: _Policy, limit: _Limit, remaining: int, reset_us: int, now_us: int

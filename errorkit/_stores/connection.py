@@ -138,6 +138,7 @@ class _Protocol(asyncio.Protocol):
         self.last_heard = 0.0  # loop time of the last reply, or of the first write after a quiet time
         self.lost = False
         self.sent: deque[tuple[float, int, int]] = deque()  # with an observer: (when, replies by then, commands)
+        self.published = False  # its handshake answered: in use (failures before that are the connect's)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
@@ -174,9 +175,9 @@ class _Protocol(asyncio.Protocol):
                 self.owner._queue(self, waiter, evaluate, None, convert, late)
             else:
                 error = reply_error(str(reply))
-                if type(error) is StoreUnavailable and self.owner.observer is not None:
-                    self.owner.observer.redis_failed(self.owner.node, "unavailable", 1)
                 waiter.set_exception(error)
+                if type(error) is StoreUnavailable and self.published and self.owner.observer is not None:
+                    self.owner.observer.redis_failed(self.owner.node, "unavailable", 1)
         if self.sent:
             self.owner._replied(self)
         if misdirected:
@@ -185,7 +186,7 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         failed = self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
-        if failed and self.owner.observer is not None:
+        if failed and self.published and self.owner.observer is not None:
             self.owner.observer.redis_failed(self.owner.node, "connection_lost", failed)
         if self.watchdog is not None:
             self.watchdog.cancel()
@@ -279,8 +280,16 @@ class Redis:
         )
 
     def observe(self, observer: Observer | None) -> None:
-        """Report to `observer` from now on (None: stop)."""
+        """Report to `observer` from now on (None: stop); an open connection moves from the old one's count to its."""
+        if self._up and self.observer is not None:
+            self.observer.redis_connection(self.node, False)
         self.observer = observer
+        if self._up and observer is not None:
+            observer.redis_connection(self.node, True)
+
+    def abandon(self) -> None:
+        """Its event loop is gone (tests, a forked worker): count its connection closed."""
+        self._down()
 
     @property
     def where(self) -> str:
@@ -508,7 +517,7 @@ class Redis:
                 raise StoreUnavailable(f"cannot connect to Redis at {self.where}: {reason}") from None
             self._failures = 0
             self._protocol = protocol  # published only now: the handshake has answered
-            self._up = True
+            protocol.published = self._up = True
             if self.observer is not None:
                 self.observer.redis_connection(self.node, True)
             return protocol

@@ -18,6 +18,8 @@ from errorkit._stores.protocols import (
     ClaimState,
     Counted,
     CounterAlgorithm,
+    Reserved,
+    Slot,
     count_then_claim,
 )
 
@@ -34,6 +36,8 @@ class MemoryBackend:
         self._keys: dict[str, APIKeyRecord] = {}
         self._values: dict[Any, tuple[int, Any]] = {}  # key -> (expires_at_us, value)
         self._operations = 0
+        self._usage: dict[tuple[str, str], int] = {}  # (workspace, quota group) -> usage; never expires
+        self._slots: dict[tuple[str, str], dict[str, int]] = {}  # (identity, bucket) -> token -> lease end (µs)
 
     # -- cells: expiring values, the state every step reads and writes ---------------------
 
@@ -134,4 +138,51 @@ class MemoryBackend:
         if record is None or record.get("owner") != owner:
             return False
         self.set(("idem", tenant, key), record, now + lease_ms * 1000)
+        return True
+
+    # -- quotas -------------------------------------------------------------------------------
+
+    async def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Reserved:
+        usage = self._usage.get((workspace, group), 0)
+        if limit is not None and usage + units > limit:
+            return Reserved(False, usage)
+        self._usage[workspace, group] = usage + units
+        return Reserved(True, usage + units)
+
+    async def unreserve(self, workspace: str, group: str, units: int = 1) -> int:
+        usage = self._usage[workspace, group] = max(0, self._usage.get((workspace, group), 0) - units)
+        return usage
+
+    async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
+        return [self._usage.get((workspace, group), 0) for group in groups]
+
+    async def set_usage(self, workspace: str, group: str, usage: int) -> None:
+        self._usage[workspace, group] = max(0, usage)
+
+    # -- concurrency slots --------------------------------------------------------------------
+
+    def _live_slots(self, identity: str, bucket: str, now: int) -> dict[str, int]:
+        slots = self._slots.setdefault((identity, bucket), {})
+        for token in [t for t, ends in slots.items() if ends <= now]:
+            del slots[token]
+        return slots
+
+    async def acquire(self, identity: str, bucket: str, limit: int, token: str, lease_ms: int) -> Slot:
+        now = self._now_us()
+        slots = self._live_slots(identity, bucket, now)
+        if len(slots) >= limit:
+            return Slot(False, len(slots))
+        slots[token] = now + lease_ms * 1000
+        return Slot(True, len(slots))
+
+    async def release_slot(self, identity: str, bucket: str, token: str) -> bool:
+        slots = self._live_slots(identity, bucket, self._now_us())
+        return slots.pop(token, None) is not None
+
+    async def renew_slot(self, identity: str, bucket: str, token: str, lease_ms: int) -> bool:
+        now = self._now_us()
+        slots = self._live_slots(identity, bucket, now)
+        if token not in slots:
+            return False
+        slots[token] = now + lease_ms * 1000
         return True

@@ -146,6 +146,64 @@ class IdempotencyStore(Protocol):
         ...
 
 
+class Reserved(NamedTuple):
+    """A quota reservation: whether the units fit, and the usage after it (or as found, when refused)."""
+
+    admitted: bool
+    usage: int
+
+
+class QuotaStore(Protocol):
+    """Usage counters per workspace and quota group, changed atomically; no expiry (they mirror resources).
+
+    `reserve` and `usage` raise `StoreDataLost` when the store lost its data (a reset counter
+    would let a workspace past its plan), as an idempotency claim does.
+    """
+
+    name: str
+
+    def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Awaitable[Reserved]:
+        """usage + units <= limit (None: unlimited) -> usage += units; else nothing changes."""
+        ...
+
+    def unreserve(self, workspace: str, group: str, units: int = 1) -> Awaitable[int]:
+        """usage -= units, never below 0; returns the new usage."""
+        ...
+
+    def usage(self, workspace: str, groups: Sequence[str]) -> Awaitable[list[int]]:
+        """The usage of each group (0 for one never used)."""
+        ...
+
+    async def set_usage(self, workspace: str, group: str, usage: int) -> None:
+        """Overwrite one group's usage (from the application's database, to repair drift)."""
+        ...
+
+
+class Slot(NamedTuple):
+    """A concurrency slot request: whether a slot was taken, and how many are held (this one included)."""
+
+    acquired: bool
+    in_flight: int
+
+
+class ConcurrencyStore(Protocol):
+    """Leased slots per identity and bucket: at most `limit` held at once; a lapsed lease frees its slot."""
+
+    name: str
+
+    def acquire(self, identity: str, bucket: str, limit: int, token: str, lease_ms: int) -> Awaitable[Slot]:
+        """Take a slot named `token` for `lease_ms` if fewer than `limit` live ones are held (by the store's clock)."""
+        ...
+
+    def release_slot(self, identity: str, bucket: str, token: str) -> Awaitable[bool]:
+        """Give the slot back (False: it had lapsed already)."""
+        ...
+
+    def renew_slot(self, identity: str, bucket: str, token: str, lease_ms: int) -> Awaitable[bool]:
+        """Extend a held slot's lease (False: it had lapsed, and is not taken again)."""
+        ...
+
+
 class ClaimRequest(NamedTuple):
     """An idempotency claim to make in the same step as a rate-limit charge."""
 
@@ -156,8 +214,8 @@ class ClaimRequest(NamedTuple):
     lease_ms: int
 
 
-class Backend(KeyStore, RateLimitStore, IdempotencyStore, Protocol):
-    """A store for all three concerns (what `backend_from_env()` returns)."""
+class Backend(KeyStore, RateLimitStore, IdempotencyStore, QuotaStore, ConcurrencyStore, Protocol):
+    """A store for every concern (what `backend_from_env()` returns)."""
 
     def count_and_claim(
         self,

@@ -9,6 +9,8 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 | workspace index | `<prefix>:workspace-keys:{<workspace>}` | set of key ids |
 | rate limit | `<prefix>:rl:{<identity>}:<bucket>` | the algorithm's state (GCRA: a timestamp; fixed: window, count) |
 | idempotency | `<prefix>:ik:{<tenant>}:<BLAKE2b-128 of the key>` | one string: state, fingerprint, owner or response |
+| quota usage | `<prefix>:quota:{ws:<workspace>}` | hash: quota group -> units used (no expiry) |
+| concurrency | `<prefix>:cc:{<identity>}:<bucket>` | sorted set: slot token -> lease end (ms, Redis's clock) |
 | dataset marker | `<prefix>:dataset`; on Cluster `<prefix>:dataset:{<tag>}` in each slot | time first written |
 
 The dataset marker tells a Redis that lost errorkit's data (restarted without persistence,
@@ -42,6 +44,8 @@ from errorkit._stores.protocols import (
     ClaimState,
     Counted,
     CounterAlgorithm,
+    Reserved,
+    Slot,
     count_then_claim,
 )
 from errorkit._stores.topology import ClusterClient, SentinelClient, connect, hash_slot, slot_tags
@@ -60,6 +64,11 @@ _LIMIT_THEN_CLAIM = resources.files("errorkit._stores.lua").joinpath("limit_then
 _COMPLETE = _script("idempotency_complete.lua")
 _RELEASE = _script("idempotency_release.lua")
 _RENEW = _script("idempotency_renew.lua")
+_RESERVE = _script("quota_reserve.lua")
+_UNRESERVE = _script("quota_unreserve.lua")
+_USAGE = _script("quota_usage.lua")
+_ACQUIRE = _script("slot_acquire.lua")
+_RENEW_SLOT = _script("slot_renew.lua")
 _CLAIMED = Claim(ClaimState.CLAIMED)
 _CLAIM_STATES = {
     b"completed": ClaimState.COMPLETED,
@@ -87,6 +96,22 @@ _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-ra
 
 def _counted(reply: list[int]) -> Counted:
     return Counted(reply[0], reply[1] == 1, reply[3:], reply[2])
+
+
+def _reserved(reply: list[Any]) -> Reserved:
+    if reply[0] == b"lost":
+        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+    return Reserved(reply[0] == 1, reply[1])
+
+
+def _usage(reply: list[Any]) -> list[int]:
+    if reply and reply[0] == b"lost":
+        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+    return [int(value) for value in reply]
+
+
+def _slot(reply: list[int]) -> Slot:
+    return Slot(reply[0] == 1, reply[1])
 
 
 def _counted_and_claimed(reply: list[Any]) -> tuple[Counted, Claim | None]:
@@ -326,6 +351,42 @@ class RedisBackend:
     def renew(self, tenant: str, key: str, owner: str, lease_ms: int) -> Awaitable[bool]:
         return self.redis.run(_RENEW, [self._record(tenant, key)], (owner, lease_ms), bool)
 
+    # -- quotas -------------------------------------------------------------------------------
+
+    def _quota(self, workspace: str) -> str:
+        return f"{self.prefix}:quota:{{{_tag('ws:' + workspace)}}}"  # the workspace's slot, as its rate limits
+
+    def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Awaitable[Reserved]:
+        key = self._quota(workspace)
+        args = (group, -1 if limit is None else limit, units)
+        late = _Unreserve(self, workspace, group, units)
+        return self.redis.run(_RESERVE, [key, self._marker(key)], args, _reserved, late)
+
+    def unreserve(self, workspace: str, group: str, units: int = 1) -> Awaitable[int]:
+        return self.redis.run(_UNRESERVE, [self._quota(workspace)], (group, units), int)
+
+    def usage(self, workspace: str, groups: Sequence[str]) -> Awaitable[list[int]]:
+        key = self._quota(workspace)
+        return self.redis.run(_USAGE, [key, self._marker(key)], tuple(groups), _usage)
+
+    async def set_usage(self, workspace: str, group: str, usage: int) -> None:
+        await self.redis.execute("HSET", self._quota(workspace), group, usage)
+
+    # -- concurrency slots ----------------------------------------------------------------------
+
+    def _slots(self, identity: str, bucket: str) -> str:
+        return f"{self.prefix}:cc:{{{_tag(identity)}}}:{bucket}"
+
+    def acquire(self, identity: str, bucket: str, limit: int, token: str, lease_ms: int) -> Awaitable[Slot]:
+        late = _ReleaseSlot(self, identity, bucket, token)
+        return self.redis.run(_ACQUIRE, [self._slots(identity, bucket)], (limit, token, lease_ms), _slot, late)
+
+    async def release_slot(self, identity: str, bucket: str, token: str) -> bool:
+        return bool(await self.redis.execute("ZREM", self._slots(identity, bucket), token))
+
+    def renew_slot(self, identity: str, bucket: str, token: str, lease_ms: int) -> Awaitable[bool]:
+        return self.redis.run(_RENEW_SLOT, [self._slots(identity, bucket)], (token, lease_ms), bool)
+
     def observe(self, observer: Observer | None) -> None:
         """Report Redis replies (timed), failures and connection state to `observer` (None: stop)."""
         self.redis.observe(observer)
@@ -354,3 +415,29 @@ class _FreeIfClaimed:
         claim: Claim | None = result[1] if self.counted else result  # (Counted, Claim | None) or a Claim
         if claim is not None and claim.state is ClaimState.CLAIMED:
             self.backend._background(self.backend.release(self.tenant, self.key, self.owner))
+
+
+class _Unreserve:
+    """A reservation's late reply: its caller gave up (deadline), so units it took are given back."""
+
+    __slots__ = ("backend", "group", "units", "workspace")
+
+    def __init__(self, backend: RedisBackend, workspace: str, group: str, units: int) -> None:
+        self.backend, self.workspace, self.group, self.units = backend, workspace, group, units
+
+    def __call__(self, result: Any) -> None:
+        if result.admitted:
+            self.backend._background(self.backend.unreserve(self.workspace, self.group, self.units))
+
+
+class _ReleaseSlot:
+    """A slot's late reply: its caller gave up (deadline), so a slot it took is given back at once."""
+
+    __slots__ = ("backend", "bucket", "identity", "token")
+
+    def __init__(self, backend: RedisBackend, identity: str, bucket: str, token: str) -> None:
+        self.backend, self.identity, self.bucket, self.token = backend, identity, bucket, token
+
+    def __call__(self, result: Any) -> None:
+        if result.acquired:
+            self.backend._background(self.backend.release_slot(self.identity, self.bucket, self.token))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import time
@@ -151,6 +152,9 @@ class SentinelClient:
     async def _discover(self) -> Redis:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
+            for gone in [self._master, *self._connections.values()]:
+                if gone is not None:
+                    gone.abandon()
             self._loop, self._lock, self._master, self._watcher = loop, asyncio.Lock(), None, None
             self._connections = {}
         assert self._lock is not None
@@ -169,8 +173,8 @@ class SentinelClient:
             await master._connect()  # the handshake checks the role: a stale answer fails here
             self.discoveries += 1
             self._master = master
-            if self._watcher is None or self._watcher.done():
-                self._watcher = loop.create_task(self._watch())
+            if self._watcher is None or self._watcher.done():  # (no request's context: it outlives them all)
+                self._watcher = loop.create_task(self._watch(), context=contextvars.Context())
             return master
 
     async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]:
@@ -328,6 +332,8 @@ class ClusterClient:
     def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
+            for gone in self._nodes.values():
+                gone.abandon()
             self._loop, self._lock, self._nodes, self._refreshing = loop, asyncio.Lock(), {}, None
             self._slots = [None] * SLOTS
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -81,7 +82,7 @@ class KeyWatch:
             return
         self.live = False
         self.epoch += 1
-        self._task = loop.create_task(self._supervise())
+        self._task = loop.create_task(self._supervise(), context=contextvars.Context())  # outlives every request
 
     async def _supervise(self) -> None:
         while True:

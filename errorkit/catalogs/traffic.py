@@ -1,4 +1,5 @@
-"""Default definitions of the codes errorkit's stages produce (auth, rate limiting, idempotency).
+"""Default definitions of the codes errorkit's stages produce (auth, rate limiting, idempotency,
+quotas, concurrency limits).
 
 Used for a code the app's catalog does not define (the two documents each define some
 of them); a catalog's own definition always wins. `STAGE_CODES` holds all of them.
@@ -122,4 +123,32 @@ IDEMPOTENCY_CODES.define(
     group="idempotency",
 )
 
-STAGE_CODES = Registry("stages", include=[AUTH_CODES, RATE_LIMIT_CODES, IDEMPOTENCY_CODES])
+QUOTA_CODES = Registry("quotas")
+QUOTA_CODES.define(  # as the second document defines it
+    "quota_exceeded",
+    status=402,
+    message="The workspace has reached the limit for a resource on its current plan.",
+    when="The workspace has reached the limit for a resource on its current plan. "
+    "The error details include usage (current count) and limit (plan maximum).",
+    fix="Delete unused resources to free up quota, or upgrade the plan.",
+    group="quota",
+    details={"usage": int, "limit": int},
+)
+
+CONCURRENCY_CODES = Registry("concurrency")
+CONCURRENCY_CODES.define(
+    "too_many_concurrent_requests",
+    status=429,
+    message="The workspace has too many requests in progress at once.",
+    when="As many of the workspace's requests as its concurrency limit allows are still running. "
+    "The error details include limit and in_flight.",
+    fix="Retry once one of the workspace's running requests has finished (Retry-After is a hint); "
+    "send fewer expensive requests at once.",
+    group="rate_limiting",
+    details={"limit": int, "in_flight": int},
+    retry_after=1,
+)
+
+STAGE_CODES = Registry(
+    "stages", include=[AUTH_CODES, RATE_LIMIT_CODES, IDEMPOTENCY_CODES, QUOTA_CODES, CONCURRENCY_CODES]
+)

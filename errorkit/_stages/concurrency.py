@@ -1,0 +1,185 @@
+"""Concurrency limits: at most N requests of one workspace in flight at once, each slot leased.
+
+A rate limit bounds requests per period; a few slow, expensive requests can still exhaust a
+service, so Stripe runs a concurrent-requests limiter beside its rate limiter. Each request
+to a limited route takes a slot (one atomic store step), holds it with a lease renewed while
+it runs (a third of the lease at a time), and gives it back before its response's last
+message leaves, so a client that waits for its response always finds its slot free again. A
+worker killed mid-request stops renewing: its slots lapse after the lease and come back.
+
+Over the limit: 429 `too_many_concurrent_requests` (details `limit` and `in_flight`,
+`Retry-After: 1`). It is deliberately not the rate limiter's code: waiting out a rate window
+is the wrong advice, since the request may go again as soon as one of the workspace's own
+requests finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errorkit._exceptions import Refused, StoreError, StoreUnavailable
+from errorkit._paths import PathPatterns
+from errorkit._principal import Principal
+from errorkit._refusal import Refusal
+from errorkit._stages.auth import get_principal
+from errorkit._stages.failure import FailureMode, FailurePolicy
+from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.routes import route_template
+from errorkit._stores.protocols import ConcurrencyStore
+
+
+class ConcurrencyLimit:
+    """At most `limit` requests of one workspace in flight (anonymous traffic: per client address).
+
+    - `limit`: for every route (None: only the routes named in `routes`);
+    - `routes`: route (`"POST /exports"` or `"/exports"`) -> its own limit, counted apart from
+      the rest (None: not limited);
+    - `lease`: seconds a slot lives without renewal (a killed worker's slots come back after it);
+    - `retry_after`: seconds in the 429's `Retry-After`;
+    - `exempt`, `identity`, `trusted_proxies`: as `RateLimiter` takes them;
+    - `on_failure`: while the store cannot answer (default fail open: the request runs
+      without a slot).
+    """
+
+    def __init__(
+        self,
+        slots: ConcurrencyStore,
+        *,
+        limit: int | None = None,
+        routes: Mapping[str, int | None] | None = None,
+        lease: float = 30.0,
+        retry_after: int = 1,
+        exempt: Iterable[str] = ("/health",),
+        identity: Callable[[Scope, Principal | None], str | None] | None = None,
+        trusted_proxies: Iterable[str] = (),
+        on_failure: FailurePolicy | FailureMode = "fail_open",
+    ) -> None:
+        for name, value in [("limit", limit), *(routes or {}).items()]:
+            if value is not None and value < 1:
+                raise ValueError(f"a concurrency limit is at least 1, not {value!r} ({name})")
+        if lease < 0.01 or retry_after < 1:
+            raise ValueError(f"lease must be at least 10 ms and retry_after 1 s, not {lease!r}, {retry_after!r}")
+        self.slots = slots
+        self.limit = limit
+        self.routes = dict(routes or {})
+        self.lease_ms = round(lease * 1000)
+        self.retry_after = retry_after
+        self.exempt = PathPatterns(exempt)
+        self.identity = identity
+        self.proxies = TrustedProxies(trusted_proxies)
+        self.on_failure = FailurePolicy.of(on_failure)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
+        """The bucket and limit a route's requests count against (None: not limited)."""
+        for name in (f"{method} {template}", template):
+            if name in self.routes:
+                limit = self.routes[name]
+                return None if limit is None else (name, limit)
+        return None if self.limit is None else ("*", self.limit)
+
+    def route_refusals(self, method: str, path: str) -> list[Refusal]:
+        """What this stage may refuse on a route, for its documentation."""
+        if self.exempt.matches(path) or self.bucket_for(method, path) is None:
+            return []
+        refusals = [self._refusal(1, 1)]
+        return refusals if self.on_failure.fails_open else [*refusals, self.on_failure.refusal(self.slots.name)]
+
+    def _refusal(self, limit: int, in_flight: int) -> Refusal:
+        return Refusal(
+            ("too_many_concurrent_requests",),
+            429,
+            details={"limit": limit, "in_flight": in_flight},
+            retry_after=self.retry_after,
+            fallback="defaults",
+        )
+
+    def _who(self, scope: Scope) -> str:
+        principal = get_principal(scope)
+        if self.identity is not None:
+            custom = self.identity(scope, principal)
+            if custom is not None:
+                return custom
+        if principal is not None:
+            return "ws:" + principal.workspace_id  # the workspace's hash tag, as for its rate limits
+        return "ip:" + self.proxies.client_address(scope)
+
+    async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """The gateway's inner stage: take a slot, run the app, give the slot back."""
+        if self.exempt.matches(scope["path"]):
+            await app(scope, receive, send)
+            return
+        found = self.bucket_for(scope["method"], route_template(scope) or "<unmatched>")
+        if found is None:
+            await app(scope, receive, send)
+            return
+        bucket, limit = found
+        who, token = self._who(scope), secrets.token_hex(8)
+        try:
+            slot = await self.slots.acquire(who, bucket, limit, token, self.lease_ms)
+        except StoreUnavailable as exc:
+            refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
+            if not self.on_failure.fails_open:
+                raise Refused(refusal) from None
+            await app(scope, receive, send)
+            return
+        if not slot.acquired:
+            raise Refused(self._refusal(limit, slot.in_flight))
+        held = _Held(self, who, bucket, token, send)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.lease_ms / 3000, held.renew)
+        try:
+            await app(scope, receive, held)
+        finally:
+            timer.cancel()
+            if held.renewal is not None:
+                held.renewal.cancel()
+            if not held.released:  # no whole response (an exception, a cancel): never block on it
+                held.released = True
+                self._spawn(self._release(who, bucket, token))
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(step)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _release(self, who: str, bucket: str, token: str) -> None:
+        with contextlib.suppress(StoreError):  # else the slot lapses with its lease
+            await self.slots.release_slot(who, bucket, token)
+
+    async def _renew(self, who: str, bucket: str, token: str) -> None:
+        interval = self.lease_ms / 3000
+        while True:
+            try:
+                if not await self.slots.renew_slot(who, bucket, token, self.lease_ms):
+                    return
+            except StoreUnavailable:
+                pass
+            await asyncio.sleep(interval)
+
+
+class _Held:
+    """A request holding a slot, called as the app's send: gives the slot back before the last message."""
+
+    __slots__ = ("bucket", "released", "renewal", "send", "stage", "token", "who")
+
+    def __init__(self, stage: ConcurrencyLimit, who: str, bucket: str, token: str, send: Send) -> None:
+        self.stage, self.who, self.bucket, self.token, self.send = stage, who, bucket, token, send
+        self.released = False
+        self.renewal: asyncio.Task[None] | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False) and not self.released:
+            self.released = True
+            await self.stage._release(self.who, self.bucket, self.token)
+        await self.send(message)
+
+    def renew(self) -> None:
+        """The lease timer's callback: renew the lease until the request ends."""
+        self.renewal = asyncio.get_running_loop().create_task(self.stage._renew(self.who, self.bucket, self.token))

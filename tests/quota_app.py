@@ -1,0 +1,131 @@
+"""An app for the quota and concurrency tests: `build()` in process, or `app` under uvicorn (configured by env).
+
+Plan-limited resources (agents; knowledge bases and memory stores sharing one limit), a
+creation that fails on request, a deletion, and slow routes under a concurrency limit.
+"""
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from errorkit import (
+    APIKeyAuth,
+    Backend,
+    ConcurrencyLimit,
+    ErrorKit,
+    Idempotency,
+    MemoryBackend,
+    Quotas,
+    StoreError,
+    backend_from_env,
+    catalogs,
+    register_api_key,
+)
+
+KEYS = {  # token -> (workspace, plan)
+    "ek_dev.developer-secret-1": ("ws_dev", "Developer"),
+    "ek_dev2.developer-secret-2": ("ws_dev2", "Developer"),
+    "ek_growth.growth-secret-1": ("ws_growth", "Growth"),
+}
+LIMITS = {
+    "Agents": {"Developer": 3, "Growth": None},
+    "Knowledge Bases + Memory Stores": {"Developer": 2, "Growth": None},
+}
+RESOURCES = {
+    "agents": "Agents",
+    "knowledge_bases": "Knowledge Bases + Memory Stores",
+    "memory_stores": "Knowledge Bases + Memory Stores",
+}
+
+
+async def create(request: Request) -> Response:
+    body = await request.body()
+    if body == b"fail":
+        raise HTTPException(400, "the handler refused this one")
+    if body == b"crash":
+        raise RuntimeError("the handler crashed")
+    return JSONResponse({"created": request.url.path, "pid": os.getpid()}, status_code=201)
+
+
+async def delete(request: Request) -> Response:
+    return Response(status_code=204)
+
+
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(float(request.query_params.get("sleep", "1")))
+    return JSONResponse({"pid": os.getpid()})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"pid": os.getpid()})
+
+
+def build(backend: Backend, *, concurrency: int = 3, lease: float = 30.0, **quota_options: Any) -> Starlette:
+    keys = MemoryBackend()
+    quotas = Quotas(
+        backend,
+        limits=LIMITS,
+        resources=RESOURCES,
+        creates={
+            "POST /agents": "agents",
+            "POST /knowledge-bases": "knowledge_bases",
+            "POST /memory-stores": "memory_stores",
+        },
+        deletes={"DELETE /agents/{agent_id}": "agents", "DELETE /knowledge-bases/{kb_id}": "knowledge_bases"},
+        **quota_options,
+    )
+
+    async def usage(request: Request) -> Response:
+        workspace = request.user.workspace_id
+        return JSONResponse({resource: await quotas.usage(workspace, resource) for resource in RESOURCES})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        with contextlib.suppress(StoreError):  # (the tests of an unreachable store start it too)
+            await backend.initialize()
+        for token, (workspace, plan) in KEYS.items():
+            await register_api_key(keys, token, workspace_id=workspace, plan=plan)
+        yield
+
+    app = Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/agents", create, methods=["POST"]),
+            Route("/agents/{agent_id}", delete, methods=["DELETE"]),
+            Route("/knowledge-bases", create, methods=["POST"]),
+            Route("/knowledge-bases/{kb_id}", delete, methods=["DELETE"]),
+            Route("/memory-stores", create, methods=["POST"]),
+            Route("/usage", usage),
+            Route("/slow", slow),
+            Route("/quick", slow),
+            Route("/health", health),
+        ],
+    )
+    ErrorKit(catalog=catalogs.ENVELOPE_API).install(
+        app,
+        auth=APIKeyAuth(keys, public_paths=["/health"]),
+        idempotency=Idempotency(backend),
+        concurrency=ConcurrencyLimit(backend, routes={"/slow": concurrency, "/quick": concurrency}, lease=lease),
+        quotas=quotas,
+    )
+    return app
+
+
+app = (
+    build(
+        backend_from_env(),
+        concurrency=int(os.environ.get("EK_CONCURRENCY", "3")),
+        lease=float(os.environ.get("EK_LEASE", "30")),
+    )
+    if os.environ.get("EK_QUOTA_APP")
+    else None
+)

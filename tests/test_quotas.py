@@ -1,0 +1,268 @@
+"""Plan quotas and concurrency limits in process, over the in-memory and the Redis store."""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from errorkit import Backend, MemoryBackend, RedisBackend
+from tests.quota_app import build
+from tests.servers import free_port
+
+DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
+GROWTH = {"Authorization": "Bearer ek_growth.growth-secret-1"}
+
+
+def quota_error(usage: int, limit: int, request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": "quota_exceeded",
+            "message": "The workspace has reached the limit for a resource on its current plan.",
+            "doc_url": "https://docs.orq.ai/errors/quota_exceeded",
+            "details": {"usage": usage, "limit": limit},
+            "request_id": request_id,
+        }
+    }
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest, redis_url: str) -> Backend:
+    if request.param == "memory":
+        return MemoryBackend()
+    return RedisBackend(redis_url, prefix=f"q-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[TestClient]:
+    with TestClient(build(backend), raise_server_exceptions=False) as client:
+        yield client
+
+
+def usage(client: TestClient, headers: dict[str, str] = DEV) -> dict[str, int]:
+    return dict(client.get("/usage", headers=headers).json())
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+
+def test_creations_up_to_the_plan_limit_then_402_with_usage_and_limit(client: TestClient) -> None:
+    assert [client.post("/agents", headers=DEV).status_code for _ in range(3)] == [201] * 3
+    refused = client.post("/agents", headers=DEV)
+    assert refused.status_code == 402
+    assert refused.json() == quota_error(3, 3, refused.headers["x-request-id"])
+    assert refused.headers["x-should-retry"] == "false"
+    assert usage(client) == {"agents": 3, "knowledge_bases": 0, "memory_stores": 0}
+
+
+def test_knowledge_bases_and_memory_stores_share_one_limit(client: TestClient) -> None:
+    assert client.post("/knowledge-bases", headers=DEV).status_code == 201
+    assert client.post("/memory-stores", headers=DEV).status_code == 201
+    for path in ("/knowledge-bases", "/memory-stores"):
+        refused = client.post(path, headers=DEV)
+        assert refused.json() == quota_error(2, 2, refused.headers["x-request-id"])
+    assert usage(client) == {"agents": 0, "knowledge_bases": 2, "memory_stores": 2}  # one group, one count
+
+
+def test_a_failed_creation_gives_its_unit_back(client: TestClient) -> None:
+    assert client.post("/agents", headers=DEV, content=b"fail").status_code == 400
+    crashed = client.post("/agents", headers=DEV, content=b"crash")
+    assert (crashed.status_code, crashed.json()["error"]["code"]) == (500, "internal_error")
+    assert usage(client)["agents"] == 0
+    assert [client.post("/agents", headers=DEV).status_code for _ in range(4)] == [201, 201, 201, 402]
+
+
+def test_a_deletion_gives_a_unit_back_and_usage_never_goes_below_zero(client: TestClient) -> None:
+    for _ in range(3):
+        client.post("/agents", headers=DEV)
+    assert client.delete("/agents/a_1", headers=DEV).status_code == 204
+    assert usage(client)["agents"] == 2
+    assert client.post("/agents", headers=DEV).status_code == 201
+    for _ in range(5):
+        client.delete("/agents/a_1", headers=DEV)
+    assert usage(client)["agents"] == 0
+
+
+def test_an_unlimited_plan_is_counted_but_never_refused(client: TestClient) -> None:
+    assert [client.post("/agents", headers=GROWTH).status_code for _ in range(6)] == [201] * 6
+    assert usage(client, GROWTH)["agents"] == 6
+
+
+def test_set_usage_repairs_drift(backend: Backend) -> None:
+    app = build(backend)
+    with TestClient(app) as client:
+        quotas = next(m.kwargs["inner"][1] for m in app.user_middleware if "inner" in m.kwargs)
+        asyncio.run(quotas.set_usage("ws_dev", "agents", 2))
+        assert usage(client)["agents"] == 2
+        assert [client.post("/agents", headers=DEV).status_code for _ in range(2)] == [201, 402]
+        with pytest.raises(ValueError, match="usage is a count"):
+            asyncio.run(quotas.set_usage("ws_dev", "agents", -1))
+
+
+def test_a_replayed_creation_reserves_nothing_and_a_refused_one_is_not_stored(client: TestClient) -> None:
+    keyed = {**DEV, "Idempotency-Key": "create-agent-1"}
+    first = client.post("/agents", headers=keyed)
+    again = client.post("/agents", headers=keyed)
+    assert (first.status_code, again.status_code, again.headers["idempotent-replayed"]) == (201, 201, "true")
+    assert usage(client)["agents"] == 1
+    client.post("/agents", headers=DEV)
+    client.post("/agents", headers=DEV)
+    late = {**DEV, "Idempotency-Key": "create-agent-4"}
+    assert client.post("/agents", headers=late).status_code == 402
+    client.delete("/agents/a_1", headers=DEV)  # room again: the same key runs now (the 402 was not kept)
+    retried = client.post("/agents", headers=late)
+    assert (retried.status_code, "idempotent-replayed" in retried.headers) == (201, False)
+
+
+def test_quota_store_unreachable_fails_closed() -> None:
+    with TestClient(build(RedisBackend(f"redis://127.0.0.1:{free_port()}/0")), raise_server_exceptions=False) as client:
+        refused = client.post("/agents", headers=DEV)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "service_unavailable")
+
+
+def test_quotas_refuse_unknown_resources_at_construction() -> None:
+    from errorkit import Quotas
+
+    with pytest.raises(ValueError, match="'gadgets', which has no limits"):
+        Quotas(MemoryBackend(), limits={"Agents": {"Developer": 3}}, creates={"POST /gadgets": "gadgets"})
+    with pytest.raises(ValueError, match="counts against 'Nothing'"):
+        Quotas(MemoryBackend(), limits={"Agents": {"Developer": 3}}, resources={"agents": "Nothing"})
+
+
+def test_a_plan_the_table_does_not_name_takes_the_default_then_the_strictest() -> None:
+    from errorkit import Principal, Quotas
+
+    def principal(plan: str | None) -> Principal:
+        return Principal("ek_1", "ws_1", None, frozenset(), "WORKSPACE", plan)
+
+    limits = {"Webhooks": {"Developer": 1, "Growth": 5, "Enterprise": None}}
+    strict = Quotas(MemoryBackend(), limits=limits)
+    assert [strict.limit_for(principal(p), "Webhooks") for p in ("Growth", "Enterprise", "Legacy", None)] == [
+        5,
+        None,
+        1,
+        1,
+    ]
+    lenient = Quotas(MemoryBackend(), limits=limits, default_plan="Growth")
+    assert [lenient.limit_for(principal(p), "Webhooks") for p in ("Legacy", None)] == [5, 5]
+
+
+# -- concurrency limits -----------------------------------------------------------------------
+
+
+async def concurrently(app: Starlette, paths: list[str], headers: dict[str, str] = DEV) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await asyncio.gather(*(client.get(path, headers=headers) for path in paths))
+
+
+def lifespan_started(app: Starlette) -> Callable[[], None]:
+    client = TestClient(app)
+    client.__enter__()
+    return lambda: client.__exit__(None, None, None)
+
+
+def test_at_most_n_in_flight_and_the_rest_get_429(backend: Backend) -> None:
+    app = build(backend, concurrency=2)
+    stop = lifespan_started(app)
+    try:
+        responses = asyncio.run(concurrently(app, ["/slow?sleep=0.3"] * 5))
+    finally:
+        stop()
+    assert sorted(r.status_code for r in responses) == [200, 200, 429, 429, 429]
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.json()["error"] == {
+        "code": "too_many_concurrent_requests",
+        "message": "The workspace has too many requests in progress at once.",
+        "doc_url": "https://docs.orq.ai/errors/too_many_concurrent_requests",
+        "details": {"limit": 2, "in_flight": 2},
+        "request_id": refused.headers["x-request-id"],
+    }
+    assert (refused.headers["retry-after"], refused.headers["retry-after-ms"], refused.headers["x-should-retry"]) == (
+        "1",
+        "1000",
+        "true",
+    )
+
+
+def test_a_finished_request_has_given_its_slot_back_before_its_response(backend: Backend) -> None:
+    with TestClient(build(backend, concurrency=1)) as client:
+        assert [client.get("/slow?sleep=0", headers=DEV).status_code for _ in range(10)] == [200] * 10
+
+
+def test_routes_count_apart_and_other_workspaces_apart(backend: Backend) -> None:
+    app = build(backend, concurrency=1)
+    stop = lifespan_started(app)
+    try:
+        other = {"Authorization": "Bearer ek_dev2.developer-secret-2"}
+
+        async def main() -> list[int]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                responses = await asyncio.gather(
+                    client.get("/slow?sleep=0.3", headers=DEV),
+                    client.get("/quick?sleep=0.3", headers=DEV),
+                    client.get("/slow?sleep=0.3", headers=other),
+                )
+                return [r.status_code for r in responses]
+
+        assert asyncio.run(main()) == [200, 200, 200]
+    finally:
+        stop()
+
+
+def test_a_long_request_renews_its_lease(backend: Backend) -> None:
+    app = build(backend, concurrency=1, lease=0.3)
+    stop = lifespan_started(app)
+    try:
+
+        async def main() -> list[int]:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                long = asyncio.create_task(client.get("/slow?sleep=1.0", headers=DEV))
+                await asyncio.sleep(0.7)  # past two leases: the slot is still held, renewed
+                second = await client.get("/slow?sleep=0", headers=DEV)
+                return [second.status_code, (await long).status_code]
+
+        assert asyncio.run(main()) == [429, 200]
+    finally:
+        stop()
+
+
+def test_a_crashed_request_gives_its_slot_back(backend: Backend) -> None:
+    with TestClient(build(backend, concurrency=1), raise_server_exceptions=False) as client:
+        assert client.get("/slow?sleep=x", headers=DEV).status_code == 500  # float("x") fails in the handler
+        time.sleep(0.05)  # (given back in the background: no response to hold it for)
+        assert client.get("/slow?sleep=0", headers=DEV).status_code == 200
+
+
+def test_concurrency_store_unreachable_fails_open() -> None:
+    with TestClient(build(RedisBackend(f"redis://127.0.0.1:{free_port()}/0"))) as client:
+        assert client.get("/slow?sleep=0", headers=DEV).status_code == 200
+
+
+def test_redis_commands_per_request(redis_url: str) -> None:
+    """What the README promises: a creation 1 command (2 when it fails), a deletion 1, a limited request 2."""
+    backend = RedisBackend(redis_url, prefix=f"q-{uuid.uuid4().hex[:8]}")
+    with TestClient(build(backend), raise_server_exceptions=False) as client:
+        client.get("/slow?sleep=0", headers=DEV)  # scripts loaded, connection open
+
+        def commands(method: str, path: str, body: bytes = b"") -> int:
+            before = backend.redis.commands_sent  # type: ignore[union-attr]
+            client.request(method, path, headers=DEV, content=body)
+            return backend.redis.commands_sent - before  # type: ignore[union-attr, no-any-return]
+
+        commands("POST", "/agents")  # (the first use of a script: NOSCRIPT, then EVAL)
+        commands("POST", "/agents", b"fail")
+        commands("DELETE", "/agents/a_1")
+        assert [
+            commands("POST", "/agents"),
+            commands("POST", "/agents", b"fail"),
+            commands("DELETE", "/agents/a_1"),
+        ] == [1, 2, 1]
+        assert commands("GET", "/slow?sleep=0") == 2  # the slot taken and given back
