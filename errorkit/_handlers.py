@@ -180,7 +180,7 @@ class ExceptionHandler:
         truncated one that looks whole.
         """
         error = self.error_for(exc, request_body(scope))
-        if error.status >= 500 or started:
+        if (error.status >= 500 and not isinstance(exc, Refused)) or started:  # (a stage logs its own refusals)
             self.log_crash(exc, scope, error.code)
         if not started:
             await self.response(error, scope, exc)(scope, receive, send)

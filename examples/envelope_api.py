@@ -157,7 +157,7 @@ def workspace_deployments(principal: Principal) -> dict[str, dict[str, Any]]:
 
 
 @auth.requires("deployments:write")
-@raises("unsupported_engine", "wrong_project")  # quota_exceeded: documented by the quotas stage
+@raises("unsupported_engine", "wrong_project", "conflict")  # quota_exceeded: documented by the quotas stage
 async def create_deployment(request: Request) -> Response:
     """Create a deployment
     ---
@@ -176,6 +176,8 @@ async def create_deployment(request: Request) -> Response:
     if body.model not in ENGINES:
         raise kit.error("unsupported_engine", engine=body.model, supported=ENGINES)
     mine = workspace_deployments(principal)
+    if mine.get(body.key, {}).get("created"):  # (a 409: the quota unit reserved for it is given back)
+        raise kit.error("conflict", message=f"A deployment with key {body.key!r} already exists.")
     model_db_id = (
         next(i for i, engine in MODELS.items() if engine == body.model) if body.model in MODELS.values() else "mdl_new"
     )

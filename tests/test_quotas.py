@@ -1,6 +1,7 @@
 """Plan quotas and concurrency limits in process, over the in-memory and the Redis store."""
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -77,13 +78,19 @@ def test_a_failed_creation_gives_its_unit_back(client: TestClient) -> None:
     assert [client.post("/agents", headers=DEV).status_code for _ in range(4)] == [201, 201, 201, 402]
 
 
+def test_a_creation_whose_body_fails_after_a_201_keeps_its_unit(client: TestClient) -> None:
+    cut = client.post("/agents", headers=DEV, content=b"half")  # (a server cuts the connection here)
+    assert (cut.status_code, cut.content) == (201, b'{"created": ')
+    assert usage(client)["agents"] == 1
+
+
 def test_a_deletion_gives_a_unit_back_and_usage_never_goes_below_zero(client: TestClient) -> None:
     for _ in range(3):
         client.post("/agents", headers=DEV)
     assert client.delete("/agents/a_1", headers=DEV).status_code == 204
     assert usage(client)["agents"] == 2
     assert client.post("/agents", headers=DEV).status_code == 201
-    for _ in range(5):
+    for _ in range(5):  # (this app answers 204 for any id: a real one answers 404 for one already gone)
         client.delete("/agents/a_1", headers=DEV)
     assert usage(client)["agents"] == 0
 
@@ -119,10 +126,15 @@ def test_a_replayed_creation_reserves_nothing_and_a_refused_one_is_not_stored(cl
     assert (retried.status_code, "idempotent-replayed" in retried.headers) == (201, False)
 
 
-def test_quota_store_unreachable_fails_closed() -> None:
-    with TestClient(build(RedisBackend(f"redis://127.0.0.1:{free_port()}/0")), raise_server_exceptions=False) as client:
-        refused = client.post("/agents", headers=DEV)
-    assert (refused.status_code, refused.json()["error"]["code"]) == (503, "service_unavailable")
+def test_quota_store_unreachable_fails_closed_and_is_logged_as_a_store_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    unreachable = build(RedisBackend(f"redis://127.0.0.1:{free_port()}/0"))
+    with caplog.at_level(logging.INFO), TestClient(unreachable, raise_server_exceptions=False) as client:
+        refused = [client.post("/agents", headers=DEV) for _ in range(3)]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(503, "service_unavailable")] * 3
+    logged = [(r.name, r.levelname) for r in caplog.records if r.name.startswith("errorkit")]
+    assert logged == [("errorkit.store", "WARNING")]  # the policy's one line, no traceback per request
 
 
 def test_quotas_refuse_unknown_resources_at_construction() -> None:
@@ -239,6 +251,57 @@ def test_a_crashed_request_gives_its_slot_back(backend: Backend) -> None:
         assert client.get("/slow?sleep=x", headers=DEV).status_code == 500  # float("x") fails in the handler
         time.sleep(0.05)  # (given back in the background: no response to hold it for)
         assert client.get("/slow?sleep=0", headers=DEV).status_code == 200
+
+
+def test_a_head_counts_as_its_get() -> None:
+    from starlette.routing import Route
+
+    from errorkit import ConcurrencyLimit, ErrorKit
+    from tests.quota_app import slow
+
+    app = Starlette(routes=[Route("/slow", slow)])
+    ErrorKit().install(app, concurrency=ConcurrencyLimit(MemoryBackend(), routes={"GET /slow": 1}))
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            responses = await asyncio.gather(*(client.head("/slow?sleep=0.2") for _ in range(3)))
+            return sorted(r.status_code for r in responses)
+
+    assert asyncio.run(main()) == [200, 429, 429]
+
+
+def test_a_step_cancelled_after_the_store_answered_gives_back_what_it_took() -> None:
+    from errorkit._stages.lease import taken
+    from errorkit._stores.protocols import Reserved
+
+    async def main() -> list[Reserved]:
+        given: list[Reserved] = []
+        answered: asyncio.Future[Reserved] = asyncio.get_running_loop().create_future()
+        waiting = asyncio.ensure_future(taken(answered, given.append))
+        await asyncio.sleep(0)  # the step is awaited
+        answered.set_result(Reserved(True, 3))  # the store answered: a unit is taken
+        waiting.cancel()  # and the request is cancelled before it resumes
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return given
+
+    assert asyncio.run(main()) == [Reserved(True, 3)]
+
+
+def test_renewal_outlives_a_store_error_and_stops_when_the_lease_is_gone() -> None:
+    from errorkit import RedisError
+    from errorkit._stages.lease import renew_while_held
+
+    answers: list[object] = [RedisError("NOPERM"), True, False, True]
+
+    async def renew() -> bool:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return bool(answer)
+
+    asyncio.run(asyncio.wait_for(renew_while_held(renew, 0.01), 1))
+    assert answers == [True]  # it stopped at the first "gone"
 
 
 def test_concurrency_store_unreachable_fails_open() -> None:

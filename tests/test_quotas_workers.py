@@ -92,7 +92,7 @@ def worker_pids(master: int) -> list[int]:
 
 
 def test_a_killed_workers_slots_come_back_after_their_lease(redis: Redis) -> None:
-    with served(redis, EK_CONCURRENCY="3", EK_LEASE="1.5") as server:
+    with served(redis, EK_CONCURRENCY="3", EK_LEASE="4") as server:
         workers = [pid for pid in worker_pids(server.process.pid) if pid != server.process.pid]
 
         async def main() -> tuple[list[int], list[int], float]:
@@ -108,7 +108,7 @@ def test_a_killed_workers_slots_come_back_after_their_lease(redis: Redis) -> Non
                     with pytest.raises(httpx.HTTPError):
                         await task
                 statuses: list[int] = []
-                while time.monotonic() - killed_at < 10:  # uvicorn restarts the workers; leases run out
+                while time.monotonic() - killed_at < 12:  # uvicorn restarts the workers; leases run out
                     try:
                         statuses.append((await client.get("/slow?sleep=0", headers=DEV)).status_code)
                     except httpx.HTTPError:
@@ -123,5 +123,5 @@ def test_a_killed_workers_slots_come_back_after_their_lease(redis: Redis) -> Non
         refused, statuses, freed_after = asyncio.run(main())
         assert refused == [429]  # while the three ran, a fourth was refused
         assert statuses[-4:] == [200, 200, 200, 200]  # then all three slots were free again
-        assert set(statuses[:-4]) <= {0, 429}  # until then: no worker yet, or the dead ones' slots still held
-        assert 1.0 <= freed_after < 5  # after the lease (1.5 s from the last renewal), not before
+        assert 429 in statuses[:-4] and set(statuses[:-4]) <= {0, 429}  # restarted workers found the slots held
+        assert 2.6 <= freed_after < 8  # after the lease: 4 s from a last renewal at most 4/3 s before the kill

@@ -349,8 +349,14 @@ def test_quota_usage_of_a_redis_that_lost_its_data_is_not_zero_but_unknown(redis
             await store.reserve("ws_1", "agents", 3)
         with pytest.raises(StoreDataLost, match="quota usage"):
             await store.usage("ws_1", ["agents"])
+        with pytest.raises(StoreDataLost, match="quota usage"):  # a give-back writes no trusted 0 either
+            await store.unreserve("ws_1", "agents")
+        await store.set_usage("ws_1", "agents", 2)  # the repair: this count is trusted again
+        assert tuple(await store.reserve("ws_1", "agents", 3)) == (True, 3)
+        with pytest.raises(StoreDataLost, match="quota usage"):  # the workspace's other groups are not
+            await store.reserve("ws_1", "webhooks", 3)
         assert await store.initialize() == 1
-        assert tuple(await store.reserve("ws_1", "agents", 3)) == (True, 1)
+        assert tuple(await store.reserve("ws_1", "webhooks", 3)) == (True, 1)
         await store.close()
 
     asyncio.run(main())

@@ -30,6 +30,7 @@ from errorkit._refusal import Refusal
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.lease import renew_while_held, taken
 from errorkit._stages.routes import route_template
 from errorkit._stores.protocols import ConcurrencyStore
 
@@ -115,14 +116,18 @@ class ConcurrencyLimit:
         if self.exempt.matches(scope["path"]):
             await app(scope, receive, send)
             return
-        found = self.bucket_for(scope["method"], route_template(scope) or "<unmatched>")
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]  # (a HEAD runs the GET handler)
+        found = self.bucket_for(method, route_template(scope) or "<unmatched>")
         if found is None:
             await app(scope, receive, send)
             return
         bucket, limit = found
         who, token = self._who(scope), secrets.token_hex(8)
         try:
-            slot = await self.slots.acquire(who, bucket, limit, token, self.lease_ms)
+            slot = await taken(
+                self.slots.acquire(who, bucket, limit, token, self.lease_ms),
+                lambda slot: self._spawn(self._release(who, bucket, token)) if slot.acquired else None,
+            )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
             if not self.on_failure.fails_open:
@@ -154,14 +159,7 @@ class ConcurrencyLimit:
             await self.slots.release_slot(who, bucket, token)
 
     async def _renew(self, who: str, bucket: str, token: str) -> None:
-        interval = self.lease_ms / 3000
-        while True:
-            try:
-                if not await self.slots.renew_slot(who, bucket, token, self.lease_ms):
-                    return
-            except StoreUnavailable:
-                pass
-            await asyncio.sleep(interval)
+        await renew_while_held(lambda: self.slots.renew_slot(who, bucket, token, self.lease_ms), self.lease_ms / 3000)
 
 
 class _Held:

@@ -41,6 +41,7 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.lease import renew_while_held
 from errorkit._stages.routes import serves
 from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
@@ -292,14 +293,7 @@ class Idempotency:
         return status >= 500 and self.responses.store_5xx
 
     async def _renew(self, tenant: str, key: str, owner: str) -> None:
-        interval = self.lease_ms / 3000
-        while True:
-            try:
-                if not await self.records.renew(tenant, key, owner, self.lease_ms):
-                    return
-            except StoreUnavailable:
-                pass
-            await asyncio.sleep(interval)
+        await renew_while_held(lambda: self.records.renew(tenant, key, owner, self.lease_ms), self.lease_ms / 3000)
 
     async def _release(self, tenant: str, key: str, owner: str) -> None:
         try:

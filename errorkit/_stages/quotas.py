@@ -1,10 +1,11 @@
 """Plan quotas: how many of a resource a workspace may hold, reserved atomically as one is created.
 
 A route that creates a resource reserves one unit of its quota group before the handler
-runs (one atomic store step: exact under any number of workers); the unit is kept when the
-response is a success (2xx/3xx) and given back, before the response's last message leaves,
-when the handler fails (an exception, a 4xx or 5xx, no response). A route that deletes one
-gives a unit back after a 2xx. Over the limit: 402 `quota_exceeded` with `usage` and
+runs (one atomic store step: exact under any number of workers); the response's status
+settles it as the response starts: kept on a 2xx (even if the body then fails: the resource
+was made), given back on anything else, and when the handler fails before starting one. A
+route that deletes one gives a unit back on a 2xx, so it must answer 2xx only when it removed
+something (a 404 for one already gone). Over the limit: 402 `quota_exceeded` with `usage` and
 `limit`. Resources in one group share its limit (the second document's Knowledge Bases and
 Memory Stores). Usage mirrors the application's own records: `set_usage()` repairs drift.
 
@@ -14,7 +15,8 @@ Inside idempotency: a replayed creation reserves nothing, and a refused one is n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,8 +26,9 @@ from errorkit._principal import Principal
 from errorkit._refusal import Refusal
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy, logger
+from errorkit._stages.lease import taken
 from errorkit._stages.routes import route_template
-from errorkit._stores.protocols import QuotaStore
+from errorkit._stores.protocols import QuotaStore, Reserved
 
 #: Plan limits: quota group -> plan -> maximum (None: unlimited).
 PlanTable = Mapping[str, Mapping[str, int | None]]
@@ -95,8 +98,14 @@ class Quotas:
 
         Raises `Refused` (402 `quota_exceeded`, or the failure policy's 503)."""
         group, limit = self.group_of(resource), self.limit_for(principal, resource)
+        workspace = principal.workspace_id
+
+        def give_back(reserved: Reserved) -> None:  # the caller was cancelled just after the store answered
+            if reserved.admitted:
+                self._spawn(self.release(workspace, resource))
+
         try:
-            reserved = await self.store.reserve(principal.workspace_id, group, limit)
+            reserved = await taken(self.store.reserve(workspace, group, limit), give_back)
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("quotas", self.store.name, exc)
             if self.on_failure.fails_open:
@@ -156,11 +165,14 @@ class Quotas:
             await watch.failed()
             raise
         except BaseException:  # cancelled: give back without waiting
-            task = asyncio.get_running_loop().create_task(watch.failed())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(watch.failed())
             raise
         await watch.failed()  # (does nothing when the response settled it)
+
+    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(step)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def exceeded(usage: int, limit: int) -> Refusal:
@@ -169,9 +181,9 @@ def exceeded(usage: int, limit: int) -> Refusal:
 
 
 class _Outcome:
-    """The app's send, watching the status: settles the unit before the response's last message leaves.
+    """The app's send: settles the unit by the status as the response starts (before anything leaves).
 
-    A creation keeps its unit on a 2xx/3xx and gives it back otherwise; a deletion (with
+    A creation keeps its unit on a 2xx and gives it back otherwise; a deletion (with
     `keep_on_success` False) gives one back on a 2xx.
     """
 
@@ -184,19 +196,15 @@ class _Outcome:
         self.settled = not resource  # nothing to settle (a failed-open creation)
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        elif message["type"] == "http.response.body" and not message.get("more_body", False) and not self.settled:
+        if message["type"] == "http.response.start" and not self.settled:
             self.settled = True
-            if self.keep_on_success:
-                if not 200 <= self.status < 400:
-                    await self.stage.release(self.workspace, self.resource)
-            elif 200 <= self.status < 300:
+            self.status = message["status"]
+            if (200 <= self.status < 300) != self.keep_on_success:  # a creation failed, or a deletion done
                 await self.stage.release(self.workspace, self.resource)
         await self.send(message)
 
     async def failed(self) -> None:
-        """The handler ended without a whole response: a creation gives its unit back."""
+        """The handler ended without starting a response: a creation gives its unit back."""
         if not self.settled:
             self.settled = True
             if self.keep_on_success:

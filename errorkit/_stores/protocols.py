@@ -156,8 +156,9 @@ class Reserved(NamedTuple):
 class QuotaStore(Protocol):
     """Usage counters per workspace and quota group, changed atomically; no expiry (they mirror resources).
 
-    `reserve` and `usage` raise `StoreDataLost` when the store lost its data (a reset counter
-    would let a workspace past its plan), as an idempotency claim does.
+    `reserve`, `unreserve` and `usage` raise `StoreDataLost` for a group with no count when the
+    store lost its data (a reset counter would let a workspace past its plan), as an idempotency
+    claim does; `set_usage` is the repair, and its count is trusted again.
     """
 
     name: str

@@ -104,6 +104,12 @@ def _reserved(reply: list[Any]) -> Reserved:
     return Reserved(reply[0] == 1, reply[1])
 
 
+def _unreserved(reply: Any) -> int:
+    if isinstance(reply, list):
+        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+    return int(reply)
+
+
 def _usage(reply: list[Any]) -> list[int]:
     if reply and reply[0] == b"lost":
         raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
@@ -363,7 +369,8 @@ class RedisBackend:
         return self.redis.run(_RESERVE, [key, self._marker(key)], args, _reserved, late)
 
     def unreserve(self, workspace: str, group: str, units: int = 1) -> Awaitable[int]:
-        return self.redis.run(_UNRESERVE, [self._quota(workspace)], (group, units), int)
+        key = self._quota(workspace)
+        return self.redis.run(_UNRESERVE, [key, self._marker(key)], (group, units), _unreserved)
 
     def usage(self, workspace: str, groups: Sequence[str]) -> Awaitable[list[int]]:
         key = self._quota(workspace)

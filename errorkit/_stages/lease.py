@@ -1,0 +1,36 @@
+"""Holding something leased while a request runs: renewal, and giving back what a cancelled step took."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from errorkit._exceptions import StoreError
+
+T = TypeVar("T")
+
+
+async def renew_while_held(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
+    """Call `renew` every `interval` seconds until it says the lease is gone (or the task is cancelled).
+
+    A store failure skips one renewal; the lease may then lapse, which is what leases are for."""
+    while True:
+        with contextlib.suppress(StoreError):
+            if not await renew():
+                return
+        await asyncio.sleep(interval)
+
+
+async def taken(step: Awaitable[T], give_back: Callable[[T], None]) -> T:
+    """Await a step that takes something (a quota unit, a slot); if the caller is cancelled after the
+    store answered but before it resumed, `give_back(result)` so nothing is held for nobody.
+
+    (A reply later than the caller's deadline is the store's `late` hook's to give back.)"""
+    try:
+        return await step
+    except asyncio.CancelledError:
+        if isinstance(step, asyncio.Future) and step.done() and not step.cancelled() and step.exception() is None:
+            give_back(step.result())
+        raise
