@@ -18,7 +18,7 @@ from errorkit._errors import APIError
 from errorkit._formats import FORMATS, Format
 from errorkit._gateway import GatewayMiddleware, request_id_layer
 from errorkit._handlers import ExceptionHandler
-from errorkit._observer import Guarded, Observer, combine
+from errorkit._observer import Observer, combine, guard
 from errorkit._openapi import ErrorSchemaGenerator, install_fastapi
 from errorkit._reference import Reference, ReferencePage
 from errorkit._registry import Registry
@@ -194,7 +194,7 @@ class ErrorKit:
         if idempotency is not None:
             idempotency.observer = observer
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
-            guarded = Guarded(metrics)
+            guarded = guard(metrics)
             stores: list[object] = [auth and auth.keys, rate_limit and rate_limit.counters]
             stores += [idempotency and idempotency.records, concurrency and concurrency.slots, quotas and quotas.store]
             for store in {id(s): s for s in stores if s}.values():

@@ -30,9 +30,12 @@ RedisFailure = Literal["timeout", "connection_lost", "connect", "backoff", "unav
 class Observer:
     """Hooks called as errorkit works; each does nothing here: override the ones you need.
 
-    They run on the request's path, inside the event loop: keep them short and never let
-    them raise.
+    They run on the request's path, inside the event loop: keep them short. An observer
+    that may raise is wrapped in `Guarded` by `install()` (its failures are logged, never
+    reach a request); errorkit's own observers, which cannot, set `guarded = False`.
     """
+
+    guarded = True
 
     def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
         """An error response left in the app's format; `exc` is the unhandled exception of a crash
@@ -55,9 +58,10 @@ class Observer:
 
 
 class Observers(Observer):
-    """Several observers heard as one (metrics and the trace annotator, say)."""
+    """Several observers heard as one (metrics and the trace annotator, say), each guarded already."""
 
     __slots__ = ("observers",)
+    guarded = False
 
     def __init__(self, observers: Iterable[Observer]) -> None:
         self.observers = tuple(observers)
@@ -91,6 +95,7 @@ class Guarded(Observer):
     """An observer whose failures never reach a request: each is caught and logged (at most once a minute)."""
 
     __slots__ = ("_logged_at", "observer")
+    guarded = False
 
     def __init__(self, observer: Observer) -> None:
         self.observer = observer
@@ -144,7 +149,12 @@ class Guarded(Observer):
 
 def combine(*observers: Observer | None) -> Observer | None:
     """One guarded observer for those given (None: there is none, and nothing is called)."""
-    present = [observer for observer in observers if observer is not None]
+    present = [guard(observer) for observer in observers if observer is not None]
     if not present:
         return None
-    return Guarded(present[0] if len(present) == 1 else Observers(present))
+    return present[0] if len(present) == 1 else Observers(present)
+
+
+def guard(observer: Observer) -> Observer:
+    """`observer` behind a `Guarded`, unless it is one of errorkit's own (which cannot raise)."""
+    return Guarded(observer) if observer.guarded else observer

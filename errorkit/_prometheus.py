@@ -40,6 +40,10 @@ logger = logging.getLogger("errorkit.metrics")
 DEFAULT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
+def _lost(exc: Exception) -> None:
+    logger.error("could not record errorkit's metrics (%s); these counts are lost", exc, extra=log_extra())
+
+
 class PrometheusMetrics(Observer):
     """errorkit's metrics in a prometheus-client registry (the default registry unless given).
 
@@ -76,6 +80,8 @@ class PrometheusMetrics(Observer):
         self._counts: dict[tuple[Any, ...], int] = {}  # (metric, *labels) -> not yet flushed
         self._timings: dict[str, list[float]] = {}  # node -> per bucket, then the sum: not yet flushed
         self._timer: asyncio.TimerHandle | None = None
+
+    guarded = False  # a failing write is caught and logged here: nothing to guard
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (metric, *labels)
@@ -115,7 +121,7 @@ class PrometheusMetrics(Observer):
                         bucket.inc(count)
                 histogram._sum.inc(pending[-1])
         except Exception as exc:
-            logger.error("could not record errorkit's metrics (%s); these counts are lost", exc, extra=log_extra())
+            _lost(exc)
 
     def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
         self._count((self._errors, code, str(status)))
@@ -138,14 +144,16 @@ class PrometheusMetrics(Observer):
             self._schedule()
 
     def redis_failed(self, node: str, reason: RedisFailure, commands: int) -> None:
-        self._child(self._failures, node, reason).inc(commands)
+        try:
+            self._child(self._failures, node, reason).inc(commands)
+        except Exception as exc:
+            _lost(exc)
 
     def redis_connection(self, node: str, connected: bool) -> None:
-        gauge = self._child(self._connections, node)
-        if connected:
-            gauge.inc()
-        else:
-            gauge.dec()
+        try:
+            self._child(self._connections, node).inc(1 if connected else -1)
+        except Exception as exc:
+            _lost(exc)
 
     def app(self) -> MetricsApp:
         """An ASGI app answering GET (and HEAD) with the metrics, as text or OpenMetrics (by `Accept`)."""

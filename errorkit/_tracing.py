@@ -23,6 +23,8 @@ from errorkit._observer import IdempotencyOutcome, Observer, RateLimitResult
 class SpanAnnotator(Observer):
     """Adds errorkit's decisions to the current span (see the module's documentation)."""
 
+    guarded = False  # OpenTelemetry's API never raises on a span
+
     def __init__(self) -> None:
         from opentelemetry import trace
 

@@ -340,8 +340,10 @@ def test_without_metrics_nothing_observes() -> None:
     assert (kit.handler.observer, limiter.observer, idempotency.observer, backend.redis.observer) == (None,) * 4
     traced = ErrorKit()
     traced.install(Starlette(), rate_limit=RateLimiter(MemoryBackend()))
-    assert isinstance(traced.handler.observer, Guarded)
-    assert isinstance(traced.handler.observer.observer, SpanAnnotator)  # opentelemetry-api is installed here
+    assert isinstance(traced.handler.observer, SpanAnnotator)  # opentelemetry-api is installed here; errorkit's own
+    mine = ErrorKit()  # an observer of the app's own is guarded: its failures never reach a request
+    mine.install(Starlette(), metrics=Failing(), tracing=False)
+    assert isinstance(mine.handler.observer, Guarded) and isinstance(mine.handler.observer.observer, Failing)
 
 
 # -- the /metrics app ------------------------------------------------------------------------------
