@@ -263,6 +263,7 @@ class Case:
     baseline: str | None = None  # the case this one's ratio is taken to (default: the table's first)
     connections: int = 64  # wrk -c: 1 measures unloaded latency
     gc_freeze: bool = False  # the server calls gc.freeze() once the app is built (BENCH_GC=freeze)
+    compare: bool = True  # with --compare REV, serve this case from REV too (False: REV has no such app)
 
 
 def rounds(cases: dict[str, Case], rounds: int, seconds: int, warmup: int) -> dict[str, list[Run]]:
@@ -357,7 +358,7 @@ def main(cases: dict[str, Case], section: str, module: str, what: str) -> None:
         with source_at(args.compare) as old:
             compared = dict(cases)
             for name, case in cases.items():
-                if case.app.startswith(("errorkit", "idem", "stack", "plain")):
+                if case.compare and case.app.startswith(("errorkit", "idem", "stack", "plain")):
                     compared[f"{name} @ {args.compare}"] = dataclasses.replace(case, root=old)
             results = rounds(compared, args.rounds, args.seconds, args.warmup)
         baselines = {name: case.baseline for name, case in compared.items() if case.baseline}
