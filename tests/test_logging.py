@@ -85,16 +85,8 @@ def test_the_filter_gives_an_apps_own_records_the_same_fields() -> None:
 
     class JSONLines(logging.Handler):  # what the README's JSON set-up prints, kept in a list
         def emit(self, record: logging.LogRecord) -> None:
-            lines.append(
-                json.dumps(
-                    {
-                        "message": record.getMessage(),
-                        "request_id": record.request_id,  # type: ignore[attr-defined]
-                        "workspace_id": record.workspace_id,
-                        "code": record.code,
-                    }
-                )
-            )  # type: ignore[attr-defined]
+            fields = {name: getattr(record, name) for name in ("request_id", "workspace_id", "code")}
+            lines.append(json.dumps({"message": record.getMessage(), **fields}))
 
     handler = JSONLines()
     handler.addFilter(RequestContextFilter())

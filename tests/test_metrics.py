@@ -6,7 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -131,7 +131,8 @@ def test_decisions_and_near_limit_are_counted_by_policy(metrics: Metrics) -> Non
 
 def test_failed_open_and_failed_closed_are_counted(metrics: Metrics) -> None:
     dead = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    for on_failure, status in (("fail_open", 200), ("fail_closed", 503)):
+    modes: tuple[tuple[Literal["fail_open", "fail_closed"], int], ...] = (("fail_open", 200), ("fail_closed", 503))
+    for on_failure, status in modes:
         kit = ErrorKit()
         plain = Starlette(routes=[Route("/work", slow)])
         kit.install(plain, rate_limit=RateLimiter(dead, on_failure=on_failure), metrics=metrics.observer)

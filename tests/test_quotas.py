@@ -5,14 +5,14 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from errorkit import Backend, MemoryBackend, RedisBackend
+from errorkit import Backend, MemoryBackend, Quotas, RedisBackend
 from tests.quota_app import build
 from tests.servers import free_port
 
@@ -103,7 +103,8 @@ def test_an_unlimited_plan_is_counted_but_never_refused(client: TestClient) -> N
 def test_set_usage_repairs_drift(backend: Backend) -> None:
     app = build(backend)
     with TestClient(app) as client:
-        quotas = next(m.kwargs["inner"][1] for m in app.user_middleware if "inner" in m.kwargs)
+        gateway = next(m.kwargs for m in app.user_middleware if "inner" in m.kwargs)
+        quotas = next(stage for stage in cast(list[object], gateway["inner"]) if isinstance(stage, Quotas))
         asyncio.run(quotas.set_usage("ws_dev", "agents", 2))
         assert usage(client)["agents"] == 2
         assert [client.post("/agents", headers=DEV).status_code for _ in range(2)] == [201, 402]
@@ -316,9 +317,9 @@ def test_redis_commands_per_request(redis_url: str) -> None:
         client.get("/slow?sleep=0", headers=DEV)  # scripts loaded, connection open
 
         def commands(method: str, path: str, body: bytes = b"") -> int:
-            before = backend.redis.commands_sent  # type: ignore[union-attr]
+            before = backend.redis.commands_sent
             client.request(method, path, headers=DEV, content=body)
-            return backend.redis.commands_sent - before  # type: ignore[union-attr, no-any-return]
+            return backend.redis.commands_sent - before
 
         commands("POST", "/agents")  # (the first use of a script: NOSCRIPT, then EVAL)
         commands("POST", "/agents", b"fail")
