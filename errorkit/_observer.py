@@ -156,5 +156,7 @@ def combine(*observers: Observer | None) -> Observer | None:
 
 
 def guard(observer: Observer) -> Observer:
-    """`observer` behind a `Guarded`, unless it is one of errorkit's own (which cannot raise)."""
-    return Guarded(observer) if observer.guarded else observer
+    """`observer` behind a `Guarded`, unless it is one of errorkit's own (which cannot raise).
+
+    Only a class that says `guarded = False` itself goes unguarded: a subclass overriding a hook is guarded."""
+    return observer if vars(type(observer)).get("guarded", True) is False else Guarded(observer)

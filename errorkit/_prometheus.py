@@ -68,6 +68,8 @@ class PrometheusMetrics(Observer):
             import prometheus_client
         except ImportError:  # pragma: no cover - exercised only without the extra
             raise ImportError("PrometheusMetrics needs prometheus-client: pip install 'errorkit[metrics]'") from None
+        if not (isinstance(flush_interval, int | float) and flush_interval > 0):
+            raise ValueError(f"flush_interval is a number of seconds above 0, not {flush_interval!r}")
         self.registry = registry if registry is not None else prometheus_client.REGISTRY
         metrics = _metrics_of(self.registry, buckets)
         self._errors, self._decisions, self._near = metrics["errors"], metrics["decisions"], metrics["near"]

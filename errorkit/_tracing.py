@@ -15,6 +15,7 @@ Nothing is done for a span that is not recording (no SDK, or sampled out).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from errorkit._observer import IdempotencyOutcome, Observer, RateLimitResult
@@ -39,7 +40,8 @@ class SpanAnnotator(Observer):
         if status >= 500:
             span.set_attribute("error.type", _qualified_name(exc) if exc is not None else code)
             if exc is not None:
-                span.record_exception(exc)
+                with contextlib.suppress(Exception):  # a failing __str__: the event is left out, the 500 goes out
+                    span.record_exception(exc)
             span.set_status(self._error)
 
     def rate_limit_decided(self, policy: str, result: RateLimitResult, near_limit: bool) -> None:

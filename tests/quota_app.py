@@ -14,7 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from errorkit import (
@@ -53,6 +53,8 @@ async def create(request: Request) -> Response:
         raise HTTPException(400, "the handler refused this one")
     if body == b"crash":
         raise RuntimeError("the handler crashed")
+    if body == b"redirect":  # created, and the client sent on to it
+        return RedirectResponse("/agents/a_new", status_code=303)
     if body == b"half":  # created, then the body fails half-way: the resource exists
 
         async def half() -> AsyncIterator[bytes]:

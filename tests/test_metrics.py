@@ -514,3 +514,19 @@ def test_a_failed_wait_for_a_key_in_use_is_idempotencys_failure_not_the_limiters
     assert asyncio.run(main()) == 503  # idempotency fails closed; the limiter had admitted it
     assert metrics.samples("errorkit_rate_limit_decisions_total") == {("default", "allowed"): 2}
     assert metrics.samples("errorkit_idempotency_requests_total") == {("first_run",): 1, ("store_failure",): 1}
+
+
+def test_only_errorkits_own_observers_go_unguarded() -> None:
+    from errorkit._observer import guard
+
+    class Tweaked(PrometheusMetrics):  # overrides a hook: no longer errorkit's own code
+        def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
+            raise OSError("mine")
+
+    own = PrometheusMetrics(CollectorRegistry())
+    assert guard(own) is own and guard(SpanAnnotator()).__class__ is SpanAnnotator
+    tweaked = guard(Tweaked(CollectorRegistry()))
+    assert isinstance(tweaked, Guarded)
+    tweaked.error_sent("x", 500, None)  # caught and logged, not raised
+    with pytest.raises(ValueError, match="flush_interval is a number of seconds above 0"):
+        PrometheusMetrics(CollectorRegistry(), flush_interval=0)

@@ -84,6 +84,12 @@ def test_a_creation_whose_body_fails_after_a_201_keeps_its_unit(client: TestClie
     assert usage(client)["agents"] == 1
 
 
+def test_a_creation_that_redirects_keeps_its_unit(client: TestClient) -> None:
+    sent_on = client.post("/agents", headers=DEV, content=b"redirect", follow_redirects=False)
+    assert (sent_on.status_code, sent_on.headers["location"]) == (303, "/agents/a_new")
+    assert usage(client)["agents"] == 1
+
+
 def test_a_deletion_gives_a_unit_back_and_usage_never_goes_below_zero(client: TestClient) -> None:
     for _ in range(3):
         client.post("/agents", headers=DEV)
@@ -287,6 +293,41 @@ def test_a_step_cancelled_after_the_store_answered_gives_back_what_it_took() -> 
         return given
 
     assert asyncio.run(main()) == [Reserved(True, 3)]
+
+
+def test_a_routed_step_cancelled_after_it_finished_gives_back_too() -> None:
+    """Cluster's routing (and a first command that connects) is a coroutine, not a bare Future."""
+    from errorkit._stages.lease import taken
+    from errorkit._stores.protocols import Slot
+
+    async def main() -> list[Slot]:
+        given: list[Slot] = []
+
+        async def routed() -> Slot:
+            return Slot(True, 1)
+
+        waiting = asyncio.ensure_future(taken(routed(), given.append))
+        await asyncio.sleep(0)  # `taken` started the step in a task of its own
+        await asyncio.sleep(0)  # the step finished: the slot is taken
+        waiting.cancel()  # before the request resumed
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return given
+
+    assert asyncio.run(main()) == [Slot(True, 1)]
+
+
+def test_a_head_has_its_own_entry_or_counts_as_its_get() -> None:
+    from errorkit import ConcurrencyLimit
+
+    both = ConcurrencyLimit(MemoryBackend(), routes={"HEAD /x": 5, "GET /x": 1})
+    only_get = ConcurrencyLimit(MemoryBackend(), routes={"GET /x": 1}, limit=9)
+    assert [both.bucket_for("HEAD", "/x"), only_get.bucket_for("HEAD", "/x"), only_get.bucket_for("HEAD", "/y")] == [
+        ("HEAD /x", 5),
+        ("GET /x", 1),
+        ("*", 9),
+    ]
+    assert len(only_get.route_refusals("HEAD", "/x")) == 1  # documented as it runs
 
 
 def test_renewal_outlives_a_store_error_and_stops_when_the_lease_is_gone() -> None:

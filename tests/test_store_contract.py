@@ -253,6 +253,7 @@ def test_quota_reserves_up_to_the_limit_and_a_refusal_changes_nothing(run: Run) 
     async def check(store: Backend) -> None:
         assert [tuple(await store.reserve("ws_1", "agents", 2)) for _ in range(3)] == [(True, 1), (True, 2), (False, 2)]
         assert await store.usage("ws_1", ["agents", "webhooks"]) == [2, 0]
+        assert await store.usage("ws_1", []) == []
         assert tuple(await store.reserve("ws_1", "agents", 3, units=2)) == (False, 2)  # 2 more do not fit in 3
         assert tuple(await store.reserve("ws_2", "agents", 2)) == (True, 1)  # another workspace: its own count
         assert tuple(await store.reserve("ws_1", "agents", None)) == (True, 3)  # unlimited, still counted

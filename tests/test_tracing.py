@@ -156,3 +156,25 @@ def test_tracing_can_be_turned_off() -> None:
         assert client.get("/boom").status_code == 500
     (span,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert errorkit_attributes(span) == {}
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise ValueError("no text for this one")
+
+
+async def unprintable(request: Request) -> Response:
+    raise Unprintable()
+
+
+def test_a_crash_that_cannot_be_printed_still_gets_its_formatted_500() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = Starlette(routes=[Route("/boom", unprintable)])
+    ErrorKit().install(app)
+    with TestClient(OpenTelemetryMiddleware(app, tracer_provider=provider), raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert (response.status_code, response.json()["code"]) == (500, "internal_error")
+    (span,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert errorkit_attributes(span)["error.type"] == "tests.test_tracing.Unprintable"

@@ -78,8 +78,12 @@ class ConcurrencyLimit:
         self._background: set[asyncio.Task[None]] = set()
 
     def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
-        """The bucket and limit a route's requests count against (None: not limited)."""
-        for name in (f"{method} {template}", template):
+        """The bucket and limit a route's requests count against (None: not limited); a HEAD
+        without an entry of its own counts as its GET (Starlette runs the GET handler for it)."""
+        names = [f"{method} {template}", template]
+        if method == "HEAD":
+            names.insert(1, f"GET {template}")
+        for name in names:
             if name in self.routes:
                 limit = self.routes[name]
                 return None if limit is None else (name, limit)
@@ -116,8 +120,7 @@ class ConcurrencyLimit:
         if self.exempt.matches(scope["path"]):
             await app(scope, receive, send)
             return
-        method = "GET" if scope["method"] == "HEAD" else scope["method"]  # (a HEAD runs the GET handler)
-        found = self.bucket_for(method, route_template(scope) or "<unmatched>")
+        found = self.bucket_for(scope["method"], route_template(scope) or "<unmatched>")
         if found is None:
             await app(scope, receive, send)
             return

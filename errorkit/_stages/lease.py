@@ -28,9 +28,10 @@ async def taken(step: Awaitable[T], give_back: Callable[[T], None]) -> T:
     store answered but before it resumed, `give_back(result)` so nothing is held for nobody.
 
     (A reply later than the caller's deadline is the store's `late` hook's to give back.)"""
+    pending = asyncio.ensure_future(step)  # (a Future as it is; a coroutine, e.g. Cluster's routing, in a task)
     try:
-        return await step
+        return await pending
     except asyncio.CancelledError:
-        if isinstance(step, asyncio.Future) and step.done() and not step.cancelled() and step.exception() is None:
-            give_back(step.result())
+        if pending.done() and not pending.cancelled() and pending.exception() is None:
+            give_back(pending.result())
         raise

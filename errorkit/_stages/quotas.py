@@ -2,8 +2,9 @@
 
 A route that creates a resource reserves one unit of its quota group before the handler
 runs (one atomic store step: exact under any number of workers); the response's status
-settles it as the response starts: kept on a 2xx (even if the body then fails: the resource
-was made), given back on anything else, and when the handler fails before starting one. A
+settles it as the response starts: kept on a 2xx or 3xx (a creation that redirects, or whose
+body then fails, made its resource), given back on a 4xx or 5xx, and when the handler fails
+before starting one. A
 route that deletes one gives a unit back on a 2xx, so it must answer 2xx only when it removed
 something (a 404 for one already gone). Over the limit: 402 `quota_exceeded` with `usage` and
 `limit`. Resources in one group share its limit (the second document's Knowledge Bases and
@@ -183,8 +184,8 @@ def exceeded(usage: int, limit: int) -> Refusal:
 class _Outcome:
     """The app's send: settles the unit by the status as the response starts (before anything leaves).
 
-    A creation keeps its unit on a 2xx and gives it back otherwise; a deletion (with
-    `keep_on_success` False) gives one back on a 2xx.
+    A creation keeps its unit on a 2xx or 3xx and gives it back on a 4xx or 5xx; a deletion
+    (with `keep_on_success` False) gives one back on a 2xx.
     """
 
     __slots__ = ("keep_on_success", "resource", "send", "settled", "stage", "status", "workspace")
@@ -199,7 +200,8 @@ class _Outcome:
         if message["type"] == "http.response.start" and not self.settled:
             self.settled = True
             self.status = message["status"]
-            if (200 <= self.status < 300) != self.keep_on_success:  # a creation failed, or a deletion done
+            done = 200 <= self.status < 400 if self.keep_on_success else 200 <= self.status < 300
+            if done != self.keep_on_success:  # a creation failed, or a deletion removed one
                 await self.stage.release(self.workspace, self.resource)
         await self.send(message)
 

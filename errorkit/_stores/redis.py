@@ -372,9 +372,11 @@ class RedisBackend:
         key = self._quota(workspace)
         return self.redis.run(_UNRESERVE, [key, self._marker(key)], (group, units), _unreserved)
 
-    def usage(self, workspace: str, groups: Sequence[str]) -> Awaitable[list[int]]:
+    async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
+        if not groups:  # (HMGET needs a field)
+            return []
         key = self._quota(workspace)
-        return self.redis.run(_USAGE, [key, self._marker(key)], tuple(groups), _usage)
+        return await self.redis.run(_USAGE, [key, self._marker(key)], tuple(groups), _usage)  # type: ignore[no-any-return]
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:
         await self.redis.execute("HSET", self._quota(workspace), group, usage)
