@@ -18,19 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._exceptions import Refused, StoreError, StoreUnavailable
 from errorkit._paths import PathPatterns
-from errorkit._principal import Principal
 from errorkit._refusal import Refusal
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
-from errorkit._stages.identity import TrustedProxies
-from errorkit._stages.lease import renew_while_held, taken
+from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of
+from errorkit._stages.lease import Background, renew_while_held, taken
 from errorkit._stages.routes import route_template
 from errorkit._stores.protocols import ConcurrencyStore
 
@@ -57,7 +55,7 @@ class ConcurrencyLimit:
         lease: float = 30.0,
         retry_after: int = 1,
         exempt: Iterable[str] = ("/health",),
-        identity: Callable[[Scope, Principal | None], str | None] | None = None,
+        identity: IdentityRule | None = None,
         trusted_proxies: Iterable[str] = (),
         on_failure: FailurePolicy | FailureMode = "fail_open",
     ) -> None:
@@ -75,7 +73,7 @@ class ConcurrencyLimit:
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_failure = FailurePolicy.of(on_failure)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
         """The bucket and limit a route's requests count against (None: not limited); a HEAD
@@ -105,16 +103,6 @@ class ConcurrencyLimit:
             fallback="defaults",
         )
 
-    def _who(self, scope: Scope) -> str:
-        principal = get_principal(scope)
-        if self.identity is not None:
-            custom = self.identity(scope, principal)
-            if custom is not None:
-                return custom
-        if principal is not None:
-            return "ws:" + principal.workspace_id  # the workspace's hash tag, as for its rate limits
-        return "ip:" + self.proxies.client_address(scope)
-
     async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         """The gateway's inner stage: take a slot, run the app, give the slot back."""
         if self.exempt.matches(scope["path"]):
@@ -125,11 +113,11 @@ class ConcurrencyLimit:
             await app(scope, receive, send)
             return
         bucket, limit = found
-        who, token = self._who(scope), secrets.token_hex(8)
+        who, token = identity_of(scope, get_principal(scope), self.identity, self.proxies), secrets.token_hex(8)
         try:
             slot = await taken(
                 self.slots.acquire(who, bucket, limit, token, self.lease_ms),
-                lambda slot: self._spawn(self._release(who, bucket, token)) if slot.acquired else None,
+                lambda slot: self._background.spawn(self._release(who, bucket, token)) if slot.acquired else None,
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
@@ -150,12 +138,7 @@ class ConcurrencyLimit:
                 held.renewal.cancel()
             if not held.released:  # no whole response (an exception, a cancel): never block on it
                 held.released = True
-                self._spawn(self._release(who, bucket, token))
-
-    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(step)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+                self._background.spawn(self._release(who, bucket, token))
 
     async def _release(self, who: str, bucket: str, token: str) -> None:
         with contextlib.suppress(StoreError):  # else the slot lapses with its lease

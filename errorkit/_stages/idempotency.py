@@ -41,7 +41,7 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
-from errorkit._stages.lease import renew_while_held
+from errorkit._stages.lease import Background, renew_while_held
 from errorkit._stages.routes import serves
 from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
@@ -133,7 +133,7 @@ class Idempotency:
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_failure = FailurePolicy.of(on_failure)
         self.mismatch = Refusal((mismatch_code,), 422)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self.observer: Observer | None = None  # set by install(): metrics, traces
 
     def guards(self, method: str, path: str) -> bool:
@@ -262,8 +262,7 @@ class Idempotency:
         except BaseException:
             # the handler failed (or was cancelled): let a retry run; never block on it
             if not run.capture.complete:
-                self._background.add(task := loop.create_task(self._release(tenant, key, owner)))
-                task.add_done_callback(self._background.discard)
+                self._background.spawn(self._release(tenant, key, owner))
             raise
         finally:
             timer.cancel()

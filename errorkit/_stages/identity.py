@@ -1,12 +1,28 @@
-"""Who an anonymous client is: its address, seen through the proxies you trust. Used by the
-rate limiter (anonymous buckets) and idempotency (anonymous key scope) alike."""
+"""Who a request is counted as: its workspace, or for an anonymous client its address seen through
+the proxies you trust. Used by the rate limiter, the concurrency limit and idempotency alike."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import Scope
+
+from errorkit._principal import Principal
+
+#: An app's own rule: `(scope, principal) -> identity`, None to fall back to errorkit's.
+IdentityRule = Callable[[Scope, Principal | None], str | None]
+
+
+def identity_of(scope: Scope, principal: Principal | None, rule: IdentityRule | None, proxies: TrustedProxies) -> str:
+    """`rule`'s answer, else `ws:<workspace>` (the hash tag every step of a workspace shares), else `ip:<client>`."""
+    if rule is not None:
+        custom = rule(scope, principal)
+        if custom is not None:
+            return custom
+    if principal is not None:
+        return "ws:" + principal.workspace_id
+    return "ip:" + proxies.client_address(scope)
 
 
 class TrustedProxies:

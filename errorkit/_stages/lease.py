@@ -1,11 +1,12 @@
-"""Holding something leased while a request runs: renewal, and giving back what a cancelled step took."""
+"""Holding something leased while a request runs: renewal, giving back what a cancelled step took,
+and the background tasks that give back or release without the request waiting for them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from errorkit._exceptions import StoreError
 
@@ -35,3 +36,17 @@ async def taken(step: Awaitable[T], give_back: Callable[[T], None]) -> T:
         if pending.done() and not pending.cancelled() and pending.exception() is None:
             give_back(pending.result())
         raise
+
+
+class Background:
+    """Tasks a stage starts and nobody awaits (a give-back, a release), kept referenced until done."""
+
+    __slots__ = ("tasks",)
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, step: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(step)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

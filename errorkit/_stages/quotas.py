@@ -15,9 +15,7 @@ Inside idempotency: a replayed creation reserves nothing, and a refused one is n
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +25,7 @@ from errorkit._principal import Principal
 from errorkit._refusal import Refusal
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy, logger
-from errorkit._stages.lease import taken
+from errorkit._stages.lease import Background, taken
 from errorkit._stages.routes import route_template
 from errorkit._stores.protocols import QuotaStore, Reserved
 
@@ -77,7 +75,7 @@ class Quotas:
         self.plan = plan
         self.default_plan = default_plan
         self.on_failure = FailurePolicy.of(on_failure)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     def group_of(self, resource: str) -> str:
         """The quota group a resource counts against."""
@@ -103,7 +101,7 @@ class Quotas:
 
         def give_back(reserved: Reserved) -> None:  # the caller was cancelled just after the store answered
             if reserved.admitted:
-                self._spawn(self.release(workspace, resource))
+                self._background.spawn(self.release(workspace, resource))
 
         try:
             reserved = await taken(self.store.reserve(workspace, group, limit), give_back)
@@ -166,14 +164,9 @@ class Quotas:
             await watch.failed()
             raise
         except BaseException:  # cancelled: give back without waiting
-            self._spawn(watch.failed())
+            self._background.spawn(watch.failed())
             raise
         await watch.failed()  # (does nothing when the response settled it)
-
-    def _spawn(self, step: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(step)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def exceeded(usage: int, limit: int) -> Refusal:

@@ -30,7 +30,7 @@ from errorkit._refusal import Refusal
 from errorkit._stages.algorithms import ALGORITHMS, Algorithm
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
-from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.identity import TrustedProxies, identity_of
 from errorkit._stages.routes import route_template
 from errorkit._stores.protocols import Counted, CounterAlgorithm, RateLimitStore
 
@@ -153,12 +153,6 @@ class RateLimiter:
             return self._failed(exc, policy)
         return self._decide(policy, counted, cost, who, headers)
 
-    def route_policy_applies(self, method: str, path: str) -> bool:
-        """Whether requests to this route (`path` a template) are counted: not exempt, not a route without limits."""
-        if self.exempt.matches(path):
-            return False
-        return self._route_policy(method, path) is not None
-
     def _documented_policy(self, method: str, path: str) -> _Policy | None:
         policy = self._route_policy(method, path) if not self.exempt.matches(path) else None
         return self.default if policy is _DEFAULT else policy  # (plans are not known here: the defaults stand in)
@@ -169,13 +163,13 @@ class RateLimiter:
         if policy is None:
             return []
         limited = Refusal(_LIMITED, 429, details={"retry_after_seconds": 1}, retry_after=1)
-        refusals = [limited] if any(not limit.shadow for limit in policy.limits) else []
+        refusals = [limited] if policy.enforces else []
         return refusals if self.on_failure.fails_open else [*refusals, self.on_failure.refusal(self.counters.name)]
 
     def route_headers(self, method: str, path: str) -> dict[str, str]:
         """The headers this stage adds to every response of a route, with what each means."""
         policy = self._documented_policy(method, path)
-        if policy is None or not (self.shadow_headers or any(not limit.shadow for limit in policy.limits)):
+        if policy is None or not (self.shadow_headers or policy.enforces):
             return {}
         headers = {
             "X-RateLimit-Limit": "Requests allowed in the current window.",
@@ -216,7 +210,7 @@ class RateLimiter:
         principal = get_principal(scope)
         if policy is None:
             policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
-        who = self._identity(scope, principal)
+        who = identity_of(scope, principal, self.identity, self.proxies)
         if self.shield:
             refused = self._refused.get((who, policy.bucket))
             if refused is not None:
@@ -317,15 +311,6 @@ class RateLimiter:
             self._plans.put(principal.workspace_id, policy, time.monotonic() + self.plans.ttl)
         return policy
 
-    def _identity(self, scope: Scope, principal: Principal | None) -> str:
-        if self.identity is not None:
-            custom = self.identity(scope, principal)
-            if custom is not None:
-                return custom
-        if principal is not None:
-            return "ws:" + principal.workspace_id
-        return "ip:" + self.proxies.client_address(scope)
-
 
 class PendingCharge:
     """One request's charge, not yet counted (see `errorkit._stages.charge.Charge`)."""
@@ -356,7 +341,7 @@ class PendingCharge:
 class _Policy:
     """Limits with everything per-request work needs precomputed; `label` names it in metrics."""
 
-    __slots__ = ("args", "bucket", "buckets", "ietf_policy", "label", "limits", "single")
+    __slots__ = ("args", "bucket", "buckets", "enforces", "ietf_policy", "label", "limits", "single")
 
     def __init__(
         self,
@@ -383,6 +368,7 @@ class _Policy:
             f'"{lim.name}";q={lim.limit};w={math.ceil(lim.period)}' for lim in reported
         ).encode()
         self.single = self.limits[0] if len(self.limits) == 1 and not self.limits[0].shadow else None
+        self.enforces = any(not lim.shadow for lim in self.limits)  # (a policy of shadow limits refuses nothing)
 
 
 class _Limit:

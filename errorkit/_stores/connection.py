@@ -43,7 +43,7 @@ from typing import Any
 import hiredis
 
 from errorkit._exceptions import RedisError, StoreError, StoreUnavailable
-from errorkit._observer import Observer
+from errorkit._observer import Observer, RedisFailure
 from errorkit._stores.urls import Address, RedisURL, parse_url
 
 Arg = str | bytes | int | float
@@ -176,8 +176,8 @@ class _Protocol(asyncio.Protocol):
             else:
                 error = reply_error(str(reply))
                 waiter.set_exception(error)
-                if type(error) is StoreUnavailable and self.published and self.owner.observer is not None:
-                    self.owner.observer.redis_failed(self.owner.node, "unavailable", 1)
+                if type(error) is StoreUnavailable and self.published:
+                    self.owner._report_failure("unavailable", 1)
         if self.sent:
             self.owner._replied(self)
         if misdirected:
@@ -186,8 +186,8 @@ class _Protocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         failed = self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
-        if failed and self.published and self.owner.observer is not None:
-            self.owner.observer.redis_failed(self.owner.node, "connection_lost", failed)
+        if self.published:  # (before that, the connect's failure is reported)
+            self.owner._report_failure("connection_lost", failed)
         if self.watchdog is not None:
             self.watchdog.cancel()
         self.owner._lost(self)
@@ -363,8 +363,7 @@ class Redis:
         protocol = self._protocol
         if protocol is None:
             waiter.set_exception(StoreUnavailable(f"connection to Redis at {self.where} lost"))
-            if self.observer is not None:
-                self.observer.redis_failed(self.node, "connection_lost", 1)
+            self._report_failure("connection_lost", 1)
             return waiter
         self._queue(protocol, waiter, args, evalsha, convert, late)
         return waiter
@@ -394,9 +393,9 @@ class Redis:
         self._flush_scheduled = False
         buffer, self._buffer = self._buffer, []
         if protocol is not self._protocol or protocol.transport is None:
-            failed = protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
-            if failed and self.observer is not None:
-                self.observer.redis_failed(self.node, "connection_lost", failed)
+            self._report_failure(
+                "connection_lost", protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
+            )
             return
         loop = self._loop
         assert loop is not None
@@ -432,15 +431,12 @@ class Redis:
                 late = StoreUnavailable(
                     f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms"
                 )
-                failed = protocol.fail(late, expected - protocol.replied)
-                if failed and self.observer is not None:
-                    self.observer.redis_failed(self.node, "timeout", failed)
+                self._report_failure("timeout", protocol.fail(late, expected - protocol.replied))
         if protocol.waiters and now - protocol.last_heard > self.timeouts.dead_after:
             failed = protocol.fail(
                 StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s")
             )
-            if failed and self.observer is not None:
-                self.observer.redis_failed(self.node, "connection_lost", failed)
+            self._report_failure("connection_lost", failed)
             self._drop(protocol)
             return
         if protocol.waiters:
@@ -456,6 +452,11 @@ class Redis:
         while sent and sent[0][1] <= protocol.replied:
             when, _, commands = sent.popleft()
             observer.redis_replied(self.node, now - when, commands)
+
+    def _report_failure(self, reason: RedisFailure, commands: int) -> None:
+        """Tell the observer that `commands` failed for `reason` (nothing when none did)."""
+        if commands and self.observer is not None:
+            self.observer.redis_failed(self.node, reason, commands)
 
     def _down(self) -> None:
         """The published connection is gone: tell the observer once."""
@@ -500,8 +501,7 @@ class Redis:
             if self._protocol is not None:
                 return self._protocol
             if time.monotonic() < self._retry_at:
-                if self.observer is not None:
-                    self.observer.redis_failed(self.node, "backoff", 1)
+                self._report_failure("backoff", 1)
                 raise StoreUnavailable(f"Redis at {self.where} is unreachable (reconnecting with backoff)")
             try:
                 protocol = await asyncio.wait_for(self._open(loop), self.timeouts.connect)
@@ -512,8 +512,7 @@ class Redis:
                 reason = "timed out" if isinstance(error, TimeoutError) else repr(error)
                 if self.on_lost is not None:  # Sentinel asks again, Cluster re-reads its slots
                     self.on_lost()
-                if self.observer is not None:
-                    self.observer.redis_failed(self.node, "connect", 1)
+                self._report_failure("connect", 1)
                 raise StoreUnavailable(f"cannot connect to Redis at {self.where}: {reason}") from None
             self._failures = 0
             self._protocol = protocol  # published only now: the handshake has answered
