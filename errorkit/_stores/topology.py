@@ -348,15 +348,8 @@ class ClusterClient:
         self, address: Address | None, *, on_push: Callable[[Any], None], on_lost: Callable[[], None]
     ) -> Redis:
         """A connection of its own to the node at `address`, for subscribing."""
-        return Redis(
-            self.config,
-            timeout=self.timeouts,
-            address=address,
-            select_db=False,
-            on_push=on_push,
-            on_lost=on_lost,
-            observer=self.observer,
-        )
+        assert address is not None  # (a Cluster's primaries always have one)
+        return self.node(address).dedicated(address, on_push=on_push, on_lost=on_lost)
 
     async def _routed(self, key: str, send: Any) -> Any:
         self._bind()
