@@ -7,13 +7,15 @@
     errorkit docs --write docs/                     # both built-in catalogs, .md and .html
 
 A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
-naming a `Registry` or an `ErrorKit`. Exit status: 0 done, 2 bad arguments.
+naming a `Registry` or an `ErrorKit`. Exit status: 0 done, 2 bad arguments or a file that
+cannot be written (one line on standard error, never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +40,7 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
         module, _, attribute = name.partition(":")
         try:
             target = getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # whatever the module's own import raises: a message, not a traceback
             raise ValueError(f"cannot load {name!r}: {exc}") from None
     else:
         raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
@@ -81,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keys":
         return keys_command.run(args, verbs[args.verb].error)
     if args.write is not None:
-        for path in write_built_in(args.write):
+        try:
+            written = write_built_in(args.write)
+        except OSError as exc:
+            return _cannot_write(exc)
+        for path in written:
             print(path)
         return 0
     if args.catalog is None:
@@ -92,10 +98,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         docs.error(str(exc))
     text = reference.html() if args.html else reference.markdown()
     if args.output is None:
-        sys.stdout.write(text)
-    else:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:  # a full disk, a closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (nothing left to flush at exit)
+            return _cannot_write(exc)
+        return 0
+    try:
         args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return _cannot_write(exc)
     return 0
+
+
+def _cannot_write(exc: OSError) -> int:
+    """A file or folder that cannot be written: one line naming it and why (exit 2)."""
+    where = exc.filename if exc.filename is not None else "standard output"
+    print(f"errorkit docs: error: cannot write {where!s}: {exc.strerror or exc}", file=sys.stderr)
+    return 2
 
 
 __all__ = ["main", "reference_of", "write_built_in"]

@@ -26,11 +26,13 @@ becomes a formatted 500 with the request id, logged once, and never reaches the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from typing import Protocol, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errorkit._background import finish
 from errorkit._body import keep_body
 from errorkit._handlers import ExceptionHandler
 from errorkit._log_context import CURRENT_SCOPE
@@ -40,6 +42,10 @@ from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.ratelimit import PendingCharge, RateLimiter
 
 Header = tuple[bytes, bytes]
+logger = logging.getLogger("errorkit.store")
+
+#: The longest a shutdown waits for the stages' give-backs and confirmations (seconds).
+SHUTDOWN_WAIT = 5.0
 
 
 class Gate(Protocol):
@@ -147,7 +153,7 @@ class GatewayMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _Finishing(send) if scope["type"] == "lifespan" else send)
             return
         extra: list[Header] = []
         if self.assigns_request_ids:
@@ -184,6 +190,24 @@ class GatewayMiddleware:
             CURRENT_SCOPE.reset(current)
         if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
             await send(gateway_send.held)
+
+
+class _Finishing:
+    """The lifespan's send: before the app reports its shutdown complete, finish what the stages
+    still have to give back or confirm (a graceful shutdown cancels the requests still running,
+    and the server closes the event loop right after the lifespan ends)."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            still = await finish(SHUTDOWN_WAIT)
+            if still:
+                logger.warning("shut down with %d give-backs unfinished: their leases will free them", still)
+        await self.send(message)
 
 
 class _HeldStart:

@@ -9,7 +9,11 @@
 accepts (`redis://`, `rediss://`, `unix://`, `redis+sentinel://`, `redis+cluster://`).
 `issue` prints the token, once, alone on standard output; everything else goes to standard
 error. Exit status: 0 done, 1 no such key (revoke), 2 bad arguments, 3 Redis unreachable or
-refusing.
+refusing. What `issue` takes is checked as the Python API checks it (`errorkit._stages.keys`:
+lengths, printable characters, an expiry in the future), each problem one line on standard
+error. Stored values are printed with control and unprintable characters escaped as Python
+writes them in a string (`\n`, `\x1b`, `\\`), JSON with JSON's escapes; a record that cannot
+be read is listed as `unreadable` with its key id, and the listing goes on. No traceback.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, get_args
 
 from errorkit._exceptions import StoreError
-from errorkit._principal import APIKeyRecord, KeyScope
+from errorkit._principal import APIKeyRecord, KeyScope, moment_of
 from errorkit._stages.keys import issue_api_key, revoke_api_key, set_workspace_disabled
 from errorkit._stores.connection import Timeouts
 from errorkit._stores.redis import RedisBackend
@@ -95,6 +99,7 @@ async def _closing(backend: RedisBackend, action: Callable[[RedisBackend], Await
 
 
 async def _issue(backend: RedisBackend, args: argparse.Namespace) -> int:
+    """Issue a key (its fields are checked by `issue_api_key`: a `ValueError` is exit 2)."""
     token = await issue_api_key(
         backend,
         prefix=args.prefix,
@@ -107,40 +112,68 @@ async def _issue(backend: RedisBackend, args: argparse.Namespace) -> int:
     )
     print(token)
     key_id = token.split(".", 1)[0]
-    print(f"issued {key_id} for workspace {args.workspace}: the token above is shown only now", file=sys.stderr)
+    workspace = _shown(args.workspace)
+    print(f"issued {_shown(key_id)} for workspace {workspace}: the token above is shown only now", file=sys.stderr)
     return EXIT_OK
 
 
 async def _list(backend: RedisBackend, args: argparse.Namespace) -> int:
     records = sorted(await backend.list_api_keys(args.workspace), key=lambda r: r.key_id)
     for record in records:
+        described = _described(record)
         if args.json:
-            print(json.dumps(_described(record), sort_keys=True))
+            print(json.dumps(described, sort_keys=True))  # (JSON escapes control characters itself)
         else:
-            described = _described(record)
-            scopes = ",".join(described["scopes"]) or "-"
-            print(f"{record.key_id}  {described['state']}  scopes={scopes}  project={record.project_id or '-'}  "
-                  f"plan={record.plan or '-'}  expires={described['expires_at'] or '-'}")  # fmt: skip
+            print(_line(described))
     if not records:
-        print(f"no keys in workspace {args.workspace}", file=sys.stderr)
+        print(f"no keys in workspace {_shown(args.workspace)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _line(described: dict[str, Any]) -> str:
+    """One key of the text listing, its stored values escaped for the terminal."""
+    key_id = _shown(described["key_id"])
+    if described["state"] == "unreadable":
+        return f"{key_id}  unreadable  problem={_shown(described['problem'])}"
+
+    scopes = ",".join(_shown(scope) for scope in described["scopes"]) or "-"
+    project, plan = _shown(described["project_id"] or "-"), _shown(described["plan"] or "-")
+    expires = described["expires_at"] or "-"
+    return f"{key_id}  {described['state']}  scopes={scopes}  project={project}  plan={plan}  expires={expires}"
+
+
+def _shown(text: str) -> str:
+    """`text` safe for a terminal: unprintable characters and backslashes escaped as `repr` does."""
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in text)
 
 
 async def _revoke(backend: RedisBackend, args: argparse.Namespace) -> int:
     if not await revoke_api_key(backend, args.key_id):
-        print(f"errorkit keys: no key {args.key_id!r}", file=sys.stderr)
+        print(f"errorkit keys: no key '{_shown(args.key_id)}'", file=sys.stderr)
         return EXIT_NOT_FOUND
-    print(f"revoked {args.key_id}", file=sys.stderr)
+    print(f"revoked {_shown(args.key_id)}", file=sys.stderr)
     return EXIT_OK
 
 
 async def _disable(backend: RedisBackend, args: argparse.Namespace) -> int:
     changed = await set_workspace_disabled(backend, args.workspace, not args.enable, args.reason)
-    print(f"{'enabled' if args.enable else 'disabled'} workspace {args.workspace}: {changed} keys", file=sys.stderr)
+    done = "enabled" if args.enable else "disabled"
+    print(f"{done} workspace {_shown(args.workspace)}: {changed} keys", file=sys.stderr)
     return EXIT_OK
 
 
 def _described(record: APIKeyRecord) -> dict[str, Any]:
+    """A key as the listing shows it (never its secret's hash)."""
+    if record.unreadable is not None:
+        return {
+            "key_id": record.key_id,
+            "workspace_id": record.workspace_id or None,
+            "state": "unreadable",
+            "problem": record.unreadable,
+        }
+
     expired = record.expires_at is not None and record.expires_at <= time.time()
     state = (
         "revoked" if record.revoked
@@ -148,7 +181,8 @@ def _described(record: APIKeyRecord) -> dict[str, Any]:
         else "expired" if expired
         else "active"
     )  # fmt: skip
-    expires = datetime.fromtimestamp(record.expires_at, UTC).isoformat() if record.expires_at is not None else None
+    moment = moment_of(record.expires_at) if record.expires_at is not None else None
+    expires = moment.isoformat() if moment is not None else None
     return {
         "key_id": record.key_id,
         "workspace_id": record.workspace_id,
@@ -161,13 +195,20 @@ def _described(record: APIKeyRecord) -> dict[str, Any]:
 
 
 def _expiry(text: str) -> datetime:
-    """`30d`, `12h`, `90m`, `45s` from now, or an ISO 8601 time (UTC when it names no zone)."""
+    """`30d`, `12h`, `90m`, `45s` from now, or an ISO 8601 time (UTC when it names no zone).
+
+    Whether it is representable and in the future is `issue_api_key`'s check.
+    """
+    quoted = repr(text) if len(text) <= 64 else repr(text[:64]) + "..."
     duration = _DURATION.fullmatch(text)
     if duration:
-        seconds = int(duration.group(1)) * _UNITS[duration.group(2)]
-        return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
+        try:
+            seconds = int(duration.group(1)) * _UNITS[duration.group(2)]
+            return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
+        except (OverflowError, ValueError):  # past what timedelta or datetime hold (the year 9999)
+            raise argparse.ArgumentTypeError(f"{quoted} is too far in the future (past the year 9999)") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO 8601 time nor a duration like 30d") from None
+        raise argparse.ArgumentTypeError(f"{quoted} is neither an ISO 8601 time nor a duration like 30d") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -28,7 +28,7 @@ from errorkit._handlers import ExceptionHandler
 from errorkit._reference import Reference
 from errorkit._refusal import Refusal
 from errorkit._samples import SAMPLE_ISSUE
-from errorkit._stages.auth import PERMISSIONS_MARK, APIKeyAuth
+from errorkit._stages.auth import PERMISSIONS_MARK, APIKeyAuth, dependency_calls, route_permissions
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.quotas import Quotas
@@ -254,10 +254,9 @@ def fastapi_operations(app: Any) -> Iterator[Operation]:
     for route in app.routes:
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        calls = [route.endpoint, *_dependency_calls(route.dependant)]
+        calls = [route.endpoint, *dependency_calls(route.dependant)]
         marks = tuple(error for call in calls for error in declared(call))
-        asked = [getattr(call, PERMISSIONS_MARK) for call in calls if hasattr(call, PERMISSIONS_MARK)]
-        permissions = tuple(p for group in asked for p in group) if asked else None
+        permissions = route_permissions(route)
         has_parameters = _has_parameters(route.dependant)
         for method in sorted(route.methods or ()):
             yield Operation(
@@ -270,13 +269,6 @@ def _has_parameters(dependant: Any) -> bool:
     if dependant.path_params or dependant.query_params or dependant.header_params or dependant.cookie_params:
         return True
     return any(_has_parameters(d) for d in dependant.dependencies)
-
-
-def _dependency_calls(dependant: Any) -> Iterator[Any]:
-    for dependency in dependant.dependencies:
-        if dependency.call is not None:
-            yield dependency.call
-        yield from _dependency_calls(dependency)
 
 
 def install_fastapi(app: Any, handler: ExceptionHandler) -> None:

@@ -3,6 +3,11 @@
 A token is `<key id>.<secret>`. The key id (which may carry a prefix such as `sk-orq-`)
 finds the record; the secret is checked against the record's SHA-256 with a
 constant-time comparison. Only the hash is ever stored.
+
+A record always stands for a usable principal: its expiry is a time `datetime` can hold and
+its key scope one of `KeyScope`, or it is not built (`ValueError`). Stored fields that make
+no such record are read as an *unreadable* record (`APIKeyRecord.unreadable` says why),
+which authenticates nothing, so one damaged record never fails a request or a listing.
 """
 
 from __future__ import annotations
@@ -11,14 +16,21 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from starlette.authentication import BaseUser
 
 KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
 _TOKEN = re.compile(r"([\x21-\x2d\x2f-\x7e]{1,128})\.([\x21-\x2d\x2f-\x7e]{8,256})")
+_KEY_SCOPES = get_args(KeyScope)
+#: The fields of a stored record that `KeyStore.update_api_key` may change; the identity
+#: (`key_id`, `secret_hash`, `workspace_id`) is written only by `put_api_key`.
+UPDATABLE_FIELDS = frozenset(
+    {"project_id", "scopes", "key_scope", "plan", "expires_at", "revoked", "workspace_disabled", "disabled_reason"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +78,18 @@ class APIKeyRecord:
     revoked: bool = False
     workspace_disabled: bool = False
     disabled_reason: str | None = None
+    unreadable: str | None = None  # why the stored fields make no record: the key then authenticates nothing
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None and moment_of(self.expires_at) is None:
+            raise ValueError("expires_at is not a time between the years 1 and 9999")
+        if self.key_scope is not None and self.key_scope not in _KEY_SCOPES:
+            raise ValueError("key_scope is not PUBLIC, WORKSPACE or PROJECT")
+
+    @classmethod
+    def unreadable_record(cls, key_id: str, problem: str, workspace_id: str = "") -> APIKeyRecord:
+        """What a store gives for a record it holds but cannot read: no secret matches it."""
+        return cls(key_id=key_id, secret_hash="", workspace_id=workspace_id, unreadable=problem)
 
     def principal(self) -> Principal:
         return Principal(
@@ -75,7 +99,7 @@ class APIKeyRecord:
             scopes=self.scopes,
             key_scope=self.key_scope or ("PROJECT" if self.project_id else "WORKSPACE"),
             plan=self.plan,
-            expires_at=datetime.fromtimestamp(self.expires_at, UTC) if self.expires_at is not None else None,
+            expires_at=moment_of(self.expires_at) if self.expires_at is not None else None,
         )
 
     def matches(self, secret: str) -> bool:
@@ -103,8 +127,18 @@ class APIKeyRecord:
         return fields
 
     @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> APIKeyRecord:
+    def from_fields(cls, fields: Mapping[str, str]) -> APIKeyRecord:
+        """The record flat fields stand for; `ValueError` naming the field when they make none."""
+        missing = [name for name in ("key_id", "secret_hash", "workspace_id") if name not in fields]
+        if missing:
+            raise ValueError(f"the field {missing[0]} is missing")
+
         expires_at = fields.get("expires_at")
+        try:
+            expiry = float(expires_at) if expires_at is not None else None
+        except ValueError:
+            raise ValueError("expires_at is not a number") from None
+
         return cls(
             key_id=fields["key_id"],
             secret_hash=fields["secret_hash"],
@@ -113,11 +147,35 @@ class APIKeyRecord:
             scopes=frozenset(fields.get("scopes", "").split()),
             key_scope=fields.get("key_scope"),  # type: ignore[arg-type]
             plan=fields.get("plan"),
-            expires_at=float(expires_at) if expires_at is not None else None,
+            expires_at=expiry,
             revoked=fields.get("revoked") == "1",
             workspace_disabled=fields.get("workspace_disabled") == "1",
             disabled_reason=fields.get("disabled_reason"),
         )
+
+
+def check_update(fields: Mapping[str, str | None]) -> None:
+    """Refuse (`ValueError`) a change `KeyStore.update_api_key` must not make.
+
+    Only `UPDATABLE_FIELDS`, each to a value a record can hold (None removes the field), and
+    `revoked` only to "1": a revocation is never undone.
+    """
+    for name in fields:
+        if name not in UPDATABLE_FIELDS:
+            raise ValueError(f"{name!r} is not a field a stored key record may change")
+    if "revoked" in fields and fields["revoked"] != "1":
+        raise ValueError("a revoked key stays revoked: 'revoked' can only be set to '1'")
+
+    given = {name: value for name, value in fields.items() if value is not None}
+    APIKeyRecord.from_fields({"key_id": "-", "secret_hash": "", "workspace_id": "-", **given})
+
+
+def moment_of(timestamp: float) -> datetime | None:
+    """The UTC time of a Unix timestamp, or None when `datetime` cannot hold it (NaN, year 10000...)."""
+    try:
+        return datetime.fromtimestamp(timestamp, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def hash_secret(secret: str) -> str:

@@ -10,9 +10,14 @@ The error is the registry's class when the body's code is one the registry (or e
 stages) defines with that status (catch `ENVELOPE_API["quota_exceeded"]`), else a subclass of
 `UnknownError` made for that code. It carries the code, message, details, the request id, the
 retry hint `retry_after` (seconds rounded up, from `retry-after-ms` first, then `Retry-After`
-as seconds or an HTTP date; None when the server sent neither) and `response_headers`;
+as seconds or an HTTP date; None when the server sent neither or sent nothing readable; at
+most `MAX_RETRY_DELAY`, 60 s, as the OpenAI and Anthropic SDKs cap it) and `response_headers`;
 `should_retry(error)` is the server's `x-should-retry`, else the definition's `retryable`.
 The body format is recognised by its shape (envelope, RFC 9457, `detail`/`code`).
+
+Whatever the response holds (a body nested too deep to parse, a code no class name can
+carry, a date past the year 9999), `error_from_response` returns an error, never raises one
+of its own: what it cannot read is simply not there (no code, no hint).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -32,6 +38,7 @@ from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 
 __all__ = [
+    "MAX_RETRY_DELAY",
     "Response",
     "UnknownError",
     "async_error_hook",
@@ -42,6 +49,9 @@ __all__ = [
     "should_retry",
 ]
 
+#: The longest retry delay read from a response, in seconds: a longer `Retry-After` counts as this
+#: (the OpenAI and Anthropic SDKs follow the header only up to 60 s).
+MAX_RETRY_DELAY = 60.0
 # statuses the OpenAI and Anthropic SDKs retry when no x-should-retry header says otherwise
 _RETRIED_BY_SDKS = frozenset({408, 409, 429})
 _PROBLEM, _ENVELOPE, _DETAIL = ProblemFormat(), EnvelopeFormat(), DetailFormat()
@@ -128,30 +138,48 @@ def async_error_hook(registry: Registry = GENERIC) -> Callable[[_AsyncReadable],
 
 
 def retry_delay(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait before a retry, as the SDKs read it: `retry-after-ms`, then `Retry-After`."""
+    """Seconds to wait before a retry, as the SDKs read it: `retry-after-ms`, then `Retry-After`
+    (seconds or an HTTP date); at most `MAX_RETRY_DELAY`; None when neither says anything readable."""
     milliseconds = headers.get("retry-after-ms")
     if milliseconds is not None:
-        try:
-            value = float(milliseconds)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return value / 1000
+        value = _number(milliseconds)
+        if value is not None:
+            return min(value / 1000, MAX_RETRY_DELAY)
+
     retry_after = headers.get("retry-after")
     if retry_after is None:
         return None
+    seconds = _number(retry_after)
+    if seconds is None:
+        seconds = _seconds_until(retry_after, now)
+    return None if seconds is None else min(seconds, MAX_RETRY_DELAY)
+
+
+def _number(text: str) -> float | None:
+    """A finite, non-negative number of seconds (or milliseconds), else None."""
     try:
-        seconds = float(retry_after)
+        value = float(text)
     except ValueError:
-        moment = email.utils.parsedate_tz(retry_after)
-        return None if moment is None else max(0.0, email.utils.mktime_tz(moment) - now())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _seconds_until(text: str, now: Callable[[], float]) -> float | None:
+    """Seconds from now until an HTTP date (0 for one past); None for anything that is not a date
+    a computer can hold (the year 10000, a 40-digit year)."""
+    try:
+        moment = email.utils.parsedate_tz(text)
+        if moment is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(moment) - now())
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _parse(content: bytes, content_type: str, custom: Format | None) -> ParsedBody:
     try:
         body: Any = json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past the parser's depth
         body = None
     formats: tuple[Format, ...] = (
         (_PROBLEM, _ENVELOPE, _DETAIL) if "problem+json" in content_type else (_ENVELOPE, _PROBLEM, _DETAIL)
@@ -190,8 +218,18 @@ def _class_for(registry: Registry, status: int, code: str | None) -> type[APIErr
             retryable=status in _RETRIED_BY_SDKS or status >= 500,  # as the SDKs assume without x-should-retry
         )
         cls = _UNKNOWN[(name, status)] = type(
-            "".join(part.capitalize() for part in name.split("_")) or "Unknown",
+            _class_name(name),
             (UnknownError,),
             {"definition": definition, "__module__": "errorkit.client", "__slots__": ()},
         )
     return cls
+
+
+def _class_name(code: str) -> str:
+    """A class name for a code: its ASCII letters and digits, each word capitalised (`teapot_empty`:
+    `TeapotEmpty`), at most 64 characters; `Unknown...` when that would not start with a letter."""
+    name = "".join(part.capitalize() for part in _NOT_A_NAME.split(code))[:64]
+    return name if name[:1].isalpha() else "Unknown" + name
+
+
+_NOT_A_NAME = re.compile(r"[^0-9A-Za-z]+")

@@ -1,7 +1,8 @@
 """An app for the quota and concurrency tests: `build()` in process, or `app` under uvicorn (configured by env).
 
 Plan-limited resources (agents; knowledge bases and memory stores sharing one limit), a
-creation that fails on request, a deletion, and slow routes under a concurrency limit.
+creation that fails (or sleeps) on request, a deletion, and slow routes under a concurrency
+limit. Creating an agent or an export asks for a permission the read-only key lacks.
 """
 
 import asyncio
@@ -36,6 +37,8 @@ KEYS = {  # token -> (workspace, plan)
     "ek_dev2.developer-secret-2": ("ws_dev2", "Developer"),
     "ek_growth.growth-secret-1": ("ws_growth", "Growth"),
 }
+READ_ONLY = "ek_ro.read-only-secret-1"  # ws_dev's public key: may read, may not create
+WRITE = frozenset({"agents:write", "exports:write"})
 LIMITS = {
     "Agents": {"Developer": 3, "Growth": None},
     "Knowledge Bases + Memory Stores": {"Developer": 2, "Growth": None},
@@ -53,6 +56,8 @@ async def create(request: Request) -> Response:
         raise HTTPException(400, "the handler refused this one")
     if body == b"crash":
         raise RuntimeError("the handler crashed")
+    if body.startswith(b"sleep:"):  # a long creation
+        await asyncio.sleep(float(body[6:]))
     if body == b"redirect":  # created, and the client sent on to it
         return RedirectResponse("/agents/a_new", status_code=303)
     if body == b"half":  # created, then the body fails half-way: the resource exists
@@ -78,8 +83,17 @@ async def health(request: Request) -> Response:
     return JSONResponse({"pid": os.getpid()})
 
 
-def build(backend: Backend, *, concurrency: int = 3, lease: float = 30.0, **quota_options: Any) -> Starlette:
+def build(
+    backend: Backend,
+    *,
+    concurrency: int = 3,
+    lease: float = 30.0,
+    idempotency_lease: float = 30.0,
+    quota_lease: float = 30.0,
+    **quota_options: Any,
+) -> Starlette:
     keys = MemoryBackend()
+    auth = APIKeyAuth(keys, public_paths=["/health"])
     quotas = Quotas(
         backend,
         limits=LIMITS,
@@ -90,6 +104,7 @@ def build(backend: Backend, *, concurrency: int = 3, lease: float = 30.0, **quot
             "POST /memory-stores": "memory_stores",
         },
         deletes={"DELETE /agents/{agent_id}": "agents", "DELETE /knowledge-bases/{kb_id}": "knowledge_bases"},
+        lease=quota_lease,
         **quota_options,
     )
 
@@ -102,13 +117,15 @@ def build(backend: Backend, *, concurrency: int = 3, lease: float = 30.0, **quot
         with contextlib.suppress(StoreError):  # (the tests of an unreachable store start it too)
             await backend.initialize()
         for token, (workspace, plan) in KEYS.items():
-            await register_api_key(keys, token, workspace_id=workspace, plan=plan)
+            await register_api_key(keys, token, workspace_id=workspace, plan=plan, scopes=WRITE)
+        await register_api_key(keys, READ_ONLY, workspace_id="ws_dev", plan="Developer", key_scope="PUBLIC")
         yield
 
     app = Starlette(
         lifespan=lifespan,
         routes=[
-            Route("/agents", create, methods=["POST"]),
+            Route("/agents", auth.requires("agents:write")(create), methods=["POST"]),
+            Route("/exports", auth.requires("exports:write")(slow), methods=["POST"]),
             Route("/agents/{agent_id}", delete, methods=["DELETE"]),
             Route("/knowledge-bases", create, methods=["POST"]),
             Route("/knowledge-bases/{kb_id}", delete, methods=["DELETE"]),
@@ -121,9 +138,11 @@ def build(backend: Backend, *, concurrency: int = 3, lease: float = 30.0, **quot
     )
     ErrorKit(catalog=catalogs.ENVELOPE_API).install(
         app,
-        auth=APIKeyAuth(keys, public_paths=["/health"]),
-        idempotency=Idempotency(backend),
-        concurrency=ConcurrencyLimit(backend, routes={"/slow": concurrency, "/quick": concurrency}, lease=lease),
+        auth=auth,
+        idempotency=Idempotency(backend, lease=idempotency_lease),
+        concurrency=ConcurrencyLimit(
+            backend, routes={"/slow": concurrency, "/quick": concurrency, "/exports": concurrency}, lease=lease
+        ),
         quotas=quotas,
     )
     return app
@@ -134,6 +153,8 @@ app = (
         backend_from_env(),
         concurrency=int(os.environ.get("EK_CONCURRENCY", "3")),
         lease=float(os.environ.get("EK_LEASE", "30")),
+        idempotency_lease=float(os.environ.get("EK_IDEMPOTENCY_LEASE", "30")),
+        quota_lease=float(os.environ.get("EK_QUOTA_LEASE", "30")),
     )
     if os.environ.get("EK_QUOTA_APP")
     else None

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,8 +82,10 @@ def uvicorn(
     env: dict[str, str] | None = None,
     access_log: bool = False,
     port: int | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Uvicorn]:
-    """Run `uvicorn app` (an import string) until the block ends (on `port`, else a free one)."""
+    """Run `uvicorn app` (an import string) until the block ends (on `port`, else a free one);
+    `options` are more of uvicorn's command-line options."""
     port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "uvicorn.log"
@@ -101,6 +103,7 @@ def uvicorn(
                     "--workers",
                     str(workers),
                     *([] if access_log else ["--no-access-log"]),
+                    *options,
                 ],
                 cwd=ROOT,
                 stdout=out,

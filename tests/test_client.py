@@ -2,6 +2,8 @@
 
 import asyncio
 import email.utils
+import json
+import random
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from starlette.testclient import TestClient
 from errorkit import APIError, ErrorContext, ErrorKit, Format, ParsedBody, catalogs
 from errorkit.catalogs.traffic import STAGE_CODES
 from errorkit.client import (
+    MAX_RETRY_DELAY,
     UnknownError,
     async_error_hook,
     error_from_response,
@@ -222,3 +225,76 @@ def test_a_custom_format_is_read_by_its_own_parse() -> None:
     response = httpx.Response(409, json={"e": "conflict", "m": "Not now."})
     error = error_from_response(response, catalogs.GENERIC, format=Compact())
     assert type(error) is catalogs.GENERIC["conflict"] and error.message == "Not now."
+
+
+def test_hostile_responses_read_as_errors_never_as_foreign_exceptions() -> None:
+    nested = httpx.Response(400, content=b'{"error":' * 100_000)  # deeper than the JSON parser goes
+    error = error_from_response(nested, catalogs.ENVELOPE_API)
+    assert type(error) is catalogs.ENVELOPE_API["bad_request"]  # no code read: the status's class
+    assert (error.code, error.message, error.details, error.retry_after) == ("bad_request", "Bad Request", {}, None)
+
+    surrogate = httpx.Response(400, content=b'{"error": {"code": "\\ud800x", "message": "m"}}')  # a lone surrogate
+    error = error_from_response(surrogate, catalogs.ENVELOPE_API)
+    assert isinstance(error, UnknownError) and type(error).__name__ == "X"
+    assert (error.code, error.status, error.message) == ("\ud800x", 400, "m")
+
+    far = httpx.Response(429, headers={"Retry-After": "Sat, 01 Jan 10000 00:00:00 GMT"})
+    error = error_from_response(far, catalogs.ENVELOPE_API)
+    assert type(error) is catalogs.ENVELOPE_API["rate_limit_exceeded"]
+    assert error.retry_after is None  # a date no calendar here holds is no hint
+
+    odd = httpx.Response(400, json={"error": {"code": "9 lives-left.now"}})
+    assert type(error_from_response(odd, catalogs.ENVELOPE_API)).__name__ == "Unknown9LivesLeftNow"
+
+
+def test_retry_delays_are_capped_at_60_seconds() -> None:
+    assert MAX_RETRY_DELAY == 60.0
+    assert retry_delay({"retry-after": "3600"}) == 60.0
+    assert retry_delay({"retry-after-ms": "90000"}) == 60.0
+    assert retry_delay({"retry-after": "59.5"}) == 59.5
+    an_hour_later = email.utils.formatdate(1_003_600, usegmt=True)
+    assert retry_delay({"retry-after": an_hour_later}, now=lambda: 1_000_000.0) == 60.0
+    assert retry_delay({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}) == 60.0
+    assert retry_delay({"retry-after": "Sat, 01 Jan 99999999999999999999 00:00:00 GMT"}) is None
+    assert retry_delay({"retry-after": "1e400"}) is None  # infinite: not a delay
+    error = error_from_response(httpx.Response(503, headers={"retry-after": "86400"}), catalogs.ENVELOPE_API)
+    assert error is not None and error.retry_after == 60
+
+
+def test_malformed_bodies_and_headers_always_give_an_error() -> None:
+    """Many malformed responses: each is read as an error of the registry or an UnknownError, never raises."""
+    rng = random.Random(20)
+    atoms: list[Any] = [None, True, 0, -1, 1e308, 10**40, "", "x", "\ud800", "\x00\x1b]0;t\x07", "a" * 5000, [], {}]
+    names = ["error", "code", "message", "details", "detail", "status", "title", "type", "request_id", "doc_url"]
+
+    def value(depth: int = 0) -> Any:
+        roll = rng.random()
+        if depth > 4 or roll < 0.4:
+            return rng.choice(atoms)
+        if roll < 0.75:
+            return {rng.choice(names): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        return [value(depth + 1) for _ in range(rng.randint(0, 3))]
+
+    def body() -> bytes:
+        roll = rng.random()
+        if roll < 0.6:
+            return json.dumps(value(), ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
+        if roll < 0.8:
+            return rng.randbytes(rng.randint(0, 64))
+        whole = json.dumps({"error": {"code": "x", "details": value()}}).encode()
+        return whole[: rng.randint(0, len(whole))]  # cut short
+
+    hints = ["", "-1", "nan", "inf", "1e400", "0", "3600", "1" * 5000, "\x00", "soon",
+             "Sat, 01 Jan 10000 00:00:00 GMT", "Mon, 32 Foo 2020 99:99:99 GMT", "Thu, 01 Jan 1970 00:00:00 -9999",
+             "Fri, 31 Dec 9999 23:59:59 GMT", "Sat, 01 Jan 99999999999999999999 00:00:00 GMT"]  # fmt: skip
+    registries = [catalogs.ENVELOPE_API, catalogs.DETAIL_API, catalogs.GENERIC]
+    for _ in range(2000):
+        headers = {
+            name: rng.choice([*hints, "application/problem+json"])
+            for name in ("retry-after", "retry-after-ms", "x-request-id", "content-type", "x-should-retry")
+            if rng.random() < 0.5
+        }
+        status = rng.choice([400, 401, 404, 409, 418, 422, 429, 500, 503, 599, 600, 999])
+        error = error_from_response(httpx.Response(status, content=body(), headers=headers), rng.choice(registries))
+        assert isinstance(error, APIError) and error.status == status
+        assert error.retry_after is None or 0 <= error.retry_after <= 60

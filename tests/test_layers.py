@@ -27,6 +27,7 @@ LAYERS = [
             "errorkit._declared",
             "errorkit._observer",
             "errorkit._log_context",
+            "errorkit._background",
         ],
     ),
     ("formats and catalogs", ["errorkit._formats", "errorkit._samples", "errorkit._reference", "errorkit.catalogs"]),

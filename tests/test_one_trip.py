@@ -21,6 +21,7 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
+from errorkit._stages.failure import FailureMode
 from errorkit._stores.protocols import ClaimState
 from tests.servers import until
 
@@ -28,7 +29,7 @@ TOKEN = "ek_trip.one-trip-secret-1"
 
 
 def full_stack(
-    backend: RedisBackend, limit: int, effects: Counter[str], **idempotency: Any
+    backend: RedisBackend, limit: int, effects: Counter[str], on_failure: FailureMode = "fail_open", **idempotency: Any
 ) -> tuple[Starlette, APIKeyAuth]:
     async def orders(request: Request) -> Response:
         ref = (await request.json())["ref"]
@@ -43,7 +44,7 @@ def full_stack(
     ErrorKit(catalog=catalogs.ENVELOPE_API).install(
         app,
         auth=auth,
-        rate_limit=RateLimiter(backend, limits=[Limit(limit, 3600)]),
+        rate_limit=RateLimiter(backend, limits=[Limit(limit, 3600)], on_failure=on_failure),
         idempotency=Idempotency(backend, **idempotency),
     )
     return app, auth

@@ -10,10 +10,14 @@ from typing import Any, cast
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from errorkit import Backend, MemoryBackend, Quotas, RedisBackend
-from tests.quota_app import build
+from errorkit import Backend, ErrorKit, MemoryBackend, Principal, Quotas, RedisBackend, Refused
+from errorkit._background import Background
+from tests.quota_app import READ_ONLY, build
 from tests.servers import free_port
 
 DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
@@ -284,7 +288,12 @@ def test_a_step_cancelled_after_the_store_answered_gives_back_what_it_took() -> 
     async def main() -> list[Reserved]:
         given: list[Reserved] = []
         answered: asyncio.Future[Reserved] = asyncio.get_running_loop().create_future()
-        waiting = asyncio.ensure_future(taken(answered, given.append))
+
+        async def give_back() -> None:
+            given.append(answered.result())
+
+        step = taken(answered, lambda reserved: reserved.admitted, give_back, Background(), "giving back")
+        waiting = asyncio.ensure_future(step)
         await asyncio.sleep(0)  # the step is awaited
         answered.set_result(Reserved(True, 3))  # the store answered: a unit is taken
         waiting.cancel()  # and the request is cancelled before it resumes
@@ -306,7 +315,12 @@ def test_a_routed_step_cancelled_after_it_finished_gives_back_too() -> None:
         async def routed() -> Slot:
             return Slot(True, 1)
 
-        waiting = asyncio.ensure_future(taken(routed(), given.append))
+        async def give_back() -> None:
+            given.append(Slot(True, 1))
+
+        waiting = asyncio.ensure_future(
+            taken(routed(), lambda slot: slot.acquired, give_back, Background(), "releasing")
+        )
         await asyncio.sleep(0)  # `taken` started the step in a task of its own
         await asyncio.sleep(0)  # the step finished: the slot is taken
         waiting.cancel()  # before the request resumed
@@ -352,7 +366,8 @@ def test_concurrency_store_unreachable_fails_open() -> None:
 
 
 def test_redis_commands_per_request(redis_url: str) -> None:
-    """What the README promises: a creation 1 command (2 when it fails), a deletion 1, a limited request 2."""
+    """What the README promises: a creation 2 commands (hold, then confirm or give back), a deletion 1,
+    a limited request 2."""
     backend = RedisBackend(redis_url, prefix=f"q-{uuid.uuid4().hex[:8]}")
     with TestClient(build(backend), raise_server_exceptions=False) as client:
         client.get("/slow?sleep=0", headers=DEV)  # scripts loaded, connection open
@@ -369,5 +384,94 @@ def test_redis_commands_per_request(redis_url: str) -> None:
             commands("POST", "/agents"),
             commands("POST", "/agents", b"fail"),
             commands("DELETE", "/agents/a_1"),
-        ] == [1, 2, 1]
+        ] == [2, 2, 1]
         assert commands("GET", "/slow?sleep=0") == 2  # the slot taken and given back
+
+
+def test_a_key_without_the_routes_permission_holds_no_unit_and_no_slot(backend: Backend) -> None:
+    """A read-only key on a creation route of a workspace at its limit: 403, never the 402 with the
+    workspace's usage; on a route whose only slot is taken: 403, never 429. Nothing is held for it."""
+    read_only = {"Authorization": f"Bearer {READ_ONLY}"}
+    app = build(backend, concurrency=1)
+
+    async def main() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            created = [await client.post("/agents", headers=DEV) for _ in range(3)]
+            assert [r.status_code for r in created] == [201, 201, 201]  # the workspace is at its limit
+            flood = await asyncio.gather(*(client.post("/agents", headers=read_only) for _ in range(20)))
+            holding = asyncio.ensure_future(client.post("/exports?sleep=0.3", headers=DEV))  # the only slot
+            await asyncio.sleep(0.1)
+            export = await client.post("/exports?sleep=0", headers=read_only)
+            assert (await holding).status_code == 200
+            usage = await client.get("/usage", headers=DEV)
+            return [*flood, export, usage]
+
+    with TestClient(app):  # (its lifespan registers the keys)
+        *flood, export, usage = asyncio.run(main())
+    for response, permission in [*((r, "agents:write") for r in flood), (export, "exports:write")]:
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert (error["code"], error["details"]) == (
+            "insufficient_scope",
+            {"required_permission": permission, "key_scope": "PUBLIC"},
+        )
+    assert usage.json() == {"agents": 3, "knowledge_bases": 0, "memory_stores": 0}
+
+
+def test_a_creation_outside_the_routes_holds_its_unit_around_the_creation(backend: Backend) -> None:
+    quotas = Quotas(backend, limits={"Agents": {"Developer": 2}}, resources={"agents": "Agents"})
+    principal = Principal("ek_x", "ws_out", None, frozenset(), "WORKSPACE", plan="Developer")
+
+    async def main() -> list[object]:
+        await backend.initialize()
+        seen: list[object] = []
+        async with await quotas.reserve(principal, "agents") as hold:  # made: counted
+            seen.append((hold.held, hold.usage, await quotas.usage("ws_out", "agents")))
+        with pytest.raises(RuntimeError):
+            async with await quotas.reserve(principal, "agents"):  # failed: given back
+                seen.append(await quotas.usage("ws_out", "agents"))
+                raise RuntimeError("the insert failed")
+        seen.append(await quotas.usage("ws_out", "agents"))
+        async with await quotas.reserve(principal, "agents"):
+            with pytest.raises(Refused) as full:
+                await quotas.reserve(principal, "agents")
+            seen.append(full.value.refusal.details)
+        seen.append(await quotas.usage("ws_out", "agents"))
+        await quotas.release("ws_out", "agents")  # a deletion outside the routes
+        seen.append(await quotas.usage("ws_out", "agents"))
+        return seen
+
+    assert asyncio.run(main()) == [(True, 1, 1), 2, 1, {"usage": 2, "limit": 2}, 2, 1]
+
+
+def test_a_failed_open_hold_holds_nothing() -> None:
+    unreachable = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")
+    quotas = Quotas(unreachable, limits={"Agents": {"Developer": 2}}, on_failure="fail_open")
+
+    async def main() -> tuple[bool, int]:
+        async with await quotas.reserve(Principal("k", "w", None, frozenset(), "WORKSPACE"), "Agents") as hold:
+            return hold.held, hold.usage
+
+    assert asyncio.run(main()) == (False, 0)
+
+
+def test_the_lifespan_shutdown_finishes_give_backs_still_running() -> None:
+    """A server closes its event loop right after the lifespan ends: what is still being given back
+    is finished first (bounded), not cancelled with the loop."""
+    background = Background()
+    finished: list[str] = []
+
+    async def give_back() -> None:
+        await asyncio.sleep(0.3)
+        finished.append("given back")
+
+    async def spawn(request: Request) -> Response:
+        background.spawn(give_back())
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/spawn", spawn)])
+    ErrorKit().install(app)
+    with TestClient(app) as client:
+        assert client.get("/spawn").status_code == 204
+        assert finished == []
+    assert finished == ["given back"]  # the shutdown waited for it

@@ -1,5 +1,6 @@
 """Reference pages: generated from the registry, carrying both documents' content, committed, served."""
 
+import os
 import re
 import subprocess
 import sys
@@ -175,6 +176,32 @@ def test_the_command_line_renders_and_refuses_clearly(tmp_path: Path) -> None:
         bad = subprocess.run([sys.executable, "-m", "errorkit", *args], capture_output=True, text=True, cwd=ROOT)
         assert bad.returncode == 2 and bad.stdout == "", args
         assert bad.stderr.splitlines()[-1] == message
+
+
+def test_the_command_line_says_in_one_line_what_it_cannot_write_or_load(tmp_path: Path) -> None:
+    (tmp_path / "exploding.py").write_text('raise RuntimeError("no catalog today")\n')
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for args, message in [
+        (["docs", "envelope_api", "--html", "-o", str(tmp_path / "missing" / "x.html")],
+         f"errorkit docs: error: cannot write {tmp_path / 'missing' / 'x.html'}: No such file or directory\n"),
+        (["docs", "envelope_api", "-o", str(tmp_path)], f"errorkit docs: error: cannot write {tmp_path}: Is a directory\n"),
+        (["docs", "--write", str(tmp_path / "exploding.py" / "docs")],
+         f"errorkit docs: error: cannot write {tmp_path / 'exploding.py' / 'docs'}: Not a directory\n"),
+    ]:  # fmt: skip
+        bad = subprocess.run([sys.executable, "-m", "errorkit", *args], capture_output=True, text=True, cwd=ROOT)
+        assert (bad.returncode, bad.stdout, bad.stderr) == (2, "", message), args
+
+    with open("/dev/full", "w") as full:  # standard output on a full disk
+        unwritten = subprocess.run([sys.executable, "-m", "errorkit", "docs", "envelope_api"], stdout=full,
+                                   stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    assert (unwritten.returncode, unwritten.stderr) == (
+        2, "errorkit docs: error: cannot write standard output: No space left on device\n"
+    )  # fmt: skip
+
+    exploding = subprocess.run([sys.executable, "-m", "errorkit", "docs", "exploding:kit"], capture_output=True,
+                               text=True, cwd=ROOT, env=env)  # fmt: skip
+    assert (exploding.returncode, exploding.stdout) == (2, "") and "Traceback" not in exploding.stderr
+    assert exploding.stderr.splitlines()[-1] == "errorkit docs: error: cannot load 'exploding:kit': no catalog today"
 
 
 OWN_KIT = ErrorKit(doc_url="https://docs.example.com/errors/{code}")

@@ -12,13 +12,14 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from errorkit._exceptions import Refused, StoreUnavailable
@@ -47,6 +48,46 @@ def get_principal(scope: Scope) -> Principal | None:
     """The authenticated principal of a request (None on public routes or without auth)."""
     user = scope.get("user")
     return user if isinstance(user, Principal) else None
+
+
+def route_permissions(route: BaseRoute) -> tuple[str, ...] | None:
+    """The permissions a route asks for with `require()` / `requires()` (on its endpoint or, in
+    FastAPI, any of its dependencies); None when it asks for none."""
+    calls = [getattr(route, "endpoint", None), *dependency_calls(getattr(route, "dependant", None))]
+    asked = [getattr(call, PERMISSIONS_MARK) for call in calls if hasattr(call, PERMISSIONS_MARK)]
+    return tuple(p for group in asked for p in group) if asked else None
+
+
+def dependency_calls(dependant: Any) -> Iterator[Any]:
+    """Every dependency of a FastAPI route's dependency tree, at any depth."""
+    for dependency in getattr(dependant, "dependencies", ()):
+        yield dependency.call
+        yield from dependency_calls(dependency)
+
+
+def missing_permission(principal: Principal, permissions: Iterable[str]) -> Refusal | None:
+    """The 403 `insufficient_scope` for the first permission the key lacks (None: it has them all)."""
+    for permission in permissions:
+        if permission not in principal.scopes:
+            details = {"required_permission": permission, "key_scope": principal.key_scope}
+            return Refusal(("insufficient_scope",), 403, details=details)
+    return None
+
+
+def refuse_unpermitted(principal: Principal, route: BaseRoute) -> None:
+    """Raise the route's 403 before a stage takes anything (a quota unit, a slot) for a key that
+    lacks a permission the route asks for: such a key never holds a workspace's quota and never
+    learns its usage. (The app's own check then refuses the same way, for stages not installed.)"""
+    permissions = _route_permissions.get(id(route))
+    if permissions is None:
+        permissions = _route_permissions[id(route)] = (route, route_permissions(route) or ())
+    refusal = missing_permission(principal, permissions[1])
+    if refusal is not None:
+        raise Refused(refusal)
+
+
+#: Per route (by id, kept alive with it: routes compare by value and are not hashable): its permissions.
+_route_permissions: dict[int, tuple[BaseRoute, tuple[str, ...]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +127,7 @@ class _Known:
     credentials: AuthCredentials
     fetched_at: float
     trusted_in: int = -1  # the key watch's epoch this record may be served in without asking
+    warned: bool = False  # an unreadable record: its warning was logged
 
 
 class APIKeyAuth:
@@ -170,6 +212,8 @@ class APIKeyAuth:
             if stale is None:
                 return refusal
             known = stale
+        if known is not None and known.record.unreadable is not None:
+            return self._unreadable(known, scope)
         record = known.record if known is not None else None
         if known is None or record is None or not record.matches(secret) or record.revoked:
             invalid = self._invalid()
@@ -201,10 +245,9 @@ class APIKeyAuth:
         project = path_params.get(self.project_param)
         if project is not None and principal.project_id is not None and str(project) != principal.project_id:
             self.check_project(principal, str(project))
-        for permission in permissions:
-            if permission not in principal.scopes:
-                details = {"required_permission": permission, "key_scope": principal.key_scope}
-                raise Refused(Refusal(("insufficient_scope",), 403, details=details))
+        refusal = missing_permission(principal, permissions)
+        if refusal is not None:
+            raise Refused(refusal)
 
     def check_project(self, principal: Principal, resource_project_id: str) -> None:
         """Raise `wrong_project` when a project-scoped key touches another project's resource."""
@@ -244,6 +287,20 @@ class APIKeyAuth:
 
     def _invalid(self) -> Refusal:
         return Refusal(("invalid_api_key",), 401, headers=self._invalid_token)
+
+    def _unreadable(self, known: _Known, scope: Scope) -> Refusal:
+        """A record the store holds but cannot read authenticates nothing; a warning says so once."""
+        invalid = self._invalid()
+        if not known.warned:
+            known.warned = True
+            logger.warning(
+                "API key %s has a stored record errorkit cannot read (%s): it is refused as invalid_api_key "
+                "until the key is registered again",
+                known.record.key_id,
+                known.record.unreadable,
+                extra=log_extra(invalid.codes[0], scope),
+            )
+        return invalid
 
     async def _lookup(self, key_id: str) -> _Known | None:
         """The key's record: from memory while tracked (or fresh, `cache.ttl`), else from the store."""

@@ -16,20 +16,20 @@ requests finishes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._exceptions import Refused, StoreError, StoreUnavailable
+from errorkit._background import Background
+from errorkit._exceptions import Refused, StoreUnavailable
 from errorkit._paths import PathPatterns
 from errorkit._refusal import Refusal
-from errorkit._stages.auth import get_principal
+from errorkit._stages.auth import get_principal, refuse_unpermitted
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of
-from errorkit._stages.lease import Background, renew_while_held, taken
-from errorkit._stages.routes import route_template
+from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
+from errorkit._stages.routes import route_of
 from errorkit._stores.protocols import ConcurrencyStore
 
 
@@ -108,16 +108,25 @@ class ConcurrencyLimit:
         if self.exempt.matches(scope["path"]):
             await app(scope, receive, send)
             return
-        found = self.bucket_for(scope["method"], route_template(scope) or "<unmatched>")
+        route = route_of(scope)
+        found = self.bucket_for(scope["method"], "<unmatched>" if route is None else route[0])
         if found is None:
             await app(scope, receive, send)
             return
+        principal = get_principal(scope)
+        if principal is not None and route is not None:
+            refuse_unpermitted(principal, route[1])
+
         bucket, limit = found
-        who, token = identity_of(scope, get_principal(scope), self.identity, self.proxies), secrets.token_hex(8)
+        who = identity_of(scope, principal, self.identity, self.proxies)
+        token = secrets.token_hex(8)
         try:
             slot = await taken(
                 self.slots.acquire(who, bucket, limit, token, self.lease_ms),
-                lambda slot: self._background.spawn(self._release(who, bucket, token)) if slot.acquired else None,
+                lambda slot: slot.acquired,
+                lambda: self.slots.release_slot(who, bucket, token),
+                self._background,
+                "releasing a concurrency slot",
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
@@ -127,22 +136,16 @@ class ConcurrencyLimit:
             return
         if not slot.acquired:
             raise Refused(self._refusal(limit, slot.in_flight))
+
         held = _Held(self, who, bucket, token, send)
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.lease_ms / 3000, held.renew)
+        timer = asyncio.get_running_loop().call_later(self.lease_ms / 3000, held.renew)
         try:
             await app(scope, receive, held)
         finally:
             timer.cancel()
             if held.renewal is not None:
                 held.renewal.cancel()
-            if not held.released:  # no whole response (an exception, a cancel): never block on it
-                held.released = True
-                self._background.spawn(self._release(who, bucket, token))
-
-    async def _release(self, who: str, bucket: str, token: str) -> None:
-        with contextlib.suppress(StoreError):  # else the slot lapses with its lease
-            await self.slots.release_slot(who, bucket, token)
+            await held.release()  # no whole response (an exception, a cancellation); nothing once released
 
     async def _renew(self, who: str, bucket: str, token: str) -> None:
         await renew_while_held(lambda: self.slots.renew_slot(who, bucket, token, self.lease_ms), self.lease_ms / 3000)
@@ -154,15 +157,25 @@ class _Held:
     __slots__ = ("bucket", "released", "renewal", "send", "stage", "token", "who")
 
     def __init__(self, stage: ConcurrencyLimit, who: str, bucket: str, token: str, send: Send) -> None:
-        self.stage, self.who, self.bucket, self.token, self.send = stage, who, bucket, token, send
+        self.stage, self.who = stage, who
+        self.bucket, self.token = bucket, token
+        self.send = send
         self.released = False
         self.renewal: asyncio.Task[None] | None = None
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and not message.get("more_body", False) and not self.released:
-            self.released = True
-            await self.stage._release(self.who, self.bucket, self.token)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await self.release()
         await self.send(message)
+
+    async def release(self) -> None:
+        """Give the slot back (once; a store failure is tried again in the background, else it lapses)."""
+        if self.released:
+            return
+        self.released = True
+        slots, who, bucket, token = self.stage.slots, self.who, self.bucket, self.token
+        release = lambda: slots.release_slot(who, bucket, token)  # noqa: E731
+        await settle(self.stage._background, release, GIVE_BACK_WITHIN, "releasing a concurrency slot")
 
     def renew(self) -> None:
         """The lease timer's callback: renew the lease until the request ends."""

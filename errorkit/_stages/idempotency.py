@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errorkit._background import Background
 from errorkit._body import BODY_KEY, keep_body
 from errorkit._exceptions import StoreDataLost, StoreError, StoreUnavailable
 from errorkit._log_context import log_extra
@@ -41,7 +42,7 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
-from errorkit._stages.lease import Background, renew_while_held
+from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle
 from errorkit._stages.routes import serves
 from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
@@ -259,17 +260,12 @@ class Idempotency:
         timer = loop.call_later(self.lease_ms / 3000, run.renew)
         try:
             await app(scope, receive, run)
-        except BaseException:
-            # the handler failed (or was cancelled): let a retry run; never block on it
-            if not run.capture.complete:
-                self._background.spawn(self._release(tenant, key, owner))
-            raise
         finally:
             timer.cancel()
             if run.renewal is not None:
                 run.renewal.cancel()
-        if not run.capture.complete:  # the app returned without finishing a response
-            await self._release(tenant, key, owner)
+            if not run.capture.complete:  # the handler failed, was cancelled, or ended without a response
+                await self._release(tenant, key, owner)  # (a retry may run; awaited even when cancelled)
 
     async def _finish(self, tenant: str, key: str, owner: str, capture: _Capture) -> None:
         """Keep a finished response for replay (or release the key when it is not kept)."""
@@ -295,12 +291,9 @@ class Idempotency:
         await renew_while_held(lambda: self.records.renew(tenant, key, owner, self.lease_ms), self.lease_ms / 3000)
 
     async def _release(self, tenant: str, key: str, owner: str) -> None:
-        try:
-            await self.records.release(tenant, key, owner)
-        except StoreError as exc:
-            logger.warning(
-                "could not release an idempotency key (%s); it frees up after its lease", exc, extra=log_extra()
-            )
+        """Let a retry run: release the claim (owner only, so sent again until taken; else it lapses)."""
+        release = lambda: self.records.release(tenant, key, owner)  # noqa: E731
+        await settle(self._background, release, GIVE_BACK_WITHIN, "releasing an idempotency key")
 
 
 class _Run:

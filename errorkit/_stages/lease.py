@@ -1,16 +1,31 @@
-"""Holding something leased while a request runs: renewal, giving back what a cancelled step took,
-and the background tasks that give back or release without the request waiting for them."""
+"""Holding something leased while a request runs: renewal, and settling what a request took
+(giving it back, or confirming it) whatever way the request ends.
+
+Every settling step can safely run twice (it names what it settles by token), so one the store
+failed, or whose outcome is unknown, is simply sent again in the background. A cancelled
+request *awaits* its give-back before the cancellation goes on: a graceful shutdown cancels
+the requests still running, then closes the event loop, and a give-back merely spawned there
+would never run.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from errorkit._exceptions import StoreError
+from errorkit._background import Background, keep_trying
+from errorkit._exceptions import StoreDataLost, StoreError
+from errorkit._log_context import log_extra
 
 T = TypeVar("T")
+logger = logging.getLogger("errorkit.store")
+
+#: How long a give-back the store failed is tried again (seconds): what it gives back is leased,
+#: so after that it has lapsed by itself anyway (a slot's lease, an idempotency claim's: 30 s).
+GIVE_BACK_WITHIN = 60.0
 
 
 async def renew_while_held(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
@@ -24,29 +39,46 @@ async def renew_while_held(renew: Callable[[], Awaitable[bool]], interval: float
         await asyncio.sleep(interval)
 
 
-async def taken(step: Awaitable[T], give_back: Callable[[T], None]) -> T:
-    """Await a step that takes something (a quota unit, a slot); if the caller is cancelled after the
-    store answered but before it resumed, `give_back(result)` so nothing is held for nobody.
+async def taken(
+    step: Awaitable[T],
+    took: Callable[[T], bool],
+    give_back: Callable[[], Awaitable[object]],
+    background: Background,
+    what: str,
+) -> T:
+    """Await a step that takes something by token (a quota unit, a slot); if the caller is cancelled
+    after the store answered but before it resumed, and the step `took` it, give it back before the
+    cancellation goes on, so nothing is held for nobody.
 
     (A reply later than the caller's deadline is the store's `late` hook's to give back.)"""
     pending = asyncio.ensure_future(step)  # (a Future as it is; a coroutine, e.g. Cluster's routing, in a task)
     try:
         return await pending
     except asyncio.CancelledError:
-        if pending.done() and not pending.cancelled() and pending.exception() is None:
-            give_back(pending.result())
+        if pending.done() and not pending.cancelled() and pending.exception() is None and took(pending.result()):
+            await settle(background, give_back, GIVE_BACK_WITHIN, what)
         raise
 
 
-class Background:
-    """Tasks a stage starts and nobody awaits (a give-back, a release), kept referenced until done."""
+async def settle(background: Background, step: Callable[[], Awaitable[object]], within: float, what: str) -> None:
+    """Run a step that may safely run twice (a give-back, a confirmation: by token) and wait for it;
+    if the store fails it, or this request is cancelled meanwhile, it goes on in `background`,
+    tried again for up to `within` seconds.
 
-    __slots__ = ("tasks",)
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, step: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(step)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    A request being cancelled awaits this too, and is one of `background.settling` meanwhile: a
+    graceful shutdown cancels the requests still running, then waits for those (the gateway's
+    lifespan), then closes the event loop, where a step merely spawned would never run."""
+    request = asyncio.current_task()
+    if request is not None:
+        background.settling.add(request)
+    try:
+        await step()
+    except StoreDataLost as exc:
+        logger.warning("could not finish %s: %s", what, exc, extra=log_extra())
+    except StoreError:
+        background.spawn(keep_trying(step, within, what))
+    except asyncio.CancelledError:
+        background.spawn(keep_trying(step, within, what))
+        raise
+    finally:
+        background.settling.discard(request)

@@ -1,33 +1,43 @@
 """Plan quotas: how many of a resource a workspace may hold, reserved atomically as one is created.
 
-A route that creates a resource reserves one unit of its quota group before the handler
-runs (one atomic store step: exact under any number of workers); the response's status
-settles it as the response starts: kept on a 2xx or 3xx (a creation that redirects, or whose
-body then fails, made its resource), given back on a 4xx or 5xx, and when the handler fails
-before starting one. A
-route that deletes one gives a unit back on a 2xx, so it must answer 2xx only when it removed
-something (a 404 for one already gone). Over the limit: 402 `quota_exceeded` with `usage` and
-`limit`. Resources in one group share its limit (the second document's Knowledge Bases and
-Memory Stores). Usage mirrors the application's own records: `set_usage()` repairs drift.
+A route that creates a resource holds one unit of its quota group before the handler runs
+(one atomic store step: exact under any number of workers). The hold carries a token and a
+lease, renewed while the handler runs; the response's status settles it as the response
+starts: confirmed (counted) on a 2xx or 3xx (a creation that redirects, or whose body then
+fails, made its resource), given back on a 4xx or 5xx, and when the handler fails or is
+cancelled before starting one. A hold nobody settles (the worker died, the store stalled)
+lapses with its lease, so usage never counts a resource that was not created for longer than
+the lease. Every settling step names its token, so one the store failed is sent again until
+it is taken, and never counts twice.
+
+A route that deletes one gives a unit back on a 2xx, so it must answer 2xx only when it
+removed something (a 404 for one already gone). Over the limit: 402 `quota_exceeded` with
+`usage` and `limit`. Resources in one group share its limit (the second document's
+Knowledge Bases and Memory Stores). Usage mirrors the application's own records:
+`set_usage()` repairs drift. A key without a permission the route asks for is refused (403)
+before anything is held: it never holds a workspace's quota nor learns its usage.
 
 Inside idempotency: a replayed creation reserves nothing, and a refused one is not stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._exceptions import Refused, StoreError, StoreUnavailable
-from errorkit._log_context import log_extra
+from errorkit._background import Background
+from errorkit._exceptions import Refused, StoreUnavailable
 from errorkit._principal import Principal
 from errorkit._refusal import Refusal
-from errorkit._stages.auth import get_principal
-from errorkit._stages.failure import FailureMode, FailurePolicy, logger
-from errorkit._stages.lease import Background, taken
-from errorkit._stages.routes import route_template
-from errorkit._stores.protocols import QuotaStore, Reserved
+from errorkit._stages.auth import get_principal, refuse_unpermitted
+from errorkit._stages.failure import FailureMode, FailurePolicy
+from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
+from errorkit._stages.routes import route_of
+from errorkit._stores.protocols import SETTLE_RETRY_MS, QuotaStore
 
 #: Plan limits: quota group -> plan -> maximum (None: unlimited).
 PlanTable = Mapping[str, Mapping[str, int | None]]
@@ -43,6 +53,8 @@ class Quotas:
       resource;
     - `plan`: `(principal) -> plan name` (default: the key's `plan`); a plan a group does not
       name, or none, takes `default_plan`'s limit, else the group's smallest (the strictest);
+    - `lease`: seconds a creation's unit is held without renewal (renewed while the handler
+      runs; a dead worker's unit comes back after it);
     - `on_failure`: while the store cannot answer (default fail closed: 503, since an
       unchecked creation could pass the plan).
     Anonymous requests (no principal) are not counted.
@@ -58,8 +70,11 @@ class Quotas:
         deletes: Mapping[str, str] | None = None,
         plan: Callable[[Principal], str | None] | None = None,
         default_plan: str | None = None,
+        lease: float = 30.0,
         on_failure: FailurePolicy | FailureMode = "fail_closed",
     ) -> None:
+        if lease < 0.01:
+            raise ValueError(f"lease must be at least 10 ms, not {lease!r}")
         self.store = store
         self.limits = {group: dict(row) for group, row in limits.items()}
         self.resources = dict(resources or {})
@@ -74,6 +89,7 @@ class Quotas:
         self.routes = routes
         self.plan = plan
         self.default_plan = default_plan
+        self.lease_ms = round(lease * 1000)
         self.on_failure = FailurePolicy.of(on_failure)
         self._background = Background()
 
@@ -91,44 +107,45 @@ class Quotas:
         bounded = [limit for limit in row.values() if limit is not None]
         return min(bounded) if bounded else None
 
-    async def reserve(self, principal: Principal, resource: str) -> int | None:
-        """Reserve one unit for a creation made outside the declared routes; returns the usage
-        (None: the store failed and the policy let the creation through unreserved).
+    async def reserve(self, principal: Principal, resource: str) -> Hold:
+        """Hold one unit for a creation made outside the declared routes, and confirm it once the
+        resource exists:
 
-        Raises `Refused` (402 `quota_exceeded`, or the failure policy's 503)."""
+            async with await quotas.reserve(principal, "agents"):   # 402 when full
+                ...create it...   # leaving normally confirms the unit; an exception gives it back
+
+        Raises `Refused` (402 `quota_exceeded`, or the failure policy's 503). When the store fails
+        and the policy lets the creation through, the hold holds nothing (`held` is False)."""
         group, limit = self.group_of(resource), self.limit_for(principal, resource)
-        workspace = principal.workspace_id
-
-        def give_back(reserved: Reserved) -> None:  # the caller was cancelled just after the store answered
-            if reserved.admitted:
-                self._background.spawn(self.release(workspace, resource))
-
+        workspace, token = principal.workspace_id, secrets.token_hex(8)
         try:
-            reserved = await taken(self.store.reserve(workspace, group, limit), give_back)
+            reserved = await taken(
+                self.store.reserve(workspace, group, limit, token, self.lease_ms),
+                lambda reserved: reserved.admitted,
+                lambda: self.store.cancel(workspace, group, token),
+                self._background,
+                "giving back a quota unit",
+            )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("quotas", self.store.name, exc)
             if self.on_failure.fails_open:
-                return None
+                return Hold(self, workspace, group, None, 0)
             raise Refused(refusal) from None
         if not reserved.admitted:
             assert limit is not None
             raise Refused(exceeded(reserved.usage, limit))
-        return reserved.usage
+        return Hold(self, workspace, group, token, reserved.usage)
 
     async def release(self, workspace_id: str, resource: str) -> None:
-        """Give one unit back (a resource was deleted, or its creation failed); never below 0.
-
-        A store failure is logged: usage stays one too high until `set_usage()` repairs it."""
-        try:
-            await self.store.unreserve(workspace_id, self.group_of(resource))
-        except StoreError as exc:
-            logger.warning(
-                "could not give back a unit of %r for workspace %s (%s); repair with set_usage()",
-                self.group_of(resource),
-                workspace_id,
-                exc,
-                extra=log_extra(),
-            )
+        """Give one unit back: a resource was deleted. Never below 0; a store failure is retried in
+        the background (by token: it never counts twice) for up to ten minutes."""
+        group, token = self.group_of(resource), secrets.token_hex(8)
+        await settle(
+            self._background,
+            lambda: self.store.unreserve(workspace_id, group, token),
+            SETTLE_RETRY_MS / 1000,
+            f"giving back a unit of {group!r} for workspace {workspace_id} (a deletion)",
+        )
 
     async def usage(self, workspace_id: str, resource: str) -> int:
         """How many units of `resource`'s group the workspace holds."""
@@ -148,25 +165,29 @@ class Quotas:
         return [exceeded(1, 1)] + ([] if self.on_failure.fails_open else [self.on_failure.refusal(self.store.name)])
 
     async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        """The gateway's inner stage: reserve before a creation, give back after a failure or a deletion."""
-        entry = self.routes.get(f"{scope['method']} {route_template(scope)}") if self.routes else None
+        """The gateway's inner stage: hold a unit for a creation and settle it by the response; give one
+        back after a deletion."""
+        found = route_of(scope) if self.routes else None
+        entry = None if found is None else self.routes.get(f"{scope['method']} {found[0]}")
         principal = get_principal(scope)
-        if entry is None or principal is None:
+        if entry is None or principal is None or found is None:
             await app(scope, receive, send)
             return
+        refuse_unpermitted(principal, found[1])
+
         creates, resource = entry
-        if creates and await self.reserve(principal, resource) is None:  # failed open: nothing reserved
-            creates, resource = False, ""
-        watch = _Outcome(self, principal.workspace_id, resource, send, keep_on_success=creates)
+        if not creates:
+            await app(scope, receive, _Deleting(self, principal.workspace_id, resource, send))
+            return
+
+        hold = await self.reserve(principal, resource)
+        if not hold.held:  # failed open
+            await app(scope, receive, send)
+            return
         try:
-            await app(scope, receive, watch)
-        except Exception:
-            await watch.failed()
-            raise
-        except BaseException:  # cancelled: give back without waiting
-            self._background.spawn(watch.failed())
-            raise
-        await watch.failed()  # (does nothing when the response settled it)
+            await app(scope, receive, _Creating(hold, send))
+        finally:
+            await hold.cancel()  # no response started (an exception, a cancellation); nothing once settled
 
 
 def exceeded(usage: int, limit: int) -> Refusal:
@@ -174,33 +195,97 @@ def exceeded(usage: int, limit: int) -> Refusal:
     return Refusal(("quota_exceeded",), 402, details={"usage": usage, "limit": limit}, fallback="defaults")
 
 
-class _Outcome:
-    """The app's send: settles the unit by the status as the response starts (before anything leaves).
+class Hold:
+    """One unit held for a creation, renewed until settled: `confirm()` once the resource exists,
+    `cancel()` when it will not be; an async context manager that does one or the other."""
 
-    A creation keeps its unit on a 2xx or 3xx and gives it back on a 4xx or 5xx; a deletion
-    (with `keep_on_success` False) gives one back on a 2xx.
-    """
+    __slots__ = ("group", "held", "renewal", "settled", "stage", "token", "usage", "workspace")
 
-    __slots__ = ("keep_on_success", "resource", "send", "settled", "stage", "status", "workspace")
+    def __init__(self, stage: Quotas, workspace: str, group: str, token: str | None, usage: int) -> None:
+        self.stage = stage
+        self.workspace, self.group = workspace, group
+        self.token = token or ""
+        self.usage = usage  # the group's usage with this unit
+        self.held = token is not None  # (not when the store failed and the policy let the creation through)
+        self.settled = not self.held
+        self.renewal: asyncio.Task[None] | None = None
+        if token is not None:
+            renew = lambda: stage.store.renew_hold(workspace, group, token, stage.lease_ms)  # noqa: E731
+            self.renewal = asyncio.get_running_loop().create_task(_renew_later(renew, stage.lease_ms / 3000))
 
-    def __init__(self, stage: Quotas, workspace: str, resource: str, send: Send, *, keep_on_success: bool) -> None:
-        self.stage, self.workspace, self.resource, self.send = stage, workspace, resource, send
-        self.keep_on_success = keep_on_success
-        self.status = 0
-        self.settled = not resource  # nothing to settle (a failed-open creation)
+    async def confirm(self) -> None:
+        """The resource exists: count the unit (sent again until the store takes it, counted once)."""
+        if self._settle():
+            stage, workspace, group, token = self.stage, self.workspace, self.group, self.token
+            what = f"counting a created resource of {group!r} for workspace {workspace}"
+            await settle(
+                stage._background, lambda: stage.store.confirm(workspace, group, token), SETTLE_RETRY_MS / 1000, what
+            )
+
+    async def cancel(self) -> None:
+        """No resource was made: give the unit back (else it lapses with its lease)."""
+        if self._settle():
+            stage, workspace, group, token = self.stage, self.workspace, self.group, self.token
+            what = f"giving back a unit of {group!r} for workspace {workspace}"
+            cancel = lambda: stage.store.cancel(workspace, group, token)  # noqa: E731
+            await settle(stage._background, cancel, GIVE_BACK_WITHIN, what)
+
+    def _settle(self) -> bool:
+        """Stop renewing; False when it was settled already."""
+        if self.settled:
+            return False
+        self.settled = True
+        if self.renewal is not None:
+            self.renewal.cancel()
+        return True
+
+    async def __aenter__(self) -> Hold:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            await self.confirm()
+        else:
+            await self.cancel()
+
+
+async def _renew_later(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
+    await asyncio.sleep(interval)
+    await renew_while_held(renew, interval)
+
+
+class _Creating:
+    """A creation's send: settles its hold by the status as the response starts (before anything
+    leaves): confirmed on a 2xx or 3xx, given back on a 4xx or 5xx."""
+
+    __slots__ = ("hold", "send")
+
+    def __init__(self, hold: Hold, send: Send) -> None:
+        self.hold = hold
+        self.send = send
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and not self.settled:
-            self.settled = True
-            self.status = message["status"]
-            done = 200 <= self.status < 400 if self.keep_on_success else 200 <= self.status < 300
-            if done != self.keep_on_success:  # a creation failed, or a deletion removed one
-                await self.stage.release(self.workspace, self.resource)
+        if message["type"] == "http.response.start" and not self.hold.settled:
+            if 200 <= message["status"] < 400:
+                await self.hold.confirm()
+            else:
+                await self.hold.cancel()
         await self.send(message)
 
-    async def failed(self) -> None:
-        """The handler ended without starting a response: a creation gives its unit back."""
-        if not self.settled:
-            self.settled = True
-            if self.keep_on_success:
-                await self.stage.release(self.workspace, self.resource)
+
+class _Deleting:
+    """A deletion's send: a 2xx gives a unit back as the response starts."""
+
+    __slots__ = ("resource", "send", "stage", "workspace")
+
+    def __init__(self, stage: Quotas, workspace: str, resource: str, send: Send) -> None:
+        self.stage = stage
+        self.workspace, self.resource = workspace, resource
+        self.send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+            await self.stage.release(self.workspace, self.resource)
+        await self.send(message)

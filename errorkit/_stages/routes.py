@@ -13,24 +13,30 @@ def route_template(scope: Scope) -> str | None:
 
     Starlette puts the application in `scope["app"]` before any middleware runs.
     """
+    found = route_of(scope)
+    return None if found is None else found[0]
+
+
+def route_of(scope: Scope) -> tuple[str, BaseRoute] | None:
+    """The template and the route (the innermost, through mounts) that serve a request; a route
+    that matches the path but not the method when none matches both; None when no route matches."""
     routes: Sequence[BaseRoute] = getattr(scope.get("app"), "routes", ())
     return _match(routes, scope)
 
 
-def _match(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
+def _match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, BaseRoute] | None:
     partial = None
     for route in routes:
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
+        found: tuple[str, BaseRoute] = (str(getattr(route, "path", "")), route)
         if isinstance(route, Mount):
             inner = _match(route.routes, {**scope, **child})
-            template = route.path + (inner or "")
-        else:
-            template = str(getattr(route, "path", ""))
+            found = (route.path, route) if inner is None else (route.path + inner[0], inner[1])
         if match is Match.FULL:
-            return template
-        partial = partial or template
+            return found
+        partial = partial or found
     return partial
 
 

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 
@@ -48,7 +48,17 @@ from errorkit._stores.urls import Address, RedisURL, parse_url
 
 Arg = str | bytes | int | float
 Convert = Callable[[Any], Any]
-Late = Callable[[Any], None]
+
+
+class Late(Protocol):
+    """What a command that takes something (a slot, a unit, a claim) does when its caller cannot."""
+
+    def __call__(self, result: Any) -> None:
+        """The reply came after its caller gave up (deadline): give back what it took."""
+
+    def unknown(self) -> None:
+        """The connection went before the reply: the command may have run; give back by token."""
+
 
 #: Error replies meaning "not now" (an outage in all but name), not "never".
 UNAVAILABLE_REPLIES = frozenset(
@@ -128,7 +138,8 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, owner: Redis) -> None:
         self.reader = hiredis.Reader()
         # per command in flight: its caller's future, for an EVALSHA how to run it again as
-        # EVAL after NOSCRIPT, how to turn the reply into the result, and who wants a late reply
+        # EVAL after NOSCRIPT, how to turn the reply into the result, and who undoes it when
+        # nobody waits for its reply or the reply never comes
         self.waiters: deque[_Pending] = deque()
         self.transport: asyncio.Transport | None = None
         self.replied = 0
@@ -170,9 +181,9 @@ class _Protocol(asyncio.Protocol):
                 except StoreError as exc:
                     waiter.set_exception(exc)
             elif evalsha is not None and str(reply).startswith("NOSCRIPT"):
-                # the script was not run (first use, flush, restart): EVAL loads and runs it once
-                evaluate = ("EVAL", _SOURCES[str(evalsha[1])], *evalsha[2:])
-                self.owner._queue(self, waiter, evaluate, None, convert, late)
+                # the script was not run (first use, flush, restart, a node new to the slot): EVAL loads and
+                # runs it once, after ASKING again if the EVALSHA had it (else an importing node says MOVED)
+                self.owner._evaluate(self, waiter, evalsha, convert, late)
             else:
                 error = reply_error(str(reply))
                 waiter.set_exception(error)
@@ -195,11 +206,16 @@ class _Protocol(asyncio.Protocol):
     def fail(self, error: Exception, count: int | None = None) -> int:
         """Fail the first `count` waiters (all when None); failed ones stay queued if the connection lives.
 
+        All (the connection is gone): no reply will come, so a command that takes something may
+        have run or not; its `late` hook gives it back by token on another connection, so a
+        unit, slot or claim is never held for a request that was refused or let through.
         Returns how many callers it failed (those that had not given up already)."""
         failed = 0
         if count is None:
             while self.waiters:
-                waiter = self.waiters.popleft()[0]
+                waiter, _, _, late = self.waiters.popleft()
+                if late is not None:
+                    late.unknown()
                 if not waiter.done():
                     waiter.set_exception(error)
                     failed += 1
@@ -328,10 +344,10 @@ class Redis:
         """
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
             return self._run_connecting(script, keys, args, convert, late, asking)
-        n = len(keys)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         if asking:
             self._send(("ASKING",), None)
-        command = ("EVALSHA", script.sha, n, *keys, *args)
+            return self._send(command, ("ASKING", *command), convert, late)  # after NOSCRIPT: ASKING, EVAL
         return self._send(command, command, convert, late)  # after NOSCRIPT it goes again as EVAL
 
     async def _run_connecting(
@@ -382,6 +398,21 @@ class Redis:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush, protocol)  # type: ignore[union-attr]
+
+    def _evaluate(
+        self,
+        protocol: _Protocol,
+        waiter: asyncio.Future[Any],
+        evalsha: tuple[Arg, ...],
+        convert: Convert | None,
+        late: Late | None,
+    ) -> None:
+        """Send an EVALSHA answered `NOSCRIPT` again as EVAL (which loads the script), in one write with
+        the `ASKING` it was sent after, if any (`evalsha` then starts with it)."""
+        if evalsha[0] == "ASKING":
+            evalsha = evalsha[1:]
+            self._queue(protocol, waiter.get_loop().create_future(), ("ASKING",), None, None, None)
+        self._queue(protocol, waiter, ("EVAL", _SOURCES[str(evalsha[1])], *evalsha[2:]), None, convert, late)
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None

@@ -8,11 +8,13 @@ Rate-limit steps are the algorithms' own Python twins, run on this store's cells
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from errorkit._principal import APIKeyRecord
+from errorkit._principal import APIKeyRecord, check_update
 from errorkit._stores.protocols import (
+    SETTLED_MS,
     Claim,
     ClaimRequest,
     ClaimState,
@@ -36,7 +38,9 @@ class MemoryBackend:
         self._keys: dict[str, APIKeyRecord] = {}
         self._values: dict[Any, tuple[int, Any]] = {}  # key -> (expires_at_us, value)
         self._operations = 0
-        self._usage: dict[tuple[str, str], int] = {}  # (workspace, quota group) -> usage; never expires
+        self._usage: dict[tuple[str, str], int] = {}  # (workspace, quota group) -> units counted; never expires
+        self._holds: dict[tuple[str, str], dict[str, int]] = {}  # (workspace, group) -> token -> lease end (µs)
+        self._settled: dict[str, dict[str, int]] = {}  # workspace -> token -> when settled (µs)
         self._slots: dict[tuple[str, str], dict[str, int]] = {}  # (identity, bucket) -> token -> lease end (µs)
 
     # -- cells: expiring values, the state every step reads and writes ---------------------
@@ -71,7 +75,26 @@ class MemoryBackend:
         return None
 
     async def put_api_key(self, record: APIKeyRecord) -> None:
+        replaced = self._keys.get(record.key_id)
+        if replaced is not None and replaced.revoked:  # once revoked, always revoked
+            record = replace(record, revoked=True)
         self._keys[record.key_id] = record
+
+    async def update_api_key(self, key_id: str, fields: Mapping[str, str | None]) -> bool:
+        """Change these fields of the record in one step (nothing awaited between reading and writing)."""
+        check_update(fields)
+        record = self._keys.get(key_id)
+        if record is None:
+            return False
+
+        flat = record.to_fields()
+        for name, value in fields.items():
+            if value is None:
+                flat.pop(name, None)
+            else:
+                flat[name] = value
+        self._keys[key_id] = APIKeyRecord.from_fields(flat)
+        return True
 
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
         return [r for r in self._keys.values() if r.workspace_id == workspace_id]
@@ -142,19 +165,50 @@ class MemoryBackend:
 
     # -- quotas -------------------------------------------------------------------------------
 
-    async def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Reserved:
-        usage = self._usage.get((workspace, group), 0)
-        if limit is not None and usage + units > limit:
-            return Reserved(False, usage)
-        self._usage[workspace, group] = usage + units
-        return Reserved(True, usage + units)
+    def _live_holds(self, workspace: str, group: str, now: int) -> dict[str, int]:
+        return _live(self._holds, (workspace, group), now)
 
-    async def unreserve(self, workspace: str, group: str, units: int = 1) -> int:
-        usage = self._usage[workspace, group] = max(0, self._usage.get((workspace, group), 0) - units)
-        return usage
+    def _settle(self, workspace: str, token: str, now: int) -> bool:
+        """Remember that `token` settled; False when it had already (the step is not done twice)."""
+        settled = self._settled.setdefault(workspace, {})
+        for old in [t for t, when in settled.items() if when <= now - SETTLED_MS * 1000]:
+            del settled[old]
+        if token in settled:
+            return False
+        settled[token] = now
+        return True
+
+    async def reserve(self, workspace: str, group: str, limit: int | None, token: str, lease_ms: int) -> Reserved:
+        now = self._now_us()
+        holds = self._live_holds(workspace, group, now)
+        usage = self._usage.get((workspace, group), 0) + len(holds)
+        if limit is not None and usage + 1 > limit:
+            return Reserved(False, usage)
+        holds[token] = now + lease_ms * 1000
+        return Reserved(True, usage + 1)
+
+    async def confirm(self, workspace: str, group: str, token: str) -> int:
+        now = self._now_us()
+        if self._settle(workspace, token, now):
+            self._live_holds(workspace, group, now).pop(token, None)
+            self._usage[workspace, group] = self._usage.get((workspace, group), 0) + 1
+        return self._usage.get((workspace, group), 0)
+
+    async def cancel(self, workspace: str, group: str, token: str) -> bool:
+        return self._live_holds(workspace, group, self._now_us()).pop(token, None) is not None
+
+    async def renew_hold(self, workspace: str, group: str, token: str, lease_ms: int) -> bool:
+        now = self._now_us()
+        return _renew(self._live_holds(workspace, group, now), token, now, lease_ms)
+
+    async def unreserve(self, workspace: str, group: str, token: str) -> int:
+        if self._settle(workspace, token, self._now_us()):
+            self._usage[workspace, group] = max(0, self._usage.get((workspace, group), 0) - 1)
+        return self._usage.get((workspace, group), 0)
 
     async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
-        return [self._usage.get((workspace, group), 0) for group in groups]
+        now = self._now_us()
+        return [self._usage.get((workspace, g), 0) + len(self._live_holds(workspace, g, now)) for g in groups]
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:
         self._usage[workspace, group] = max(0, usage)
@@ -162,10 +216,7 @@ class MemoryBackend:
     # -- concurrency slots --------------------------------------------------------------------
 
     def _live_slots(self, identity: str, bucket: str, now: int) -> dict[str, int]:
-        slots = self._slots.setdefault((identity, bucket), {})
-        for token in [t for t, ends in slots.items() if ends <= now]:
-            del slots[token]
-        return slots
+        return _live(self._slots, (identity, bucket), now)
 
     async def acquire(self, identity: str, bucket: str, limit: int, token: str, lease_ms: int) -> Slot:
         now = self._now_us()
@@ -181,8 +232,20 @@ class MemoryBackend:
 
     async def renew_slot(self, identity: str, bucket: str, token: str, lease_ms: int) -> bool:
         now = self._now_us()
-        slots = self._live_slots(identity, bucket, now)
-        if token not in slots:
-            return False
-        slots[token] = now + lease_ms * 1000
-        return True
+        return _renew(self._live_slots(identity, bucket, now), token, now, lease_ms)
+
+
+def _live(leases: dict[tuple[str, str], dict[str, int]], owner: tuple[str, str], now: int) -> dict[str, int]:
+    """The tokens of `owner` whose lease has not ended (token -> lease end, µs); lapsed ones are dropped."""
+    tokens = leases.setdefault(owner, {})
+    for token in [t for t, ends in tokens.items() if ends <= now]:
+        del tokens[token]
+    return tokens
+
+
+def _renew(tokens: dict[str, int], token: str, now: int, lease_ms: int) -> bool:
+    """Extend a live token's lease (False: it had lapsed, and is not taken again)."""
+    if token not in tokens:
+        return False
+    tokens[token] = now + lease_ms * 1000
+    return True

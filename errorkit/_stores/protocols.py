@@ -11,7 +11,7 @@ and get small typed results back (named tuples: they are built on every request)
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from errorkit._principal import APIKeyRecord
@@ -31,7 +31,13 @@ class KeyStore(Protocol):
     """API-key records by key id, and the keys of each workspace.
 
     `get_api_key` gives None for a key the store does not hold, and raises `StoreDataLost`
-    when the store cannot tell (it lost its data), so a lost store is never a wrong key.
+    when the store cannot tell (it lost its data), so a lost store is never a wrong key. A
+    record it holds but cannot read comes back as `APIKeyRecord.unreadable_record(...)`.
+
+    A stored record changes only in atomic steps: `put_api_key` writes a whole record,
+    `update_api_key` some of its fields and nothing else (never a read and a write back),
+    so concurrent changes to different fields all land. A revocation wins over everything:
+    nothing clears `revoked`, and a record put over a revoked one stays revoked.
     """
 
     name: str
@@ -42,7 +48,19 @@ class KeyStore(Protocol):
         """A live feed of changed key ids (None: forget all), or None if the store has none."""
         ...
 
-    async def put_api_key(self, record: APIKeyRecord) -> None: ...
+    async def put_api_key(self, record: APIKeyRecord) -> None:
+        """Write the whole record (it stays revoked if the one it replaces was)."""
+        ...
+
+    async def update_api_key(self, key_id: str, fields: Mapping[str, str | None]) -> bool:
+        """Set these fields of an existing record in one atomic step (None removes one); False,
+        changing nothing, when there is no such record.
+
+        Fields are named and written as `APIKeyRecord.to_fields()` writes them; a change
+        `errorkit._principal.check_update` refuses (the identity fields, `revoked` set to
+        anything but "1", a value no record can hold) is a `ValueError`.
+        """
+        ...
 
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]: ...
 
@@ -147,36 +165,60 @@ class IdempotencyStore(Protocol):
 
 
 class Reserved(NamedTuple):
-    """A quota reservation: whether the units fit, and the usage after it (or as found, when refused)."""
+    """A quota reservation: whether the unit fits, and the usage with it (or as found, when refused)."""
 
     admitted: bool
     usage: int
 
 
-class QuotaStore(Protocol):
-    """Usage counters per workspace and quota group, changed atomically; no expiry (they mirror resources).
+#: How long a store remembers that a token settled (confirmed, or a deletion counted), so that the
+#: same step sent again (its first outcome unknown: the connection dropped) changes nothing. Steps
+#: are sent again for at most `SETTLE_RETRY_MS`, well inside it.
+SETTLED_MS = 3_600_000
+SETTLE_RETRY_MS = 600_000
 
-    `reserve`, `unreserve` and `usage` raise `StoreDataLost` for a group with no count when the
-    store lost its data (a reset counter would let a workspace past its plan), as an idempotency
-    claim does; `set_usage` is the repair, and its count is trusted again.
+
+class QuotaStore(Protocol):
+    """Usage per workspace and quota group: units counted (they mirror resources: no expiry) and units
+    held, each under a token with a lease, by creations still running.
+
+    A creation `reserve`s a unit (held), then `confirm`s it when its resource exists, or `cancel`s
+    it; a hold neither confirmed nor renewed lapses after its lease (the worker died), so usage never
+    counts a resource that was not created for longer than the lease. `confirm` and `unreserve` act
+    once per token (the same step sent twice changes nothing), `cancel` and `renew_hold` are
+    idempotent by nature. `reserve`, `confirm`, `unreserve` and `usage` raise `StoreDataLost` for a
+    group with no count when the store lost its data (a reset counter would let a workspace past its
+    plan), as an idempotency claim does; `set_usage` is the repair, and its count is trusted again.
     """
 
     name: str
 
-    def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Awaitable[Reserved]:
-        """usage + units <= limit (None: unlimited) -> usage += units; else nothing changes."""
+    def reserve(self, workspace: str, group: str, limit: int | None, token: str, lease_ms: int) -> Awaitable[Reserved]:
+        """counted + held + 1 <= limit (None: unlimited) -> hold one unit as `token` for `lease_ms`."""
         ...
 
-    def unreserve(self, workspace: str, group: str, units: int = 1) -> Awaitable[int]:
-        """usage -= units, never below 0; returns the new usage."""
+    def confirm(self, workspace: str, group: str, token: str) -> Awaitable[int]:
+        """The hold becomes a counted unit (also after it lapsed: the resource exists); returns the units counted."""
+        ...
+
+    def cancel(self, workspace: str, group: str, token: str) -> Awaitable[bool]:
+        """Give a hold back (False: it had lapsed, or was never taken)."""
+        ...
+
+    def renew_hold(self, workspace: str, group: str, token: str, lease_ms: int) -> Awaitable[bool]:
+        """Extend a hold's lease (False: it had lapsed, and is not taken again)."""
+        ...
+
+    def unreserve(self, workspace: str, group: str, token: str) -> Awaitable[int]:
+        """A resource was deleted: counted -= 1, never below 0, once per `token`; returns the units counted."""
         ...
 
     def usage(self, workspace: str, groups: Sequence[str]) -> Awaitable[list[int]]:
-        """The usage of each group (0 for one never used)."""
+        """The usage of each group, counted and held (0 for one never used)."""
         ...
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:
-        """Overwrite one group's usage (from the application's database, to repair drift)."""
+        """Overwrite one group's counted usage (from the application's database, to repair drift)."""
         ...
 
 

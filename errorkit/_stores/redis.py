@@ -9,9 +9,14 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 | workspace index | `<prefix>:workspace-keys:{<workspace>}` | set of key ids |
 | rate limit | `<prefix>:rl:{<identity>}:<bucket>` | the algorithm's state (GCRA: a timestamp; fixed: window, count) |
 | idempotency | `<prefix>:ik:{<tenant>}:<BLAKE2b-128 of the key>` | one string: state, fingerprint, owner or response |
-| quota usage | `<prefix>:quota:{ws:<workspace>}` | hash: quota group -> units used (no expiry) |
+| quota usage | `<prefix>:quota:{ws:<workspace>}` | hash: quota group -> units counted (no expiry) |
+| quota holds | `<prefix>:quota-held:{ws:<workspace>}:<group>` | sorted set: token -> lease end (ms, Redis's clock) |
+| quota settled | `<prefix>:quota-settled:{ws:<workspace>}` | sorted set: token -> when counted or deleted (1 h) |
 | concurrency | `<prefix>:cc:{<identity>}:<bucket>` | sorted set: slot token -> lease end (ms, Redis's clock) |
 | dataset marker | `<prefix>:dataset`; on Cluster `<prefix>:dataset:{<tag>}` in each slot | time first written |
+
+A hash tag is the identity with `%`, `{` and `}` written as `%25`, `%7B` and `%7D` (one
+identity, one tag: `acme{eu}` and `acme(eu)` never share a counter).
 
 The dataset marker tells a Redis that lost errorkit's data (restarted without persistence,
 flushed, evicting) from one that simply does not know a key: a key lookup or an idempotency
@@ -24,21 +29,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from errorkit._exceptions import RedisError, StoreDataLost, StoreError
+from errorkit._background import Background, keep_trying
+from errorkit._exceptions import RedisError, StoreDataLost
 from errorkit._log_context import log_extra
 from errorkit._observer import Observer
-from errorkit._principal import APIKeyRecord
+from errorkit._principal import APIKeyRecord, check_update
 from errorkit._stores.connection import Redis, Script, Timeouts
 from errorkit._stores.protocols import (
+    SETTLED_MS,
     Claim,
     ClaimRequest,
     ClaimState,
@@ -59,12 +65,14 @@ def _script(name: str) -> Script:
 
 
 _PUT_KEY = _script("apikey_put.lua")
+_UPDATE_KEY = _script("apikey_update.lua")
 _CLAIM = _script("idempotency_claim.lua")
 _LIMIT_THEN_CLAIM = resources.files("errorkit._stores.lua").joinpath("limit_then_claim.lua").read_text(encoding="utf-8")
 _COMPLETE = _script("idempotency_complete.lua")
 _RELEASE = _script("idempotency_release.lua")
 _RENEW = _script("idempotency_renew.lua")
 _RESERVE = _script("quota_reserve.lua")
+_CONFIRM = _script("quota_confirm.lua")
 _UNRESERVE = _script("quota_unreserve.lua")
 _USAGE = _script("quota_usage.lua")
 _ACQUIRE = _script("slot_acquire.lua")
@@ -135,8 +143,31 @@ def _record_name(prefix: str, tenant: str, key: str) -> str:
 
 
 def _tag(value: str) -> str:
-    """Braces inside an identity would move the hash tag: keep them out."""
-    return value.replace("{", "(").replace("}", ")")
+    """An identity as a hash tag: braces inside it would move the tag, so `%`, `{` and `}` are escaped
+    as `%25`, `%7B` and `%7D` (injective: two identities never share a tag; one without them is kept)."""
+    if "{" not in value and "}" not in value and "%" not in value:
+        return value
+    return value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def _untag(tag: str) -> str:
+    """The identity a hash tag was made from."""
+    return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
+
+
+def _key_record(key_id: str, flat: list[bytes]) -> APIKeyRecord:
+    """The record in an HGETALL reply, or an unreadable one: a damaged record never raises here,
+    so it cannot fail a request (401 `invalid_api_key`) or hide a workspace's other keys."""
+    it = iter(flat)
+    try:
+        fields = {name.decode(): value.decode() for name, value in zip(it, it, strict=True)}
+    except UnicodeDecodeError:
+        return APIKeyRecord.unreadable_record(key_id, "a field is not UTF-8 text")
+
+    try:
+        return APIKeyRecord.from_fields(fields)
+    except ValueError as exc:
+        return APIKeyRecord.unreadable_record(key_id, str(exc), fields.get("workspace_id", ""))
 
 
 class RedisBackend:
@@ -167,7 +198,7 @@ class RedisBackend:
         self.redis = connection if connection is not None else connect(url, timeout=timeout)
         self.prefix = prefix
         self._scripts: dict[str, Script] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
         self._clustered = isinstance(self.redis, ClusterClient)
         self._watches: list[KeyWatch] = []
         self._seen_markers: set[str] = set()
@@ -243,9 +274,9 @@ class RedisBackend:
         marker = self._marker(key)
         if marker not in self._seen_markers:  # a record that is there proves its slot's data is: mark it
             self._seen_markers.add(marker)  # (once per slot and process; keys stored before markers existed)
-            self._background(self.redis.execute("SET", marker, str(int(time.time())), "NX"))
-        it = iter(flat)
-        return APIKeyRecord.from_fields({k.decode(): v.decode() for k, v in zip(it, it, strict=True)})
+            mark = functools.partial(self.redis.execute, "SET", marker, str(int(time.time())), "NX")
+            self._background(mark, 10_000, "marking a slot as holding errorkit's data")
+        return _key_record(key_id, flat)
 
     def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatch:
         """Hear of every change to an API key record at once: `on_change(key_id)`, or None for "all".
@@ -259,8 +290,7 @@ class RedisBackend:
             if name is None or not name.startswith(start) or not name.endswith(b"}"):
                 on_change(None)
                 return
-            key_id = name[len(start) : -1].decode(errors="replace")
-            on_change(None if "(" in key_id or ")" in key_id else key_id)  # braces were replaced: ambiguous
+            on_change(_untag(name[len(start) : -1].decode(errors="replace")))
 
         watch = KeyWatch(self.redis, f"{self.prefix}:apikey:", changed)
         self._watches.append(watch)
@@ -276,10 +306,23 @@ class RedisBackend:
         self._seen_markers.add(keys[1])
         await self.redis.execute("SADD", self._workspace_keys(record.workspace_id), record.key_id)
 
+    async def update_api_key(self, key_id: str, fields: Mapping[str, str | None]) -> bool:
+        """HSET (and HDEL) of just these fields, in a script that first checks the record exists."""
+        check_update(fields)
+        written = [part for name, value in fields.items() if value is not None for part in (name, value)]
+        removed = [name for name, value in fields.items() if value is None]
+
+        key = self._api_key(key_id)
+        changed = await self.redis.run(_UPDATE_KEY, [key, self._marker(key)], (len(written) // 2, *written, *removed))
+        if changed == -1:
+            raise StoreDataLost(_LOST.format(what="an API key"))
+        return bool(changed == 1)
+
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
+        """The workspace's records, with the unreadable ones listed in its index whose workspace is unknown."""
         key_ids = await self.redis.execute("SMEMBERS", self._workspace_keys(workspace_id))
-        records = [await self.get_api_key(key_id.decode()) for key_id in key_ids]
-        return [r for r in records if r is not None and r.workspace_id == workspace_id]
+        records = [await self.get_api_key(key_id.decode(errors="replace")) for key_id in key_ids]
+        return [r for r in records if r is not None and r.workspace_id in (workspace_id, "" if r.unreadable else None)]
 
     # -- rate limiting --------------------------------------------------------------------
 
@@ -322,7 +365,7 @@ class RedisBackend:
         keys = [*(base + bucket for bucket in buckets), record, self._marker(record)]
         values: list[Any] = [len(buckets), cost, *args, claim.fingerprint, claim.owner, claim.lease_ms]
 
-        late = _FreeIfClaimed(self, claim.tenant, claim.key, claim.owner, counted=True)
+        late = _FreeIfClaimed(self, claim.tenant, claim.key, claim.owner, claim.lease_ms, counted=True)
         return self.redis.run(script, keys, values, _counted_and_claimed, late)
 
     # -- idempotency ------------------------------------------------------------------------
@@ -335,17 +378,13 @@ class RedisBackend:
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
         record = self._record(tenant, key)
         keys = [record, self._marker(record)]
-        late = _FreeIfClaimed(self, tenant, key, owner, counted=False)
+        late = _FreeIfClaimed(self, tenant, key, owner, lease_ms, counted=False)
         return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
 
-    def _background(self, step: Awaitable[Any]) -> None:
-        async def quietly() -> None:
-            with contextlib.suppress(StoreError):
-                await step
-
-        task = asyncio.get_running_loop().create_task(quietly())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _background(self, step: Callable[[], Awaitable[Any]], within_ms: int, what: str) -> None:
+        """Run a step that may safely run twice (a give-back by token) until Redis takes it, for at
+        most `within_ms` (after that, the lease it gives back has lapsed anyway)."""
+        self._tasks.spawn(keep_trying(step, within_ms / 1000, what))
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
         args: tuple[Any, ...] = (owner, ttl_ms) if response is None else (owner, ttl_ms, response)
@@ -362,21 +401,41 @@ class RedisBackend:
     def _quota(self, workspace: str) -> str:
         return f"{self.prefix}:quota:{{{_tag('ws:' + workspace)}}}"  # the workspace's slot, as its rate limits
 
-    def reserve(self, workspace: str, group: str, limit: int | None, units: int = 1) -> Awaitable[Reserved]:
-        key = self._quota(workspace)
-        args = (group, -1 if limit is None else limit, units)
-        late = _Unreserve(self, workspace, group, units)
-        return self.redis.run(_RESERVE, [key, self._marker(key)], args, _reserved, late)
+    def _holds(self, workspace: str, group: str) -> str:
+        return f"{self.prefix}:quota-held:{{{_tag('ws:' + workspace)}}}:{group}"
 
-    def unreserve(self, workspace: str, group: str, units: int = 1) -> Awaitable[int]:
+    def _settled(self, workspace: str) -> str:
+        return f"{self.prefix}:quota-settled:{{{_tag('ws:' + workspace)}}}"
+
+    def reserve(self, workspace: str, group: str, limit: int | None, token: str, lease_ms: int) -> Awaitable[Reserved]:
         key = self._quota(workspace)
-        return self.redis.run(_UNRESERVE, [key, self._marker(key)], (group, units), _unreserved)
+        keys = [key, self._marker(key), self._holds(workspace, group)]
+        args = (group, -1 if limit is None else limit, token, lease_ms)
+        late = _CancelHold(self, workspace, group, token, lease_ms)
+        return self.redis.run(_RESERVE, keys, args, _reserved, late)
+
+    def confirm(self, workspace: str, group: str, token: str) -> Awaitable[int]:
+        key = self._quota(workspace)
+        keys = [key, self._marker(key), self._holds(workspace, group), self._settled(workspace)]
+        return self.redis.run(_CONFIRM, keys, (group, token, SETTLED_MS), _unreserved)
+
+    async def cancel(self, workspace: str, group: str, token: str) -> bool:
+        return bool(await self.redis.execute("ZREM", self._holds(workspace, group), token))
+
+    def renew_hold(self, workspace: str, group: str, token: str, lease_ms: int) -> Awaitable[bool]:
+        return self.redis.run(_RENEW_SLOT, [self._holds(workspace, group)], (token, lease_ms), bool)
+
+    def unreserve(self, workspace: str, group: str, token: str) -> Awaitable[int]:
+        key = self._quota(workspace)
+        keys = [key, self._marker(key), self._settled(workspace)]
+        return self.redis.run(_UNRESERVE, keys, (group, token, SETTLED_MS), _unreserved)
 
     async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
         if not groups:  # (HMGET needs a field)
             return []
         key = self._quota(workspace)
-        return await self.redis.run(_USAGE, [key, self._marker(key)], tuple(groups), _usage)  # type: ignore[no-any-return]
+        keys = [key, self._marker(key), *(self._holds(workspace, group) for group in groups)]
+        return await self.redis.run(_USAGE, keys, tuple(groups), _usage)  # type: ignore[no-any-return]
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:
         await self.redis.execute("HSET", self._quota(workspace), group, usage)
@@ -387,7 +446,7 @@ class RedisBackend:
         return f"{self.prefix}:cc:{{{_tag(identity)}}}:{bucket}"
 
     def acquire(self, identity: str, bucket: str, limit: int, token: str, lease_ms: int) -> Awaitable[Slot]:
-        late = _ReleaseSlot(self, identity, bucket, token)
+        late = _ReleaseSlot(self, identity, bucket, token, lease_ms)
         return self.redis.run(_ACQUIRE, [self._slots(identity, bucket)], (limit, token, lease_ms), _slot, late)
 
     async def release_slot(self, identity: str, bucket: str, token: str) -> bool:
@@ -410,43 +469,70 @@ class RedisBackend:
 
 
 class _FreeIfClaimed:
-    """A claim's `late` callback: the caller gave up, but the key was claimed, so free it at once.
+    """A claim's `late` hook: the caller gave up, but the key was claimed, so free it at once; and if
+    the connection went before the reply (the claim may have run), free it by owner on the next one.
 
     (An object, not a closure: one object per claim for the garbage collector, not a function and cells.)
     """
 
-    __slots__ = ("backend", "counted", "key", "owner", "tenant")
+    __slots__ = ("backend", "counted", "key", "lease_ms", "owner", "tenant")
 
-    def __init__(self, backend: RedisBackend, tenant: str, key: str, owner: str, *, counted: bool) -> None:
-        self.backend, self.tenant, self.key, self.owner, self.counted = backend, tenant, key, owner, counted
+    def __init__(
+        self, backend: RedisBackend, tenant: str, key: str, owner: str, lease_ms: int, *, counted: bool
+    ) -> None:
+        self.backend, self.tenant = backend, tenant
+        self.key, self.owner = key, owner
+        self.lease_ms = lease_ms
+        self.counted = counted
 
     def __call__(self, result: Any) -> None:
         claim: Claim | None = result[1] if self.counted else result  # (Counted, Claim | None) or a Claim
         if claim is not None and claim.state is ClaimState.CLAIMED:
-            self.backend._background(self.backend.release(self.tenant, self.key, self.owner))
+            self.unknown()
+
+    def unknown(self) -> None:
+        backend = self.backend
+        release = functools.partial(backend.release, self.tenant, self.key, self.owner)
+        backend._background(release, self.lease_ms, "releasing an idempotency key nobody waits for")
 
 
-class _Unreserve:
-    """A reservation's late reply: its caller gave up (deadline), so units it took are given back."""
+class _CancelHold:
+    """A quota hold's `late` hook: its caller gave up (deadline) or the connection went before the
+    reply, so a unit it may have held is given back by token."""
 
-    __slots__ = ("backend", "group", "units", "workspace")
+    __slots__ = ("backend", "group", "lease_ms", "token", "workspace")
 
-    def __init__(self, backend: RedisBackend, workspace: str, group: str, units: int) -> None:
-        self.backend, self.workspace, self.group, self.units = backend, workspace, group, units
+    def __init__(self, backend: RedisBackend, workspace: str, group: str, token: str, lease_ms: int) -> None:
+        self.backend, self.workspace = backend, workspace
+        self.group, self.token = group, token
+        self.lease_ms = lease_ms
 
     def __call__(self, result: Any) -> None:
         if result.admitted:
-            self.backend._background(self.backend.unreserve(self.workspace, self.group, self.units))
+            self.unknown()
+
+    def unknown(self) -> None:
+        backend = self.backend
+        cancel = functools.partial(backend.cancel, self.workspace, self.group, self.token)
+        backend._background(cancel, self.lease_ms, "giving back a quota unit nobody waits for")
 
 
 class _ReleaseSlot:
-    """A slot's late reply: its caller gave up (deadline), so a slot it took is given back at once."""
+    """A slot's `late` hook: its caller gave up (deadline) or the connection went before the reply,
+    so a slot it may have taken is given back by token."""
 
-    __slots__ = ("backend", "bucket", "identity", "token")
+    __slots__ = ("backend", "bucket", "identity", "lease_ms", "token")
 
-    def __init__(self, backend: RedisBackend, identity: str, bucket: str, token: str) -> None:
-        self.backend, self.identity, self.bucket, self.token = backend, identity, bucket, token
+    def __init__(self, backend: RedisBackend, identity: str, bucket: str, token: str, lease_ms: int) -> None:
+        self.backend, self.identity = backend, identity
+        self.bucket, self.token = bucket, token
+        self.lease_ms = lease_ms
 
     def __call__(self, result: Any) -> None:
         if result.acquired:
-            self.backend._background(self.backend.release_slot(self.identity, self.bucket, self.token))
+            self.unknown()
+
+    def unknown(self) -> None:
+        backend = self.backend
+        release = functools.partial(backend.release_slot, self.identity, self.bucket, self.token)
+        backend._background(release, self.lease_ms, "releasing a concurrency slot nobody waits for")
