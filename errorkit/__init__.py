@@ -5,10 +5,9 @@ Everything public is importable from here; the modules behind it are private
 """
 
 from errorkit import catalogs, client
-from errorkit._declared import raises
-from errorkit._definition import ErrorDefinition
-from errorkit._errors import APIError
-from errorkit._exceptions import (
+from errorkit._app.kit import ErrorKit
+from errorkit._app.openapi import ErrorSchemaGenerator
+from errorkit._common.exceptions import (
     DefinitionError,
     DuplicateCode,
     ErrorkitError,
@@ -20,17 +19,26 @@ from errorkit._exceptions import (
     StoreUnavailable,
     UnknownCode,
 )
-from errorkit._formats import DetailFormat, EnvelopeFormat, ErrorContext, Format, Issue, ParsedBody, ProblemFormat
-from errorkit._kit import ErrorKit
-from errorkit._log_context import RequestContextFilter
-from errorkit._observer import Observer
-from errorkit._openapi import ErrorSchemaGenerator
-from errorkit._principal import APIKeyRecord, KeyScope, Principal
-from errorkit._prometheus import MetricsApp, PrometheusMetrics
-from errorkit._reference import Reference, ReferencePage, Table
-from errorkit._refusal import Refusal
-from errorkit._registry import Registry
-from errorkit._request_id import get_request_id
+from errorkit._common.principal import APIKeyRecord, KeyScope, Principal
+from errorkit._common.refusal import Refusal
+from errorkit._common.request_id import get_request_id
+from errorkit._errors.declared import raises
+from errorkit._errors.definition import ErrorDefinition
+from errorkit._errors.errors import APIError
+from errorkit._errors.formats import (
+    DetailFormat,
+    EnvelopeFormat,
+    ErrorContext,
+    Format,
+    Issue,
+    ParsedBody,
+    ProblemFormat,
+)
+from errorkit._errors.reference import Reference, ReferencePage, Table
+from errorkit._errors.registry import Registry
+from errorkit._observe.log_context import RequestContextFilter
+from errorkit._observe.observer import Observer
+from errorkit._observe.prometheus import MetricsApp, PrometheusMetrics
 from errorkit._stages.auth import APIKeyAuth, KeyCache, get_principal
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.failure import FailurePolicy
@@ -49,7 +57,7 @@ from errorkit._stores.protocols import (
     QuotaStore,
     RateLimitStore,
 )
-from errorkit._stores.redis import RedisBackend
+from errorkit._stores.redis.backend import RedisBackend
 
 __all__ = [
     "APIError",

@@ -1,5 +1,5 @@
-"""`python -m errorkit`: see `errorkit._cli`."""
+"""`python -m errorkit`: see `errorkit._app.cli`."""
 
-from errorkit._cli import main
+from errorkit._app.cli import main
 
 raise SystemExit(main())

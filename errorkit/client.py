@@ -30,10 +30,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from errorkit._definition import ErrorDefinition
-from errorkit._errors import APIError
-from errorkit._formats import DetailFormat, EnvelopeFormat, Format, ParsedBody, ProblemFormat, status_phrase
-from errorkit._registry import Registry
+from errorkit._errors.definition import ErrorDefinition
+from errorkit._errors.errors import APIError
+from errorkit._errors.formats import DetailFormat, EnvelopeFormat, Format, ParsedBody, ProblemFormat, status_phrase
+from errorkit._errors.registry import Registry
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 

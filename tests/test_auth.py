@@ -24,8 +24,8 @@ from errorkit import (
     register_api_key,
     revoke_api_key,
 )
-from tests.auth_app import KEYS
-from tests.servers import Uvicorn, free_port, redis_server, uvicorn
+from tests.apps.auth import KEYS
+from tests.support.servers import Uvicorn, free_port, redis_server, uvicorn
 
 SECRETS = [token.split(".", 1)[1] for token in KEYS]
 ADMIN, READER, PUBLIC, PROJECT = (
@@ -87,11 +87,11 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     if backend == "redis":
         with (
             redis_server() as redis,
-            uvicorn("tests.auth_app:app", env={**env, "REDIS_URL": redis.url}, access_log=True) as running,
+            uvicorn("tests.apps.auth:app", env={**env, "REDIS_URL": redis.url}, access_log=True) as running,
         ):
             yield Server(running, document)
     else:
-        with uvicorn("tests.auth_app:app", env={**env, "REDIS_URL": ""}, access_log=True) as running:
+        with uvicorn("tests.apps.auth:app", env={**env, "REDIS_URL": ""}, access_log=True) as running:
             yield Server(running, document)
 
 

@@ -27,14 +27,14 @@ from errorkit.client import (
     retry_delay,
     should_retry,
 )
-from tests.samples import sample_error
-from tests.served import ROUNDTRIP_KITS
-from tests.servers import uvicorn
+from tests.support.samples import sample_error
+from tests.support.served import ROUNDTRIP_KITS
+from tests.support.servers import uvicorn
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Any:
-    with uvicorn("tests.served:roundtrip_app") as server:
+    with uvicorn("tests.support.served:roundtrip_app") as server:
         yield server.url
 
 

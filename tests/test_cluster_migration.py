@@ -23,10 +23,10 @@ from errorkit import (
     register_api_key,
 )
 from errorkit._stages.algorithms import ALGORITHMS
-from errorkit._stores.connection import Redis
 from errorkit._stores.protocols import Claim, ClaimState, Counted
-from errorkit._stores.topology import ClusterClient, hash_slot
-from tests.servers import Cluster, cluster_setup
+from errorkit._stores.redis.connection import Redis
+from errorkit._stores.redis.topology import ClusterClient, hash_slot
+from tests.support.servers import Cluster, cluster_setup
 from tests.test_one_trip import full_stack
 
 GCRA = ALGORITHMS["gcra"]

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from errorkit import RedisError, StoreUnavailable
-from errorkit._stores.connection import Redis, Script, Timeouts
-from tests.servers import redis_server
+from errorkit._stores.redis.connection import Redis, Script, Timeouts
+from tests.support.servers import redis_server
 
 
 def run(coro):  # type: ignore[no-untyped-def]

@@ -24,8 +24,8 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
-from errorkit._stores.connection import Redis
-from tests.servers import BASE_ARGS, free_port, redis_process
+from errorkit._stores.redis.connection import Redis
+from tests.support.servers import BASE_ARGS, free_port, redis_process
 
 KEY = "ek_lost.lost-secret-1"
 UNKNOWN = "ek_never.never-secret-1"

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from errorkit import Registry, catalogs
 from errorkit.client import error_from_response
-from tests.servers import free_port, redis_server, uvicorn
+from tests.support.servers import free_port, redis_server, uvicorn
 
 ADMIN = {"X-API-Key": "ont_admin.demo-admin-secret"}
 READER = {"Authorization": "Bearer ont_reader.demo-reader-secret"}

@@ -25,7 +25,7 @@ from errorkit import (
     RedisBackend,
     register_api_key,
 )
-from tests.servers import free_port, redis_server, stop
+from tests.support.servers import free_port, redis_server, stop
 
 KNOWN, OTHER = "ek_one.workspace-one-1", "ek_two.workspace-two-2"
 UNAVAILABLE = {"detail": "Service Unavailable", "code": "service_unavailable", "request_id": "rid"}

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit, Registry, catalogs
-from tests.apps import build_app
+from tests.apps.routes import build_app
 
 GOLDEN = Path(__file__).parent / "golden"
 CATALOGS = {"detail_api": catalogs.DETAIL_API, "envelope_api": catalogs.ENVELOPE_API}

@@ -7,7 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit, catalogs
-from tests.apps import SECRET, build_app
+from tests.apps.routes import SECRET, build_app
 
 RID = {"X-Request-ID": "req-1"}
 

@@ -17,8 +17,9 @@ from starlette.testclient import TestClient
 
 from errorkit import Backend, ErrorKit, Idempotency, MemoryBackend, RedisBackend, StoredResponses
 from errorkit._stores.protocols import ClaimState
-from tests.idempotency_app import build
-from tests.servers import free_port
+from tests.apps.idempotency import build
+from tests.support.servers import free_port
+from tests.support.stores import NewBackend
 
 ONE, TWO = {"X-API-Key": "ek_one.workspace-one-1"}, {"X-API-Key": "ek_two.workspace-two-2"}
 
@@ -37,13 +38,12 @@ class App:
         return int(self.client.get(f"/effects/{ref}").json()["count"])
 
 
-@pytest.fixture(params=["memory", "redis"])
-def make(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Callable[..., App]]:
+@pytest.fixture
+def make(new_backend: NewBackend) -> Iterator[Callable[..., App]]:
     clients: list[TestClient] = []
 
     def factory(**options: Any) -> App:
-        prefix = f"t-{uuid.uuid4().hex[:8]}"
-        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url, prefix=prefix)
+        backend = new_backend()
         app, _ = build(backend, **options)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()

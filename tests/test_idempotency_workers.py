@@ -9,7 +9,7 @@ from collections import Counter
 
 import httpx
 
-from tests.servers import redis_server, uvicorn
+from tests.support.servers import redis_server, uvicorn
 
 ONE = {"X-API-Key": "ek_one.workspace-one-1"}
 
@@ -18,7 +18,7 @@ def test_fifty_concurrent_identical_requests_run_once() -> None:
     with (
         redis_server() as redis,
         uvicorn(
-            "tests.idempotency_app:app", workers=4, env={"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url}
+            "tests.apps.idempotency:app", workers=4, env={"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url}
         ) as server,
     ):
 
@@ -55,7 +55,7 @@ def test_killed_worker_frees_the_key_after_its_lease() -> None:
         env = {"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url, "EK_LEASE": "1"}
         body = {"ref": "killed", "sleep": 5}
         headers = {**ONE, "Idempotency-Key": "kill-1"}
-        with uvicorn("tests.idempotency_app:app", env=env) as server:
+        with uvicorn("tests.apps.idempotency:app", env=env) as server:
             errors: list[BaseException] = []
 
             def doomed() -> None:
@@ -73,7 +73,7 @@ def test_killed_worker_frees_the_key_after_its_lease() -> None:
             thread.join()
             assert errors  # the first client saw its connection drop
         time.sleep(1.2)  # past the lease
-        with uvicorn("tests.idempotency_app:app", env=env) as server:
+        with uvicorn("tests.apps.idempotency:app", env=env) as server:
             quick = {"ref": "killed", "sleep": 5}
             r = httpx.post(f"{server.url}/orders", json=quick, headers=headers, timeout=10)
             assert r.status_code == 201 and "idempotent-replayed" not in r.headers
@@ -85,7 +85,7 @@ def test_a_retry_sent_right_after_a_success_always_replays() -> None:
     with (
         redis_server() as redis,
         uvicorn(
-            "tests.idempotency_app:app", workers=4, env={"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url}
+            "tests.apps.idempotency:app", workers=4, env={"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": redis.url}
         ) as server,
     ):
 

@@ -25,8 +25,8 @@ from errorkit import (
     revoke_api_key,
     set_workspace_disabled,
 )
-from errorkit._stores.connection import Redis
-from tests.servers import redis_server, until, uvicorn
+from errorkit._stores.redis.connection import Redis
+from tests.support.servers import redis_server, until, uvicorn
 
 TOKEN = "ek_tracked.tracked-secret-1"
 

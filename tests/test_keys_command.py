@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from errorkit import APIKeyRecord, MemoryBackend, RedisBackend, issue_api_key, register_api_key, revoke_api_key
-from tests.servers import redis_server, uvicorn
+from tests.support.servers import redis_server, uvicorn
 
 ROOT = Path(__file__).parent.parent
 

@@ -9,47 +9,19 @@ import errorkit
 
 PACKAGE = Path(errorkit.__file__).parent
 
-#: Layers from the bottom up; a module may import only from its own layer or those below.
+#: Layers from the bottom up, each a folder (or two); a module may import only from its own
+#: layer or those below. The error half and the traffic half sit side by side on the same floor.
 LAYERS = [
-    (
-        "foundations",
-        [
-            "errorkit._exceptions",
-            "errorkit._refusal",
-            "errorkit._definition",
-            "errorkit._errors",
-            "errorkit._registry",
-            "errorkit._request_id",
-            "errorkit._principal",
-            "errorkit._paths",
-            "errorkit._expiring",
-            "errorkit._body",
-            "errorkit._declared",
-            "errorkit._observer",
-            "errorkit._log_context",
-            "errorkit._background",
-        ],
-    ),
-    ("formats and catalogs", ["errorkit._formats", "errorkit._samples", "errorkit._reference", "errorkit.catalogs"]),
+    ("common", ["errorkit._common"]),
+    ("observe", ["errorkit._observe"]),
+    ("errors", ["errorkit._errors", "errorkit.catalogs", "errorkit.client"]),
     ("stores", ["errorkit._stores"]),
     ("stages", ["errorkit._stages"]),
-    (
-        "assembly",
-        [
-            "errorkit._handlers",
-            "errorkit._gateway",
-            "errorkit._openapi",
-            "errorkit._prometheus",
-            "errorkit._tracing",
-            "errorkit._kit",
-            "errorkit._keys_command",
-            "errorkit._cli",
-            "errorkit.__main__",
-            "errorkit.client",
-            "errorkit",
-        ],
-    ),
+    ("app", ["errorkit._app", "errorkit.__main__", "errorkit"]),
 ]
+#: The two halves: neither imports the other (they meet only in the app layer).
+ERRORS_HALF = ("errorkit._errors", "errorkit.catalogs", "errorkit.client")
+TRAFFIC_HALF = ("errorkit._stores", "errorkit._stages")
 
 
 def modules() -> dict[str, Path]:
@@ -131,8 +103,36 @@ def test_no_import_circles() -> None:
 
 def test_stages_know_nothing_of_the_kit() -> None:
     for name, path in modules().items():
-        if name.startswith("errorkit._stages") or name.startswith("errorkit._stores"):
+        if name.startswith(TRAFFIC_HALF):
             assert not {t for t in imports_of(name, path) if layer_of(t) == len(LAYERS) - 1}, name
+
+
+def test_the_error_half_and_the_traffic_half_never_import_each_other() -> None:
+    crossing = []
+    for name, path in modules().items():
+        for target in imports_of(name, path):
+            if name.startswith(ERRORS_HALF) and target.startswith(TRAFFIC_HALF):
+                crossing.append(f"{name} imports {target}")
+            if name.startswith(TRAFFIC_HALF) and target.startswith(ERRORS_HALF):
+                crossing.append(f"{name} imports {target}")
+    assert crossing == []
+
+
+def test_the_package_root_holds_only_public_modules_and_layer_folders() -> None:
+    entries = sorted(p.name for p in PACKAGE.iterdir() if not p.name.startswith(("__pycache__", ".")))
+    assert entries == [
+        "__init__.py",
+        "__main__.py",
+        "_app",
+        "_common",
+        "_errors",
+        "_observe",
+        "_stages",
+        "_stores",
+        "catalogs",
+        "client.py",
+        "py.typed",
+    ]
 
 
 def test_the_public_namespace() -> None:

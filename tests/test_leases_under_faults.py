@@ -2,7 +2,7 @@
 idempotency claims under real faults (a graceful shutdown that cancels requests, a worker killed
 with SIGKILL, a Redis stalled with SIGSTOP past `dead_after`), on uvicorn and a real redis-server.
 
-The app is `tests.quota_app` (Developer plan: 3 agents; `POST /exports` limited per workspace);
+The app is `tests.apps.quotas` (Developer plan: 3 agents; `POST /exports` limited per workspace);
 the state is read straight from Redis: units counted and held, live slots, claims.
 """
 
@@ -11,28 +11,20 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
-import pytest
 
 from errorkit import RedisBackend
-from tests.servers import Redis, Uvicorn, redis_server, uvicorn
+from tests.support.servers import Redis, Uvicorn, uvicorn
 
 DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
 
 
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    with redis_server() as server:
-        yield server
-
-
 def served(redis: Redis, *options: str, **env: str) -> AbstractContextManager[Uvicorn]:
     env = {"EK_QUOTA_APP": "1", "REDIS_URL": redis.url, **env}
-    return uvicorn("tests.quota_app:app", env=env, options=options)
+    return uvicorn("tests.apps.quotas:app", env=env, options=options)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from errorkit import (
     RequestContextFilter,
     register_api_key,
 )
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 ONE = {"X-API-Key": "ek_one.workspace-one-1"}
 app_logger = logging.getLogger("tests.app")

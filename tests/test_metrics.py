@@ -5,7 +5,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -33,11 +32,11 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
-from errorkit._observer import Guarded
-from errorkit._stores.connection import Redis as Connection
-from errorkit._stores.connection import Timeouts
-from errorkit._tracing import SpanAnnotator
-from tests.servers import Redis, free_port, redis_server
+from errorkit._observe.observer import Guarded
+from errorkit._observe.tracing import SpanAnnotator
+from errorkit._stores.redis.connection import Redis as Connection
+from errorkit._stores.redis.connection import Timeouts
+from tests.support.servers import Redis, free_port
 
 ONE = {"X-API-Key": "ek_one.workspace-one-1"}
 
@@ -244,12 +243,6 @@ def test_an_idempotency_store_failure_is_counted(metrics: Metrics) -> None:
 
 
 # -- Redis: timings, failures, connections --------------------------------------------------------
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    with redis_server() as server:
-        yield server
 
 
 def test_every_redis_command_is_timed_and_connections_are_counted(redis: Redis, metrics: Metrics) -> None:
@@ -517,7 +510,7 @@ def test_a_failed_wait_for_a_key_in_use_is_idempotencys_failure_not_the_limiters
 
 
 def test_only_errorkits_own_observers_go_unguarded() -> None:
-    from errorkit._observer import guard
+    from errorkit._observe.observer import guard
 
     class Tweaked(PrometheusMetrics):  # overrides a hook: no longer errorkit's own code
         def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:

@@ -10,7 +10,7 @@ from collections import Counter
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.servers import redis_server, uvicorn
+from tests.support.servers import redis_server, uvicorn
 
 ONE, TWO, THREE = (
     {"X-API-Key": "ek_one.workspace-one-1"},
@@ -49,7 +49,7 @@ def test_counters_are_exact_across_four_workers() -> None:
         redis_server() as redis,
         tempfile.TemporaryDirectory() as metrics_dir,
         uvicorn(
-            "tests.metrics_app:app",
+            "tests.apps.metrics:app",
             workers=4,
             env={
                 "EK_METRICS_APP": "1",

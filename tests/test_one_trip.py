@@ -23,7 +23,7 @@ from errorkit import (
 )
 from errorkit._stages.failure import FailureMode
 from errorkit._stores.protocols import ClaimState
-from tests.servers import until
+from tests.support.servers import until
 
 TOKEN = "ek_trip.one-trip-secret-1"
 

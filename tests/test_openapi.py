@@ -39,7 +39,7 @@ from errorkit import (
     raises,
 )
 from errorkit._stores.protocols import ClaimState
-from tests.servers import free_port, redis_server, uvicorn
+from tests.support.servers import free_port, redis_server, uvicorn
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = Path(__file__).parent / "schemathesis"

@@ -16,9 +16,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from errorkit import Backend, ErrorKit, MemoryBackend, Principal, Quotas, RedisBackend, Refused
-from errorkit._background import Background
-from tests.quota_app import READ_ONLY, build
-from tests.servers import free_port
+from errorkit._common.background import Background
+from tests.apps.quotas import READ_ONLY, build
+from tests.support.servers import free_port
 
 DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
 GROWTH = {"Authorization": "Bearer ek_growth.growth-secret-1"}
@@ -34,13 +34,6 @@ def quota_error(usage: int, limit: int, request_id: str) -> dict[str, Any]:
             "request_id": request_id,
         }
     }
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest, redis_url: str) -> Backend:
-    if request.param == "memory":
-        return MemoryBackend()
-    return RedisBackend(redis_url, prefix=f"q-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -268,7 +261,7 @@ def test_a_head_counts_as_its_get() -> None:
     from starlette.routing import Route
 
     from errorkit import ConcurrencyLimit, ErrorKit
-    from tests.quota_app import slow
+    from tests.apps.quotas import slow
 
     app = Starlette(routes=[Route("/slow", slow)])
     ErrorKit().install(app, concurrency=ConcurrencyLimit(MemoryBackend(), routes={"GET /slow": 1}))

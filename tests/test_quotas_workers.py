@@ -6,26 +6,19 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import httpx
 import pytest
 
-from tests.servers import Redis, Uvicorn, redis_server, uvicorn
+from tests.support.servers import Redis, Uvicorn, uvicorn
 
 DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
 DEV2 = {"Authorization": "Bearer ek_dev2.developer-secret-2"}
 
 
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    with redis_server() as server:
-        yield server
-
-
 def served(redis: Redis, **env: str) -> AbstractContextManager[Uvicorn]:
-    return uvicorn("tests.quota_app:app", workers=4, env={"EK_QUOTA_APP": "1", "REDIS_URL": redis.url, **env})
+    return uvicorn("tests.apps.quotas:app", workers=4, env={"EK_QUOTA_APP": "1", "REDIS_URL": redis.url, **env})
 
 
 async def burst(url: str, requests: list[tuple[str, str, dict[str, str], bytes]]) -> list[httpx.Response]:

@@ -10,23 +10,22 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from errorkit import Backend, Limit, MemoryBackend, PlanLimits, RedisBackend, TrustedProxies
-from errorkit._stores.connection import Redis
-from tests.ratelimit_app import build
-from tests.servers import free_port
+from errorkit import Limit, MemoryBackend, PlanLimits, RedisBackend, TrustedProxies
+from errorkit._stores.redis.connection import Redis
+from tests.apps.ratelimit import build
+from tests.support.servers import free_port
+from tests.support.stores import NewBackend
 
 ONE, TWO = {"X-API-Key": "ek_one.workspace-one-1"}, {"X-API-Key": "ek_two.workspace-two-2"}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def make(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Callable[..., TestClient]]:
+@pytest.fixture
+def make(new_backend: NewBackend) -> Iterator[Callable[..., TestClient]]:
     """Build a limited app on a fresh backend (its own key prefix on the shared Redis)."""
     clients: list[TestClient] = []
 
     def factory(**options: Any) -> TestClient:
-        prefix = f"t-{uuid.uuid4().hex[:8]}"
-        backend: Backend = MemoryBackend() if request.param == "memory" else RedisBackend(redis_url, prefix=prefix)
-        client = TestClient(build(backend, **options), raise_server_exceptions=False)
+        client = TestClient(build(new_backend(), **options), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         return client

@@ -5,7 +5,6 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import httpx
@@ -13,14 +12,14 @@ import pytest
 import urllib3
 from urllib3.util.retry import Retry
 
-from tests.servers import Redis, Uvicorn, redis_server, uvicorn
+from tests.support.servers import Redis, Uvicorn, redis_server, uvicorn
 
 ONE, TWO = {"X-API-Key": "ek_one.workspace-one-1"}, {"X-API-Key": "ek_two.workspace-two-2"}
 
 
 def limited_server(redis: Redis, limit: int, period: float, **env: str) -> AbstractContextManager[Uvicorn]:
     return uvicorn(
-        "tests.ratelimit_app:app",
+        "tests.apps.ratelimit:app",
         workers=4,
         env={
             "EK_RATELIMIT_APP": "1",
@@ -31,12 +30,6 @@ def limited_server(redis: Redis, limit: int, period: float, **env: str) -> Abstr
             **env,
         },
     )
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    with redis_server() as server:
-        yield server
 
 
 async def burst(

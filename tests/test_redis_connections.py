@@ -14,10 +14,10 @@ import pytest
 
 from errorkit import RedisBackend, StoreUnavailable
 from errorkit._stages.algorithms import ALGORITHMS
-from errorkit._stores.connection import Redis, Timeouts
 from errorkit._stores.protocols import ClaimState
-from errorkit._stores.urls import parse_url
-from tests.servers import BASE_ARGS, free_port, make_certificates, redis_process
+from errorkit._stores.redis.connection import Redis, Timeouts
+from errorkit._stores.redis.urls import parse_url
+from tests.support.servers import BASE_ARGS, free_port, make_certificates, redis_process
 
 GCRA = ALGORITHMS["gcra"]
 HOUR_US = 3_600_000_000

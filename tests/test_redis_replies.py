@@ -28,8 +28,8 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
-from errorkit._stores.connection import Redis as Connection
-from tests.servers import Redis, redis_server
+from errorkit._stores.redis.connection import Redis as Connection
+from tests.support.servers import Redis, redis_server
 
 KEY = {"X-API-Key": "ek_one.workspace-one-1"}
 

@@ -14,10 +14,10 @@ import pytest
 
 from errorkit import RedisBackend, StoreDataLost, StoreUnavailable, register_api_key
 from errorkit._stages.algorithms import ALGORITHMS
-from errorkit._stores.connection import Redis
 from errorkit._stores.protocols import ClaimState
-from errorkit._stores.topology import ClusterClient, SentinelClient, hash_slot
-from tests.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, until, uvicorn
+from errorkit._stores.redis.connection import Redis
+from errorkit._stores.redis.topology import ClusterClient, SentinelClient, hash_slot
+from tests.support.servers import Cluster, Sentinel, cluster_setup, make_certificates, sentinel_setup, until, uvicorn
 from tests.test_one_trip import TOKEN, full_stack
 
 GCRA = ALGORITHMS["gcra"]
@@ -153,7 +153,7 @@ def test_cluster_admits_exactly_the_limit_across_workers(cluster: Cluster) -> No
         "EK_LIMIT": "30",
         "EK_PERIOD": "3600",
     }
-    with uvicorn("tests.ratelimit_app:app", workers=4, env=env) as server:
+    with uvicorn("tests.apps.ratelimit:app", workers=4, env=env) as server:
 
         async def main() -> dict[str, Counter[int]]:
             results = await asyncio.gather(*(burst(server.url, KEYS[ws], 100) for ws in KEYS))
@@ -164,7 +164,7 @@ def test_cluster_admits_exactly_the_limit_across_workers(cluster: Cluster) -> No
 
 def test_cluster_runs_fifty_duplicate_posts_once(cluster: Cluster) -> None:
     env = {"EK_IDEMPOTENCY_APP": "1", "REDIS_URL": cluster.url}
-    with uvicorn("tests.idempotency_app:app", workers=4, env=env) as server:
+    with uvicorn("tests.apps.idempotency:app", workers=4, env=env) as server:
 
         async def main() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)

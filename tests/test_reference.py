@@ -13,10 +13,10 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit, ReferencePage, Registry, Table, catalogs
-from errorkit._cli import write_built_in
+from errorkit._app.cli import write_built_in
 from errorkit.catalogs.pages import PAGES
 from errorkit.catalogs.traffic import STAGE_CODES
-from tests.servers import free_port, uvicorn
+from tests.support.servers import free_port, uvicorn
 
 ROOT = Path(__file__).parent.parent
 SPEC = Path(__file__).parent / "spec"

@@ -6,7 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit
-from tests.apps import build_app
+from tests.apps.routes import build_app
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 

@@ -14,7 +14,6 @@ import pytest
 from errorkit import (
     APIKeyRecord,
     Backend,
-    MemoryBackend,
     RedisBackend,
     StoreDataLost,
     revoke_api_key,
@@ -22,6 +21,7 @@ from errorkit import (
 )
 from errorkit._stages.algorithms import ALGORITHMS
 from errorkit._stores.protocols import Claim, ClaimState
+from tests.support.stores import NewBackend
 
 GCRA, FIXED = ALGORITHMS["gcra"], ALGORITHMS["fixed"]
 HOUR_US = 3_600_000_000
@@ -29,16 +29,16 @@ HOUR_US = 3_600_000_000
 Run = Callable[[Callable[[Backend], Awaitable[None]]], None]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def run(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Run]:
+@pytest.fixture
+def run(new_backend: NewBackend) -> Iterator[Run]:
     """Run an async check against a fresh store (its own key prefix on the shared Redis)."""
 
     def runner(check: Callable[[Backend], Awaitable[None]]) -> None:
         async def main() -> None:
-            if request.param == "memory":
-                await check(MemoryBackend())
+            store = new_backend()
+            if not isinstance(store, RedisBackend):
+                await check(store)
                 return
-            store = RedisBackend(redis_url, prefix=f"c-{uuid.uuid4().hex[:8]}")
             try:
                 assert await store.initialize() == 1  # a new prefix: its dataset marker is written once
                 await check(store)
@@ -125,14 +125,15 @@ def test_an_update_a_record_cannot_take_is_refused_and_changes_nothing(run: Run)
             with pytest.raises(ValueError) as caught:
                 await store.update_api_key("ek_a", {name: "x"})
             assert str(caught.value) == message
-        for fields, message in [
+        refused: list[tuple[dict[str, str | None], str]] = [
             ({"revoked": "0"}, "a revoked key stays revoked: 'revoked' can only be set to '1'"),
             ({"revoked": None}, "a revoked key stays revoked: 'revoked' can only be set to '1'"),
             ({"expires_at": "soon"}, "expires_at is not a number"),
             ({"expires_at": "253402300800.0"}, "expires_at is not a time between the years 1 and 9999"),
             ({"expires_at": "nan"}, "expires_at is not a time between the years 1 and 9999"),
             ({"key_scope": "ROOT"}, "key_scope is not PUBLIC, WORKSPACE or PROJECT"),
-        ]:
+        ]
+        for fields, message in refused:
             with pytest.raises(ValueError) as caught:
                 await store.update_api_key("ek_a", fields)
             assert str(caught.value) == message

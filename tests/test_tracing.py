@@ -27,7 +27,7 @@ from errorkit import (
     catalogs,
     register_api_key,
 )
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 ONE = {"X-API-Key": "ek_one.workspace-one-1"}
 

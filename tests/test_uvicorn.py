@@ -5,13 +5,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.apps import SECRET
-from tests.servers import Uvicorn, uvicorn
+from tests.apps.routes import SECRET
+from tests.support.servers import Uvicorn, uvicorn
 
 
 @pytest.fixture(scope="module", params=["starlette_app", "fastapi_app"])
 def server(request: pytest.FixtureRequest) -> Iterator[Uvicorn]:
-    with uvicorn(f"tests.served:{request.param}") as running:
+    with uvicorn(f"tests.support.served:{request.param}") as running:
         yield running
 
 

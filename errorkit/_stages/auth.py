@@ -22,11 +22,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Scope
 
-from errorkit._exceptions import Refused, StoreUnavailable
-from errorkit._log_context import log_extra
-from errorkit._paths import PathPatterns
-from errorkit._principal import APIKeyRecord, Principal, split_token
-from errorkit._refusal import Refusal
+from errorkit._common.exceptions import Refused, StoreUnavailable
+from errorkit._common.paths import PathPatterns
+from errorkit._common.principal import APIKeyRecord, Principal, split_token
+from errorkit._common.refusal import Refusal
+from errorkit._observe.log_context import log_extra
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stores.protocols import KeyStore, KeyWatchLike
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from errorkit._exceptions import StoreUnavailable
-from errorkit._refusal import Refusal
+from errorkit._common.exceptions import StoreUnavailable
+from errorkit._common.refusal import Refusal
 from errorkit._stores.protocols import Counted, CounterAlgorithm
 
 

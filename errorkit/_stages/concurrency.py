@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._background import Background
-from errorkit._exceptions import Refused, StoreUnavailable
-from errorkit._paths import PathPatterns
-from errorkit._refusal import Refusal
+from errorkit._common.background import Background
+from errorkit._common.exceptions import Refused, StoreUnavailable
+from errorkit._common.paths import PathPatterns
+from errorkit._common.refusal import Refusal
 from errorkit._stages.auth import get_principal, refuse_unpermitted
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of

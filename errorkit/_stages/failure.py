@@ -6,9 +6,9 @@ import logging
 import time
 from typing import Literal
 
-from errorkit._exceptions import StoreDataLost
-from errorkit._log_context import log_extra
-from errorkit._refusal import Refusal
+from errorkit._common.exceptions import StoreDataLost
+from errorkit._common.refusal import Refusal
+from errorkit._observe.log_context import log_extra
 
 FailureMode = Literal["fail_open", "fail_closed"]
 logger = logging.getLogger("errorkit.store")

@@ -30,14 +30,14 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._background import Background
-from errorkit._body import BODY_KEY, keep_body
-from errorkit._exceptions import StoreDataLost, StoreError, StoreUnavailable
-from errorkit._log_context import log_extra
-from errorkit._observer import Observer
-from errorkit._paths import PathPatterns
-from errorkit._principal import Principal
-from errorkit._refusal import Refusal
+from errorkit._common.background import Background
+from errorkit._common.body import BODY_KEY, keep_body
+from errorkit._common.exceptions import StoreDataLost, StoreError, StoreUnavailable
+from errorkit._common.paths import PathPatterns
+from errorkit._common.principal import Principal
+from errorkit._common.refusal import Refusal
+from errorkit._observe.log_context import log_extra
+from errorkit._observe.observer import Observer
 from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import Scope
 
-from errorkit._principal import Principal
+from errorkit._common.principal import Principal
 
 #: An app's own rule: `(scope, principal) -> identity`, None to fall back to errorkit's.
 IdentityRule = Callable[[Scope, Principal | None], str | None]

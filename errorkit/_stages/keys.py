@@ -26,7 +26,7 @@ import time
 from collections.abc import Collection
 from datetime import datetime
 
-from errorkit._principal import APIKeyRecord, KeyScope, hash_secret, moment_of, new_token, split_token
+from errorkit._common.principal import APIKeyRecord, KeyScope, hash_secret, moment_of, new_token, split_token
 from errorkit._stores.protocols import KeyStore
 
 #: The longest workspace id, project id, scope or plan a key may carry (characters).

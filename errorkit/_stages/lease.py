@@ -16,9 +16,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from errorkit._background import Background, keep_trying
-from errorkit._exceptions import StoreDataLost, StoreError
-from errorkit._log_context import log_extra
+from errorkit._common.background import Background, keep_trying
+from errorkit._common.exceptions import StoreDataLost, StoreError
+from errorkit._observe.log_context import log_extra
 
 T = TypeVar("T")
 logger = logging.getLogger("errorkit.store")

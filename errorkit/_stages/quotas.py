@@ -29,10 +29,10 @@ from types import TracebackType
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._background import Background
-from errorkit._exceptions import Refused, StoreUnavailable
-from errorkit._principal import Principal
-from errorkit._refusal import Refusal
+from errorkit._common.background import Background
+from errorkit._common.exceptions import Refused, StoreUnavailable
+from errorkit._common.principal import Principal
+from errorkit._common.refusal import Refusal
 from errorkit._stages.auth import get_principal, refuse_unpermitted
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken

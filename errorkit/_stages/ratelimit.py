@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from starlette.types import Scope
 
-from errorkit._exceptions import StoreUnavailable
-from errorkit._expiring import Expiring
-from errorkit._observer import Observer, RateLimitResult
-from errorkit._paths import PathPatterns
-from errorkit._principal import Principal
-from errorkit._refusal import Refusal
+from errorkit._common.exceptions import StoreUnavailable
+from errorkit._common.expiring import Expiring
+from errorkit._common.paths import PathPatterns
+from errorkit._common.principal import Principal
+from errorkit._common.refusal import Refusal
+from errorkit._observe.observer import Observer, RateLimitResult
 from errorkit._stages.algorithms import ALGORITHMS, Algorithm
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy

@@ -4,7 +4,7 @@ import os
 
 from errorkit._stores.memory import MemoryBackend
 from errorkit._stores.protocols import Backend
-from errorkit._stores.redis import RedisBackend
+from errorkit._stores.redis.backend import RedisBackend
 
 
 def backend_from_env(variable: str = "REDIS_URL") -> Backend:

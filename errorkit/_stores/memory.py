@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from errorkit._principal import APIKeyRecord, check_update
+from errorkit._common.principal import APIKeyRecord, check_update
 from errorkit._stores.protocols import (
     SETTLED_MS,
     Claim,

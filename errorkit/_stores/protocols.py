@@ -14,11 +14,11 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from errorkit._principal import APIKeyRecord
+from errorkit._common.principal import APIKeyRecord
 
 
 class KeyWatchLike(Protocol):
-    """What a cache needs of a store's change feed (`errorkit._stores.tracking.KeyWatch`)."""
+    """What a cache needs of a store's change feed (`errorkit._stores.redis.tracking.KeyWatch`)."""
 
     live: bool
     epoch: int
@@ -57,7 +57,7 @@ class KeyStore(Protocol):
         changing nothing, when there is no such record.
 
         Fields are named and written as `APIKeyRecord.to_fields()` writes them; a change
-        `errorkit._principal.check_update` refuses (the identity fields, `revoked` set to
+        `errorkit._common.principal.check_update` refuses (the identity fields, `revoked` set to
         anything but "1", a value no record can hold) is a `ValueError`.
         """
         ...

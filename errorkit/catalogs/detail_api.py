@@ -4,7 +4,7 @@ Messages are the document's "Meaning" column, except `workspace_forbidden`, whos
 is the one its example body shows. Fixes are the "What to do" of the code's status row.
 """
 
-from errorkit._registry import Registry
+from errorkit._errors.registry import Registry
 from errorkit.catalogs.generic import GENERIC
 
 DETAIL_API = Registry("detail_api", include=[GENERIC], format="detail")

@@ -7,8 +7,8 @@ occurs" text. The plan table behind `quota_exceeded` is `PLAN_LIMITS`.
 
 from datetime import datetime
 
-from errorkit._principal import KeyScope
-from errorkit._registry import Registry
+from errorkit._common.principal import KeyScope
+from errorkit._errors.registry import Registry
 from errorkit.catalogs.generic import GENERIC, Issues
 
 #: Plan maximums per entity (None: unlimited). Knowledge bases and memory stores share one limit.

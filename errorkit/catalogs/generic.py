@@ -7,7 +7,7 @@ same text FastAPI and Starlette put in `detail`, so existing clients keep workin
 
 from typing import Any
 
-from errorkit._registry import Registry
+from errorkit._errors.registry import Registry
 
 GENERIC = Registry("generic", format="detail")
 

@@ -5,7 +5,7 @@ table (with its success rows), idempotency and rate-limit sections; the second d
 introduction and the plan table behind `quota_exceeded`.
 """
 
-from errorkit._reference import ReferencePage, Table
+from errorkit._errors.reference import ReferencePage, Table
 from errorkit.catalogs.envelope_api import PLAN_LIMITS
 
 DETAIL_PAGE = ReferencePage(

@@ -7,7 +7,7 @@ of them); a catalog's own definition always wins. `STAGE_CODES` holds all of the
 
 from datetime import datetime
 
-from errorkit._registry import Registry
+from errorkit._errors.registry import Registry
 
 AUTH_CODES = Registry("auth")
 

@@ -1,0 +1,122 @@
+"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog, and
+`errorkit keys ...` (see `errorkit._app.keys_command`).
+
+    errorkit docs envelope_api                      # Markdown on stdout
+    errorkit docs detail_api --html -o errors.html
+    errorkit docs myapp.errors:kit --doc-url 'https://docs.example.com/errors/{code}'
+    errorkit docs --write docs/                     # both built-in catalogs, .md and .html
+
+A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
+naming a `Registry` or an `ErrorKit`. Exit status: 0 done, 2 bad arguments or a file that
+cannot be written (one line on standard error, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from errorkit import catalogs
+from errorkit._app import keys_command
+from errorkit._app.kit import ErrorKit
+from errorkit._errors.formats import FORMATS
+from errorkit._errors.reference import Reference
+from errorkit._errors.registry import Registry
+from errorkit.catalogs.pages import PAGES
+
+BUILT_IN = {"generic": catalogs.GENERIC, "detail_api": catalogs.DETAIL_API, "envelope_api": catalogs.ENVELOPE_API}
+
+
+def reference_of(name: str, *, format: str | None = None, doc_url: str | None = None) -> Reference:
+    """The reference of a built-in catalog or of `module:attribute` (a Registry or an ErrorKit)."""
+    target: object
+    if name in BUILT_IN:
+        target = BUILT_IN[name]
+    elif ":" in name:
+        module, _, attribute = name.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attribute)
+        except Exception as exc:  # whatever the module's own import raises: a message, not a traceback
+            raise ValueError(f"cannot load {name!r}: {exc}") from None
+    else:
+        raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
+    if isinstance(target, Registry):
+        kit = ErrorKit(catalog=target, format=format, doc_url=doc_url)
+    elif isinstance(target, ErrorKit):
+        kit = target if format is None and doc_url is None else ErrorKit(
+            catalog=target.registry, format=format or target.format, doc_url=doc_url or target.doc_url
+        )  # fmt: skip
+    else:
+        raise ValueError(f"{name!r} is a {type(target).__name__}, not a Registry or an ErrorKit")
+    return kit.reference(page=PAGES.get(name))
+
+
+def write_built_in(folder: Path) -> list[Path]:
+    """Write the Markdown and HTML pages of both documents' catalogs into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("detail_api", "envelope_api"):
+        reference = reference_of(name)
+        for suffix, text in ((".md", reference.markdown()), (".html", reference.html())):
+            path = folder / f"{name}{suffix}"
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="errorkit", description="errorkit's command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    docs = commands.add_parser("docs", help="render a catalog's reference page")
+    docs.add_argument("catalog", nargs="?", help="generic, detail_api, envelope_api, or module:attribute")
+    docs.add_argument("--html", action="store_true", help="one self-contained HTML page instead of Markdown")
+    docs.add_argument("--format", choices=sorted(FORMATS), help="body format of the samples")
+    docs.add_argument("--doc-url", help="doc URL template, e.g. https://docs.example.com/errors/{code}")
+    docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
+    verbs = keys_command.add_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_command.run(args, verbs[args.verb].error)
+    if args.write is not None:
+        try:
+            written = write_built_in(args.write)
+        except OSError as exc:
+            return _cannot_write(exc)
+        for path in written:
+            print(path)
+        return 0
+    if args.catalog is None:
+        docs.error("name a catalog, or use --write FOLDER")
+    try:
+        reference = reference_of(args.catalog, format=args.format, doc_url=args.doc_url)
+    except ValueError as exc:
+        docs.error(str(exc))
+    text = reference.html() if args.html else reference.markdown()
+    if args.output is None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:  # a full disk, a closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (nothing left to flush at exit)
+            return _cannot_write(exc)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return _cannot_write(exc)
+    return 0
+
+
+def _cannot_write(exc: OSError) -> int:
+    """A file or folder that cannot be written: one line naming it and why (exit 2)."""
+    where = exc.filename if exc.filename is not None else "standard output"
+    print(f"errorkit docs: error: cannot write {where!s}: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+__all__ = ["main", "reference_of", "write_built_in"]

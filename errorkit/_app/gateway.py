@@ -1,0 +1,239 @@
+"""errorkit's two pure ASGI layers, placed by `ErrorKit.install()`.
+
+```
+ServerErrorMiddleware (Starlette's)
+  RequestIdMiddleware     outermost user middleware: assigns the request id, adds X-Request-ID
+                          to every response, formats crashes of the middleware inside it
+    ...your middleware (CORS, ...)...
+      GatewayMiddleware   innermost: the stages (authentication, rate limiting, idempotency),
+                          then the app; turns refusals and crashes into formatted errors
+                          *inside* your middleware, so the headers they add are on them too
+        ExceptionMiddleware (Starlette's, with the kit's handlers) -> router
+```
+Starlette sends handlers keyed `Exception`/500 to `ServerErrorMiddleware`, outside all user
+middleware, which loses their headers; the gateway answers before that can happen.
+
+One request's way through the gateway: authentication puts the principal in
+`scope["user"]`/`scope["auth"]` or refuses; rate limiting always runs (a failed
+authentication is counted by client address), adds its headers to the response and may
+refuse (its refusal wins: "slow down" comes before "bad key"); idempotency, only for a
+request nobody refused, replays, refuses, or runs the app once, through the inner stages
+(concurrency limits, then quotas), which hold a slot or a unit around the app itself and
+refuse by raising `Refused` (so a refused first run is released, never stored). A refusal becomes the
+app's registry error here and nowhere else; any exception a stage or the app raises
+becomes a formatted 500 with the request id, logged once, and never reaches the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Protocol, cast
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errorkit._app.handlers import ExceptionHandler
+from errorkit._common.background import finish
+from errorkit._common.body import keep_body
+from errorkit._common.refusal import Refusal
+from errorkit._common.request_id import HEADER, assign_request_id
+from errorkit._observe.log_context import CURRENT_SCOPE
+from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.ratelimit import PendingCharge, RateLimiter
+
+Header = tuple[bytes, bytes]
+logger = logging.getLogger("errorkit.store")
+
+#: The longest a shutdown waits for the stages' give-backs and confirmations (seconds).
+SHUTDOWN_WAIT = 5.0
+
+
+class Gate(Protocol):
+    """A stage before the app: lets the request through (adding response headers to
+    `headers` or state to the scope) or returns the refusal to answer with."""
+
+    async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None: ...
+
+
+class Wrapper(Protocol):
+    """A stage around the app: runs `app` itself (or answers without it), or returns a refusal."""
+
+    async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None: ...
+
+
+class Around(Protocol):
+    """An inner stage, right around the app (inside idempotency): runs `app`, or raises `Refused`."""
+
+    async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None: ...
+
+
+class _Inner:
+    """The app as the outer stages see it: wrapped by one inner stage."""
+
+    __slots__ = ("app", "stage")
+
+    def __init__(self, stage: Around, app: ASGIApp) -> None:
+        self.stage, self.app = stage, app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.stage.around(scope, receive, send, self.app)
+
+
+def request_id_layer(app: ASGIApp, handler: ExceptionHandler) -> ASGIApp:
+    """The outer layer `install()` places: a `RequestIdMiddleware`, unless no middleware
+    sits between it and the gateway, which then does the same work in its own pass over
+    the response (one layer and one send wrapper fewer per request)."""
+    if isinstance(app, GatewayMiddleware):
+        app.assigns_request_ids = True
+        return app
+    return RequestIdMiddleware(app, handler)
+
+
+class RequestIdMiddleware:
+    """Gives each request an id, returns it on every response, formats escaped crashes."""
+
+    def __init__(self, app: ASGIApp, handler: ExceptionHandler) -> None:
+        self.app = app
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = (HEADER, assign_request_id(scope).encode("ascii"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # a middleware inside this one failed
+            await self.handler.answer_crash(exc, started, scope, receive, send_with_id)
+
+
+class GatewayMiddleware:
+    """errorkit's request stages and the catch-all, in one layer.
+
+    The response start is held until the first body message, so a streaming response
+    that fails before its first chunk still becomes a proper 500.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        handler: ExceptionHandler,
+        auth: Gate | None = None,
+        limiter: Gate | None = None,
+        idempotency: Wrapper | None = None,
+        inner: Sequence[Around] = (),
+    ) -> None:
+        self.app = app  # lifespan and websockets go straight to it
+        self.inner: ASGIApp = app  # what an HTTP request runs: the app within the inner stages
+        for stage in reversed(inner):  # the first is the outermost
+            self.inner = _Inner(stage, self.inner)
+        self.handler = handler
+        self.auth = auth
+        self.limiter = limiter
+        self.idempotency = idempotency
+        self.assigns_request_ids = False  # set by request_id_layer() when nothing sits in between
+        # the limiter's count rides on the idempotency claim (one script) when both use one store
+        self.fused: tuple[RateLimiter, Idempotency] | None = None
+        if (
+            isinstance(limiter, RateLimiter)
+            and isinstance(idempotency, Idempotency)
+            and cast(object, limiter.counters) is idempotency.records
+            and callable(getattr(idempotency.records, "count_and_claim", None))
+        ):
+            self.fused = (limiter, idempotency)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, _Finishing(send) if scope["type"] == "lifespan" else send)
+            return
+        extra: list[Header] = []
+        if self.assigns_request_ids:
+            extra.append((HEADER, assign_request_id(scope).encode("ascii")))
+        if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
+            receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
+        gateway_send = _HeldStart(send, extra)
+        current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
+        try:
+            refusal = None if self.auth is None else await self.auth.admit(scope, extra)
+            charge: PendingCharge | None = None
+            if self.fused is not None and refusal is None and self.fused[1].claims(scope):
+                deferred = await self.fused[0].defer(scope, extra)  # counted in the claim's script
+                if isinstance(deferred, Refusal):
+                    refusal = deferred
+                else:
+                    charge = deferred
+            elif self.limiter is not None:
+                refusal = await self.limiter.admit(scope, extra) or refusal
+            if refusal is None:
+                if charge is not None:
+                    assert self.fused is not None
+                    refusal = await self.fused[1].wrap(scope, receive, gateway_send, self.inner, charge)
+                elif self.idempotency is not None:
+                    refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.inner)
+                else:
+                    await self.inner(scope, receive, gateway_send)
+            if refusal is not None:
+                await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
+        except Exception as exc:
+            await self.handler.answer_crash(exc, gateway_send.started, scope, receive, gateway_send)
+            return
+        finally:
+            CURRENT_SCOPE.reset(current)
+        if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
+            await send(gateway_send.held)
+
+
+class _Finishing:
+    """The lifespan's send: before the app reports its shutdown complete, finish what the stages
+    still have to give back or confirm (a graceful shutdown cancels the requests still running,
+    and the server closes the event loop right after the lifespan ends)."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            still = await finish(SHUTDOWN_WAIT)
+            if still:
+                logger.warning("shut down with %d give-backs unfinished: their leases will free them", still)
+        await self.send(message)
+
+
+class _HeldStart:
+    """The gateway's `send`: adds the stages' headers to the response start and holds the start
+    until the first body message, so a crash before it can still become a proper 500.
+
+    A callable object rather than a closure: one object per request for the garbage collector
+    to find alive while the request waits, instead of a function and four cells.
+    """
+
+    __slots__ = ("extra", "held", "send", "started")
+
+    def __init__(self, send: Send, extra: list[Header]) -> None:
+        self.send = send
+        self.extra = extra
+        self.held: Message | None = None
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not self.started:
+            if self.extra:
+                message["headers"] = [*message.get("headers", ()), *self.extra]
+            self.held = message
+            return
+        held = self.held
+        if held is not None:
+            self.held, self.started = None, True
+            await self.send(held)
+        await self.send(message)

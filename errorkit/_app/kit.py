@@ -1,0 +1,234 @@
+"""`ErrorKit`: one object holding the registry and the format, installed on an app in one call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, Router
+
+from errorkit._app.gateway import GatewayMiddleware, request_id_layer
+from errorkit._app.handlers import ExceptionHandler
+from errorkit._app.openapi import ErrorSchemaGenerator, install_fastapi
+from errorkit._errors.definition import DetailsSpec, ErrorDefinition
+from errorkit._errors.errors import APIError
+from errorkit._errors.formats import FORMATS, Format
+from errorkit._errors.reference import Reference, ReferencePage
+from errorkit._errors.registry import Registry
+from errorkit._observe.observer import Observer, combine, guard
+from errorkit._observe.tracing import span_annotator
+from errorkit._stages.auth import APIKeyAuth
+from errorkit._stages.concurrency import ConcurrencyLimit
+from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.quotas import Quotas
+from errorkit._stages.ratelimit import RateLimiter
+from errorkit.catalogs import GENERIC
+from errorkit.catalogs.traffic import STAGE_CODES
+
+
+class ErrorKit:
+    """An API's errors: which codes exist, how they look, and the handlers that send them.
+
+    `catalog` is where the codes start from: `GENERIC` (one code per HTTP status, the
+    default), or a published document's catalog, which also brings its format and doc
+    URLs. `format` is `"detail"`, `"envelope"`, `"problem"` or a `Format` instance;
+    `doc_url` a template such as `"https://docs.example.com/errors/{code}"`.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Registry = GENERIC,
+        format: str | Format | None = None,
+        doc_url: str | None = None,
+        validation_input: bool = False,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.registry = Registry("app", include=[catalog])
+        self.format = _format(format or catalog.format or "detail")
+        self.doc_url = doc_url if doc_url is not None else catalog.doc_url
+        if self.doc_url is not None and "{code}" not in self.doc_url:
+            raise ValueError(f"doc_url template {self.doc_url!r} must contain {{code}}")
+        self.validation_input = validation_input
+        self.logger = logger or logging.getLogger("errorkit")
+        self.handler = ExceptionHandler(
+            self.registry, self.format, doc_url=self.doc_url, validation_input=validation_input, logger=self.logger
+        )
+
+    def define(
+        self,
+        code: str,
+        *,
+        status: int,
+        message: str,
+        when: str = "",
+        fix: str = "",
+        details: DetailsSpec = None,
+        group: str = "general",
+        doc_url: str | None = None,
+        title: str | None = None,
+        retryable: bool | None = None,
+        retry_after: int | None = None,
+    ) -> type[APIError]:
+        """Declare an error code and return its exception class.
+
+        `details` maps names to types (`{"campaign_id": str}`; `(type, default)` for an
+        optional one) or is a pydantic model; `message` may use them (`"{campaign_id}"`).
+        `retryable` defaults to True for 408, 425, 429, 500, 502, 503 and 504;
+        `retry_after` is the default `Retry-After` in seconds for a retryable error.
+        """
+        return self.registry.define(
+            code,
+            status=status,
+            message=message,
+            when=when,
+            fix=fix,
+            details=details,
+            group=group,
+            doc_url=doc_url,
+            title=title,
+            retryable=retryable,
+            retry_after=retry_after,
+        )
+
+    def error(self, code: str, /, **details: Any) -> APIError:
+        """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`.
+
+        `message=`, `headers=` and `retry_after=` are taken as `APIError` takes them.
+        """
+        return self.registry.error(code, **details)
+
+    def include(self, catalog: Registry) -> None:
+        """Add another catalog's codes (a code defined differently in both is an error)."""
+        self.registry.include(catalog)
+
+    def doc_url_for(self, definition: ErrorDefinition) -> str | None:
+        """The definition's own doc URL, else the kit's template filled with its code."""
+        return self.handler.doc_url_for(definition)
+
+    def reference(self, page: ReferencePage | None = None) -> Reference:
+        """This kit's reference page (`.markdown()`, `.html()`): every code, in this kit's format,
+        and the stages' codes its catalog does not define (what its gateway answers with then)."""
+        return Reference(self.registry, self.format, doc_url=self.doc_url, page=page, defaults=STAGE_CODES)
+
+    def reference_app(self, page: ReferencePage | None = None) -> Router:
+        """An ASGI app serving the reference as HTML: mount it where `doc_url` points.
+
+        `app.mount("/errors", kit.reference_app())` serves the whole page at `/errors/` and each
+        code's own page at `/errors/{code}`; an unknown code is this kit's 404. The pages are
+        rendered once, on first use.
+        """
+        reference = self.reference(page)
+        pages: dict[str, str] = {}
+
+        async def index(request: Request) -> Response:
+            if "" not in pages:
+                pages[""] = reference.html()
+            return HTMLResponse(pages[""])
+
+        async def one_code(request: Request) -> Response:
+            code = request.path_params["code"]
+            if code not in reference:
+                raise HTTPException(404)
+            if code not in pages:  # (the link back is relative: nothing of the request is kept in the page)
+                pages[code] = reference.html(only=code, index_url="./")
+            return HTMLResponse(pages[code])
+
+        return Router([Route("/", index), Route("/{code}", one_code)])
+
+    def install(
+        self,
+        app: Starlette,
+        *,
+        auth: APIKeyAuth | None = None,
+        rate_limit: RateLimiter | None = None,
+        idempotency: Idempotency | None = None,
+        concurrency: ConcurrencyLimit | None = None,
+        quotas: Quotas | None = None,
+        metrics: Observer | None = None,
+        tracing: bool = True,
+    ) -> None:
+        """Make every error `app` can produce leave in this kit's format, and add the stages given.
+
+        Registers the exception handlers and adds errorkit's middleware in one order:
+        the request id outside the middleware already added; then, inside all of them,
+        one gateway layer: authentication, rate limiting, idempotency (around concurrency
+        limits and quotas, which hold a slot or a unit around the app) and the catch-all.
+        Call it after your own `add_middleware()` calls, before serving. The stages are
+        built without the kit (`APIKeyAuth(store)`, ...): the kit renders their refusals.
+
+        `metrics` (a `PrometheusMetrics`, or any `Observer`) hears every error, rate-limit
+        decision and idempotency outcome, and the Redis stores' replies, failures and
+        connections. With `tracing` (the default) and `opentelemetry-api` importable, the
+        current server span is annotated too (see `errorkit._observe.tracing`).
+        """
+        if app.middleware_stack is not None:
+            raise RuntimeError("install() must be called before the app handles its first request")
+        if any(m.cls is request_id_layer for m in app.user_middleware):  # type: ignore[comparison-overlap]
+            raise RuntimeError("an ErrorKit is already installed on this app")
+        for exc_class in self.handler.exception_classes():
+            app.add_exception_handler(exc_class, self.handler)
+        # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
+        app.add_exception_handler(Exception, self.handler)
+        app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler))
+        app.user_middleware.append(
+            Middleware(
+                GatewayMiddleware,
+                handler=self.handler,
+                auth=auth,
+                limiter=rate_limit,
+                idempotency=idempotency,
+                inner=[stage for stage in (concurrency, quotas) if stage is not None],
+            )
+        )
+        observer = combine(metrics, span_annotator() if tracing else None)
+        self.handler.observer = observer
+        if rate_limit is not None:
+            rate_limit.observer = observer
+        if idempotency is not None:
+            idempotency.observer = observer
+        if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
+            guarded = guard(metrics)
+            stores: list[object] = [auth and auth.keys, rate_limit and rate_limit.counters]
+            stores += [idempotency and idempotency.records, concurrency and concurrency.slots, quotas and quotas.store]
+            for store in {id(s): s for s in stores if s}.values():
+                observe = getattr(store, "observe", None)
+                if observe is not None:
+                    observe(guarded)
+        if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
+            install_fastapi(app, self.handler)
+
+    def schemas(self, base_schema: dict[str, Any], *, models: Sequence[type[Any]] = ()) -> ErrorSchemaGenerator:
+        """For a Starlette app: its OpenAPI document, operations from YAML docstrings, errors from the kit.
+
+        `schemas = kit.schemas({"openapi": "3.1.0", "info": {...}}, models=[DeploymentIn])`, then
+        `schemas.route("/openapi.json")` among the app's routes; `models` are put in
+        `components.schemas` for docstrings to `$ref`. FastAPI apps need none of this.
+        """
+        return ErrorSchemaGenerator(base_schema, self.handler, models)
+
+    def __repr__(self) -> str:
+        return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"
+
+
+def _is_fastapi(app: Starlette) -> bool:
+    try:
+        from fastapi import FastAPI
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        return False
+    return isinstance(app, FastAPI)
+
+
+def _format(format: str | Format) -> Format:
+    if isinstance(format, Format):
+        return format
+    try:
+        return FORMATS[format]()
+    except KeyError:
+        raise ValueError(f"unknown format {format!r}; use one of {sorted(FORMATS)} or a Format instance") from None
