@@ -45,7 +45,7 @@ from errorkit._stages.failure import FailurePolicy
 from errorkit._stages.idempotency import Idempotency, StoredResponses
 from errorkit._stages.identity import TrustedProxies
 from errorkit._stages.keys import issue_api_key, register_api_key, revoke_api_key, set_workspace_disabled
-from errorkit._stages.quotas import Quotas
+from errorkit._stages.quotas import Hold, Quotas
 from errorkit._stages.ratelimit import Limit, PlanLimits, RateLimiter
 from errorkit._stores import backend_from_env
 from errorkit._stores.memory import MemoryBackend
@@ -77,6 +77,7 @@ __all__ = [
     "ErrorkitError",
     "FailurePolicy",
     "Format",
+    "Hold",
     "Idempotency",
     "IdempotencyStore",
     "InvalidDetails",

@@ -11,7 +11,7 @@ stages) defines with that status (catch `ENVELOPE_API["quota_exceeded"]`), else 
 `UnknownError` made for that code. It carries the code, message, details, the request id, the
 retry hint `retry_after` (seconds rounded up, from `retry-after-ms` first, then `Retry-After`
 as seconds or an HTTP date; None when the server sent neither or sent nothing readable; at
-most `MAX_RETRY_DELAY`, 60 s, as the OpenAI and Anthropic SDKs cap it) and `response_headers`;
+most `MAX_RETRY_DELAY`, 60 s: a longer wait is cut to it) and `response_headers`;
 `should_retry(error)` is the server's `x-should-retry`, else the definition's `retryable`.
 The body format is recognised by its shape (envelope, RFC 9457, `detail`/`code`).
 

@@ -1,6 +1,7 @@
 """Plan quotas and concurrency limits in process, over the in-memory and the Redis store."""
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -418,16 +419,16 @@ def test_a_creation_outside_the_routes_holds_its_unit_around_the_creation(backen
     async def main() -> list[object]:
         await backend.initialize()
         seen: list[object] = []
-        async with await quotas.reserve(principal, "agents") as hold:  # made: counted
+        async with await quotas.hold(principal, "agents") as hold:  # made: counted
             seen.append((hold.held, hold.usage, await quotas.usage("ws_out", "agents")))
         with pytest.raises(RuntimeError):
-            async with await quotas.reserve(principal, "agents"):  # failed: given back
+            async with await quotas.hold(principal, "agents"):  # failed: given back
                 seen.append(await quotas.usage("ws_out", "agents"))
                 raise RuntimeError("the insert failed")
         seen.append(await quotas.usage("ws_out", "agents"))
-        async with await quotas.reserve(principal, "agents"):
+        async with await quotas.hold(principal, "agents"):
             with pytest.raises(Refused) as full:
-                await quotas.reserve(principal, "agents")
+                await quotas.hold(principal, "agents")
             seen.append(full.value.refusal.details)
         seen.append(await quotas.usage("ws_out", "agents"))
         await quotas.release("ws_out", "agents")  # a deletion outside the routes
@@ -442,7 +443,7 @@ def test_a_failed_open_hold_holds_nothing() -> None:
     quotas = Quotas(unreachable, limits={"Agents": {"Developer": 2}}, on_failure="fail_open")
 
     async def main() -> tuple[bool, int]:
-        async with await quotas.reserve(Principal("k", "w", None, frozenset(), "WORKSPACE"), "Agents") as hold:
+        async with await quotas.hold(Principal("k", "w", None, frozenset(), "WORKSPACE"), "Agents") as hold:
             return hold.held, hold.usage
 
     assert asyncio.run(main()) == (False, 0)
@@ -468,3 +469,25 @@ def test_the_lifespan_shutdown_finishes_give_backs_still_running() -> None:
         assert client.get("/spawn").status_code == 204
         assert finished == []
     assert finished == ["given back"]  # the shutdown waited for it
+
+
+def test_a_hold_is_renewed_while_referenced_and_lapses_once_dropped() -> None:
+    backend = MemoryBackend()
+    quotas = Quotas(backend, limits={"Agents": {"Developer": 5}}, lease=0.3)
+    principal = Principal("ek_x", "ws_r", None, frozenset(), "WORKSPACE", plan="Developer")
+
+    async def main() -> list[int]:
+        seen = []
+        kept = await quotas.hold(principal, "Agents")  # a long creation: renewed every 0.1 s
+        dropped = await quotas.hold(principal, "Agents")  # forgotten by its caller, never settled
+        del dropped
+        gc.collect()
+        await asyncio.sleep(0.6)  # two leases
+        seen.append(await quotas.usage("ws_r", "Agents"))  # the kept one only
+        await kept.confirm()
+        seen.append(await quotas.usage("ws_r", "Agents"))
+        await asyncio.sleep(0.4)
+        seen.append(len(quotas._background.tasks))  # no renewal left running
+        return seen
+
+    assert asyncio.run(main()) == [1, 1, 0]

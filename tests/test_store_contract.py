@@ -351,15 +351,15 @@ def test_quota_confirm_counts_once_and_cancel_gives_back(run: Run) -> None:
 
 def test_a_lapsed_hold_comes_back_and_a_late_confirmation_still_counts(run: Run) -> None:
     async def check(store: Backend) -> None:
-        assert (await store.reserve("ws_1", "agents", 2, "dead", 150)).admitted  # its worker died
-        assert (await store.reserve("ws_1", "agents", 2, "slow", 150)).admitted  # its handler runs long
-        await asyncio.sleep(0.1)
-        assert await store.renew_hold("ws_1", "agents", "slow", 300) is True
-        await asyncio.sleep(0.1)  # "dead" lapsed, "slow" was renewed
+        assert (await store.reserve("ws_1", "agents", 2, "dead", 1000)).admitted  # its worker died
+        assert (await store.reserve("ws_1", "agents", 2, "slow", 1000)).admitted  # its handler runs long
+        await asyncio.sleep(0.5)
+        assert await store.renew_hold("ws_1", "agents", "slow", 2000) is True
+        await asyncio.sleep(0.7)  # "dead" lapsed, "slow" was renewed
         assert await store.usage("ws_1", ["agents"]) == [1]
         assert tuple(await store.reserve("ws_1", "agents", 2, "new", 60_000)) == (True, 2)
         assert tuple(await store.reserve("ws_1", "agents", 2, "more", 60_000)) == (False, 2)
-        await asyncio.sleep(0.25)  # "slow" lapses too, then its resource turns out to exist
+        await asyncio.sleep(1.5)  # "slow" lapses too, then its resource turns out to exist
         assert await store.confirm("ws_1", "agents", "slow") == 1  # counted all the same
         assert await store.usage("ws_1", ["agents"]) == [2]  # 1 counted + "new" held
 

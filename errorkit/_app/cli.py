@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(text)
             sys.stdout.flush()
         except OSError as exc:  # a full disk, a closed pipe
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (nothing left to flush at exit)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # (nothing left to flush at exit)
+            os.close(devnull)
             return _cannot_write(exc)
         return 0
     try:

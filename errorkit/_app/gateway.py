@@ -153,7 +153,7 @@ class GatewayMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, _Finishing(send) if scope["type"] == "lifespan" else send)
+            await self.app(scope, _Finishing(receive) if scope["type"] == "lifespan" else receive, send)
             return
         extra: list[Header] = []
         if self.assigns_request_ids:
@@ -193,21 +193,24 @@ class GatewayMiddleware:
 
 
 class _Finishing:
-    """The lifespan's send: before the app reports its shutdown complete, finish what the stages
-    still have to give back or confirm (a graceful shutdown cancels the requests still running,
-    and the server closes the event loop right after the lifespan ends)."""
+    """The lifespan's receive: when the shutdown arrives, first finish what the stages still have to
+    give back or confirm, before the app's own shutdown code runs (which may close the stores).
 
-    __slots__ = ("send",)
+    A graceful shutdown cancels the requests still running, then sends the lifespan shutdown,
+    and the server closes the event loop right after the lifespan ends."""
 
-    def __init__(self, send: Send) -> None:
-        self.send = send
+    __slots__ = ("receive",)
 
-    async def __call__(self, message: Message) -> None:
-        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "lifespan.shutdown":
             still = await finish(SHUTDOWN_WAIT)
             if still:
-                logger.warning("shut down with %d give-backs unfinished: their leases will free them", still)
-        await self.send(message)
+                logger.warning("shutting down with %d give-backs unfinished: their leases will free them", still)
+        return message
 
 
 class _HeldStart:

@@ -16,6 +16,7 @@ requests finishes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Iterable, Mapping
 
@@ -30,7 +31,7 @@ from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
 from errorkit._stages.routes import route_of
-from errorkit._stores.protocols import ConcurrencyStore
+from errorkit._stores.protocols import ConcurrencyStore, Slot
 
 
 class ConcurrencyLimit:
@@ -68,6 +69,7 @@ class ConcurrencyLimit:
         self.limit = limit
         self.routes = dict(routes or {})
         self.lease_ms = round(lease * 1000)
+        self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the slot has lapsed anyway)
         self.retry_after = retry_after
         self.exempt = PathPatterns(exempt)
         self.identity = identity
@@ -123,8 +125,8 @@ class ConcurrencyLimit:
         try:
             slot = await taken(
                 self.slots.acquire(who, bucket, limit, token, self.lease_ms),
-                lambda slot: slot.acquired,
-                lambda: self.slots.release_slot(who, bucket, token),
+                _acquired,
+                functools.partial(self.slots.release_slot, who, bucket, token),
                 self._background,
                 "releasing a concurrency slot",
             )
@@ -151,6 +153,10 @@ class ConcurrencyLimit:
         await renew_while_held(lambda: self.slots.renew_slot(who, bucket, token, self.lease_ms), self.lease_ms / 3000)
 
 
+def _acquired(slot: Slot) -> bool:
+    return slot.acquired
+
+
 class _Held:
     """A request holding a slot, called as the app's send: gives the slot back before the last message."""
 
@@ -173,9 +179,8 @@ class _Held:
         if self.released:
             return
         self.released = True
-        slots, who, bucket, token = self.stage.slots, self.who, self.bucket, self.token
-        release = lambda: slots.release_slot(who, bucket, token)  # noqa: E731
-        await settle(self.stage._background, release, GIVE_BACK_WITHIN, "releasing a concurrency slot")
+        release = functools.partial(self.stage.slots.release_slot, self.who, self.bucket, self.token)
+        await settle(self.stage._background, release, self.stage.give_back_within, "releasing a concurrency slot")
 
     def renew(self) -> None:
         """The lease timer's callback: renew the lease until the request ends."""

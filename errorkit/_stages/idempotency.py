@@ -21,6 +21,7 @@ The state machine's steps (claim, complete, release, renew) are atomic store ste
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -125,6 +126,7 @@ class Idempotency:
         self.required = PathPatterns(required)
         self.ttl_ms = int(ttl * 1000)
         self.lease_ms = int(lease * 1000)
+        self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the claim has lapsed anyway)
         self.wait = wait
         self.responses = responses
         names = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
@@ -292,8 +294,8 @@ class Idempotency:
 
     async def _release(self, tenant: str, key: str, owner: str) -> None:
         """Let a retry run: release the claim (owner only, so sent again until taken; else it lapses)."""
-        release = lambda: self.records.release(tenant, key, owner)  # noqa: E731
-        await settle(self._background, release, GIVE_BACK_WITHIN, "releasing an idempotency key")
+        release = functools.partial(self.records.release, tenant, key, owner)
+        await settle(self._background, release, self.give_back_within, "releasing an idempotency key")
 
 
 class _Run:

@@ -65,12 +65,9 @@ async def settle(background: Background, step: Callable[[], Awaitable[object]], 
     if the store fails it, or this request is cancelled meanwhile, it goes on in `background`,
     tried again for up to `within` seconds.
 
-    A request being cancelled awaits this too, and is one of `background.settling` meanwhile: a
-    graceful shutdown cancels the requests still running, then waits for those (the gateway's
-    lifespan), then closes the event loop, where a step merely spawned would never run."""
-    request = asyncio.current_task()
-    if request is not None:
-        background.settling.add(request)
+    A request being cancelled awaits this too: a graceful shutdown cancels the requests still
+    running, waits for those still cleaning up (the gateway's lifespan), then closes the event
+    loop, where a step merely spawned would never run."""
     try:
         await step()
     except StoreDataLost as exc:
@@ -80,5 +77,3 @@ async def settle(background: Background, step: Callable[[], Awaitable[object]], 
     except asyncio.CancelledError:
         background.spawn(keep_trying(step, within, what))
         raise
-    finally:
-        background.settling.discard(request)

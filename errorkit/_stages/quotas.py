@@ -23,21 +23,24 @@ Inside idempotency: a replayed creation reserves nothing, and a refused one is n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._common.background import Background
-from errorkit._common.exceptions import Refused, StoreUnavailable
+from errorkit._common.exceptions import Refused, StoreError, StoreUnavailable
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
 from errorkit._stages.auth import get_principal, refuse_unpermitted
 from errorkit._stages.failure import FailureMode, FailurePolicy
-from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
+from errorkit._stages.lease import GIVE_BACK_WITHIN, settle, taken
 from errorkit._stages.routes import route_of
-from errorkit._stores.protocols import SETTLE_RETRY_MS, QuotaStore
+from errorkit._stores.protocols import SETTLE_RETRY_MS, QuotaStore, Reserved
 
 #: Plan limits: quota group -> plan -> maximum (None: unlimited).
 PlanTable = Mapping[str, Mapping[str, int | None]]
@@ -90,6 +93,7 @@ class Quotas:
         self.plan = plan
         self.default_plan = default_plan
         self.lease_ms = round(lease * 1000)
+        self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the unit has lapsed anyway)
         self.on_failure = FailurePolicy.of(on_failure)
         self._background = Background()
 
@@ -107,22 +111,25 @@ class Quotas:
         bounded = [limit for limit in row.values() if limit is not None]
         return min(bounded) if bounded else None
 
-    async def reserve(self, principal: Principal, resource: str) -> Hold:
-        """Hold one unit for a creation made outside the declared routes, and confirm it once the
-        resource exists:
+    async def hold(self, principal: Principal, resource: str) -> Hold:
+        """Hold one unit for a creation made outside the declared routes, and settle it with the
+        creation's outcome:
 
-            async with await quotas.reserve(principal, "agents"):   # 402 when full
+            async with await quotas.hold(principal, "agents"):   # 402 when full
                 ...create it...   # leaving normally confirms the unit; an exception gives it back
 
         Raises `Refused` (402 `quota_exceeded`, or the failure policy's 503). When the store fails
-        and the policy lets the creation through, the hold holds nothing (`held` is False)."""
-        group, limit = self.group_of(resource), self.limit_for(principal, resource)
-        workspace, token = principal.workspace_id, secrets.token_hex(8)
+        and the policy lets the creation through, the hold holds nothing (`held` is False). A
+        hold renews its lease while it is referenced and unsettled; one dropped unsettled lapses."""
+        group = self.group_of(resource)
+        limit = self.limit_for(principal, resource)
+        workspace = principal.workspace_id
+        token = secrets.token_hex(8)
         try:
             reserved = await taken(
                 self.store.reserve(workspace, group, limit, token, self.lease_ms),
-                lambda reserved: reserved.admitted,
-                lambda: self.store.cancel(workspace, group, token),
+                _admitted,
+                functools.partial(self.store.cancel, workspace, group, token),
                 self._background,
                 "giving back a quota unit",
             )
@@ -131,6 +138,7 @@ class Quotas:
             if self.on_failure.fails_open:
                 return Hold(self, workspace, group, None, 0)
             raise Refused(refusal) from None
+
         if not reserved.admitted:
             assert limit is not None
             raise Refused(exceeded(reserved.usage, limit))
@@ -139,13 +147,10 @@ class Quotas:
     async def release(self, workspace_id: str, resource: str) -> None:
         """Give one unit back: a resource was deleted. Never below 0; a store failure is retried in
         the background (by token: it never counts twice) for up to ten minutes."""
-        group, token = self.group_of(resource), secrets.token_hex(8)
-        await settle(
-            self._background,
-            lambda: self.store.unreserve(workspace_id, group, token),
-            SETTLE_RETRY_MS / 1000,
-            f"giving back a unit of {group!r} for workspace {workspace_id} (a deletion)",
-        )
+        group = self.group_of(resource)
+        unreserve = functools.partial(self.store.unreserve, workspace_id, group, secrets.token_hex(8))
+        what = f"giving back a unit of {group!r} for workspace {workspace_id} (a deletion)"
+        await settle(self._background, unreserve, SETTLE_RETRY_MS / 1000, what)
 
     async def usage(self, workspace_id: str, resource: str) -> int:
         """How many units of `resource`'s group the workspace holds."""
@@ -180,7 +185,7 @@ class Quotas:
             await app(scope, receive, _Deleting(self, principal.workspace_id, resource, send))
             return
 
-        hold = await self.reserve(principal, resource)
+        hold = await self.hold(principal, resource)
         if not hold.held:  # failed open
             await app(scope, receive, send)
             return
@@ -196,10 +201,11 @@ def exceeded(usage: int, limit: int) -> Refusal:
 
 
 class Hold:
-    """One unit held for a creation, renewed until settled: `confirm()` once the resource exists,
-    `cancel()` when it will not be; an async context manager that does one or the other."""
+    """One unit held for a creation: `confirm()` once the resource exists, `cancel()` when it will not
+    be; an async context manager that does one or the other. Its lease is renewed (every third of
+    it) until it is settled, or dropped unsettled (then it lapses)."""
 
-    __slots__ = ("group", "held", "renewal", "settled", "stage", "token", "usage", "workspace")
+    __slots__ = ("__weakref__", "group", "held", "settled", "stage", "timer", "token", "usage", "workspace")
 
     def __init__(self, stage: Quotas, workspace: str, group: str, token: str | None, usage: int) -> None:
         self.stage = stage
@@ -208,35 +214,31 @@ class Hold:
         self.usage = usage  # the group's usage with this unit
         self.held = token is not None  # (not when the store failed and the policy let the creation through)
         self.settled = not self.held
-        self.renewal: asyncio.Task[None] | None = None
-        if token is not None:
-            renew = lambda: stage.store.renew_hold(workspace, group, token, stage.lease_ms)  # noqa: E731
-            self.renewal = asyncio.get_running_loop().create_task(_renew_later(renew, stage.lease_ms / 3000))
+        self.timer: asyncio.TimerHandle | None = None
+        if self.held:
+            self.timer = asyncio.get_running_loop().call_later(stage.lease_ms / 3000, _renew, weakref.ref(self))
 
     async def confirm(self) -> None:
         """The resource exists: count the unit (sent again until the store takes it, counted once)."""
         if self._settle():
-            stage, workspace, group, token = self.stage, self.workspace, self.group, self.token
-            what = f"counting a created resource of {group!r} for workspace {workspace}"
-            await settle(
-                stage._background, lambda: stage.store.confirm(workspace, group, token), SETTLE_RETRY_MS / 1000, what
-            )
+            confirm = functools.partial(self.stage.store.confirm, self.workspace, self.group, self.token)
+            what = f"counting a created resource of {self.group!r} for workspace {self.workspace}"
+            await settle(self.stage._background, confirm, SETTLE_RETRY_MS / 1000, what)
 
     async def cancel(self) -> None:
         """No resource was made: give the unit back (else it lapses with its lease)."""
         if self._settle():
-            stage, workspace, group, token = self.stage, self.workspace, self.group, self.token
-            what = f"giving back a unit of {group!r} for workspace {workspace}"
-            cancel = lambda: stage.store.cancel(workspace, group, token)  # noqa: E731
-            await settle(stage._background, cancel, GIVE_BACK_WITHIN, what)
+            cancel = functools.partial(self.stage.store.cancel, self.workspace, self.group, self.token)
+            what = f"giving back a unit of {self.group!r} for workspace {self.workspace}"
+            await settle(self.stage._background, cancel, self.stage.give_back_within, what)
 
     def _settle(self) -> bool:
         """Stop renewing; False when it was settled already."""
         if self.settled:
             return False
         self.settled = True
-        if self.renewal is not None:
-            self.renewal.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
         return True
 
     async def __aenter__(self) -> Hold:
@@ -251,9 +253,29 @@ class Hold:
             await self.cancel()
 
 
-async def _renew_later(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
-    await asyncio.sleep(interval)
-    await renew_while_held(renew, interval)
+def _renew(reference: weakref.ref[Hold]) -> None:
+    """A hold's lease timer: renew it in a task of the stage, then set the timer again; nothing once
+    it is settled or dropped (a timer is the only per-creation cost until the lease needs renewing)."""
+    hold = reference()
+    if hold is None or hold.settled:
+        return
+    stage = hold.stage
+    stage._background.spawn(
+        _renewing(reference, stage.store.renew_hold(hold.workspace, hold.group, hold.token, stage.lease_ms))
+    )
+
+
+async def _renewing(reference: weakref.ref[Hold], renewal: Awaitable[bool]) -> None:
+    with contextlib.suppress(StoreError):  # a failed renewal skips a turn: the lease may lapse (what it is for)
+        if not await renewal:
+            return  # lapsed already: not taken again
+    hold = reference()
+    if hold is not None and not hold.settled:
+        hold.timer = asyncio.get_running_loop().call_later(hold.stage.lease_ms / 3000, _renew, reference)
+
+
+def _admitted(reserved: Reserved) -> bool:
+    return reserved.admitted
 
 
 class _Creating:

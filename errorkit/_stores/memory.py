@@ -8,6 +8,7 @@ Rate-limit steps are the algorithms' own Python twins, run on this store's cells
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -40,7 +41,7 @@ class MemoryBackend:
         self._operations = 0
         self._usage: dict[tuple[str, str], int] = {}  # (workspace, quota group) -> units counted; never expires
         self._holds: dict[tuple[str, str], dict[str, int]] = {}  # (workspace, group) -> token -> lease end (µs)
-        self._settled: dict[str, dict[str, int]] = {}  # workspace -> token -> when settled (µs)
+        self._settled: dict[str, OrderedDict[str, int]] = {}  # workspace -> token -> when settled (µs), oldest first
         self._slots: dict[tuple[str, str], dict[str, int]] = {}  # (identity, bucket) -> token -> lease end (µs)
 
     # -- cells: expiring values, the state every step reads and writes ---------------------
@@ -59,6 +60,8 @@ class MemoryBackend:
         if self._operations % _SWEEP_EVERY == 0:
             for key in [k for k, (expires, _) in self._values.items() if expires <= now]:
                 del self._values[key]
+            for settled in self._settled.values():
+                _forget_settled(settled, now)
         return now
 
     async def initialize(self) -> int:
@@ -170,9 +173,7 @@ class MemoryBackend:
 
     def _settle(self, workspace: str, token: str, now: int) -> bool:
         """Remember that `token` settled; False when it had already (the step is not done twice)."""
-        settled = self._settled.setdefault(workspace, {})
-        for old in [t for t, when in settled.items() if when <= now - SETTLED_MS * 1000]:
-            del settled[old]
+        settled = _forget_settled(self._settled.setdefault(workspace, OrderedDict()), now)
         if token in settled:
             return False
         settled[token] = now
@@ -233,6 +234,14 @@ class MemoryBackend:
     async def renew_slot(self, identity: str, bucket: str, token: str, lease_ms: int) -> bool:
         now = self._now_us()
         return _renew(self._live_slots(identity, bucket, now), token, now, lease_ms)
+
+
+def _forget_settled(settled: OrderedDict[str, int], now: int) -> OrderedDict[str, int]:
+    """Drop the tokens settled longer ago than `SETTLED_MS`: they are kept in the order they settled,
+    so this stops at the first one kept (each token is dropped once: no scan of the rest)."""
+    while settled and next(iter(settled.values())) <= now - SETTLED_MS * 1000:
+        settled.popitem(last=False)
+    return settled
 
 
 def _live(leases: dict[tuple[str, str], dict[str, int]], owner: tuple[str, str], now: int) -> dict[str, int]:

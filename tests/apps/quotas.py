@@ -56,8 +56,11 @@ async def create(request: Request) -> Response:
         raise HTTPException(400, "the handler refused this one")
     if body == b"crash":
         raise RuntimeError("the handler crashed")
-    if body.startswith(b"sleep:"):  # a long creation
-        await asyncio.sleep(float(body[6:]))
+    if body.startswith(b"sleep:"):  # a long creation, whose clean-up awaits too (a rollback, say)
+        try:
+            await asyncio.sleep(float(body[6:]))
+        finally:
+            await asyncio.sleep(0.05)
     if body == b"redirect":  # created, and the client sent on to it
         return RedirectResponse("/agents/a_new", status_code=303)
     if body == b"half":  # created, then the body fails half-way: the resource exists

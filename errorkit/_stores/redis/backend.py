@@ -383,10 +383,12 @@ class RedisBackend:
         late = _FreeIfClaimed(self, tenant, key, owner, lease_ms, counted=False)
         return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
 
-    def _background(self, step: Callable[[], Awaitable[Any]], within_ms: int, what: str) -> None:
+    def _background(
+        self, step: Callable[[], Awaitable[Any]], within_ms: int, what: str, *, again_after: float | None = None
+    ) -> None:
         """Run a step that may safely run twice (a give-back by token) until Redis takes it, for at
-        most `within_ms` (after that, the lease it gives back has lapsed anyway)."""
-        self._tasks.spawn(keep_trying(step, within_ms / 1000, what))
+        most `within_ms` (after that, the lease it gives back has lapsed anyway); see `keep_trying`."""
+        self._tasks.spawn(keep_trying(step, within_ms / 1000, what, again_after=again_after))
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
         args: tuple[Any, ...] = (owner, ttl_ms) if response is None else (owner, ttl_ms, response)
@@ -470,71 +472,92 @@ class RedisBackend:
         return f"<RedisBackend {self.redis!r} prefix={self.prefix!r}>"
 
 
-class _FreeIfClaimed:
-    """A claim's `late` hook: the caller gave up, but the key was claimed, so free it at once; and if
-    the connection went before the reply (the claim may have run), free it by owner on the next one.
+class _GiveBack:
+    """The `late` hook of a step that takes something by token (a claim, a quota hold, a slot): when
+    its caller cannot, it gives back what the step took.
 
-    (An object, not a closure: one object per claim for the garbage collector, not a function and cells.)
+    - the reply came after the caller gave up (deadline): if the step took something, give it back;
+    - the connection went before any reply: the step may have run, or may still run (a stalled
+      Redis reads it when it resumes), so give back by token now, and once more a second later,
+      for a give-back that reached Redis first.
+    Subclasses say what a reply means (`took`) and how to give back (`step`). (Objects, not
+    closures: one object per step for the garbage collector, not a function and its cells.)
     """
 
-    __slots__ = ("backend", "counted", "key", "lease_ms", "owner", "tenant")
+    __slots__ = ("backend", "lease_ms")
+    what = "giving back"
+
+    def __init__(self, backend: RedisBackend, lease_ms: int) -> None:
+        self.backend = backend
+        self.lease_ms = lease_ms
+
+    def took(self, result: Any) -> bool:
+        raise NotImplementedError
+
+    def step(self) -> Awaitable[Any]:
+        raise NotImplementedError
+
+    def __call__(self, result: Any) -> None:
+        if self.took(result):
+            self.backend._background(self.step, self.lease_ms, self.what)
+
+    def unknown(self) -> None:
+        self.backend._background(self.step, self.lease_ms, self.what, again_after=1.0)
+
+
+class _FreeIfClaimed(_GiveBack):
+    """A claim: free the key (by owner) if it was claimed."""
+
+    __slots__ = ("counted", "key", "owner", "tenant")
+    what = "releasing an idempotency key nobody waits for"
 
     def __init__(
         self, backend: RedisBackend, tenant: str, key: str, owner: str, lease_ms: int, *, counted: bool
     ) -> None:
-        self.backend, self.tenant = backend, tenant
-        self.key, self.owner = key, owner
-        self.lease_ms = lease_ms
+        super().__init__(backend, lease_ms)
+        self.tenant, self.key = tenant, key
+        self.owner = owner
         self.counted = counted
 
-    def __call__(self, result: Any) -> None:
+    def took(self, result: Any) -> bool:
         claim: Claim | None = result[1] if self.counted else result  # (Counted, Claim | None) or a Claim
-        if claim is not None and claim.state is ClaimState.CLAIMED:
-            self.unknown()
+        return claim is not None and claim.state is ClaimState.CLAIMED
 
-    def unknown(self) -> None:
-        backend = self.backend
-        release = functools.partial(backend.release, self.tenant, self.key, self.owner)
-        backend._background(release, self.lease_ms, "releasing an idempotency key nobody waits for")
+    def step(self) -> Awaitable[bool]:
+        return self.backend.release(self.tenant, self.key, self.owner)
 
 
-class _CancelHold:
-    """A quota hold's `late` hook: its caller gave up (deadline) or the connection went before the
-    reply, so a unit it may have held is given back by token."""
+class _CancelHold(_GiveBack):
+    """A quota hold: give the unit back (by token) if one was held."""
 
-    __slots__ = ("backend", "group", "lease_ms", "token", "workspace")
+    __slots__ = ("group", "token", "workspace")
+    what = "giving back a quota unit nobody waits for"
 
     def __init__(self, backend: RedisBackend, workspace: str, group: str, token: str, lease_ms: int) -> None:
-        self.backend, self.workspace = backend, workspace
-        self.group, self.token = group, token
-        self.lease_ms = lease_ms
+        super().__init__(backend, lease_ms)
+        self.workspace, self.group = workspace, group
+        self.token = token
 
-    def __call__(self, result: Any) -> None:
-        if result.admitted:
-            self.unknown()
+    def took(self, result: Any) -> bool:
+        return bool(result.admitted)
 
-    def unknown(self) -> None:
-        backend = self.backend
-        cancel = functools.partial(backend.cancel, self.workspace, self.group, self.token)
-        backend._background(cancel, self.lease_ms, "giving back a quota unit nobody waits for")
+    def step(self) -> Awaitable[bool]:
+        return self.backend.cancel(self.workspace, self.group, self.token)
 
 
-class _ReleaseSlot:
-    """A slot's `late` hook: its caller gave up (deadline) or the connection went before the reply,
-    so a slot it may have taken is given back by token."""
+class _ReleaseSlot(_GiveBack):
+    """A concurrency slot: give it back (by token) if one was taken."""
 
-    __slots__ = ("backend", "bucket", "identity", "lease_ms", "token")
+    __slots__ = ("bucket", "identity", "token")
+    what = "releasing a concurrency slot nobody waits for"
 
     def __init__(self, backend: RedisBackend, identity: str, bucket: str, token: str, lease_ms: int) -> None:
-        self.backend, self.identity = backend, identity
-        self.bucket, self.token = bucket, token
-        self.lease_ms = lease_ms
+        super().__init__(backend, lease_ms)
+        self.identity, self.bucket = identity, bucket
+        self.token = token
 
-    def __call__(self, result: Any) -> None:
-        if result.acquired:
-            self.unknown()
+    def took(self, result: Any) -> bool:
+        return bool(result.acquired)
 
-    def unknown(self) -> None:
-        backend = self.backend
-        release = functools.partial(backend.release_slot, self.identity, self.bucket, self.token)
-        backend._background(release, self.lease_ms, "releasing a concurrency slot nobody waits for")
+    def step(self) -> Awaitable[bool]:
+        return self.backend.release_slot(self.identity, self.bucket, self.token)

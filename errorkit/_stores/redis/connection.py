@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import random
 import ssl
 import time
@@ -45,6 +46,8 @@ import hiredis
 from errorkit._common.exceptions import RedisError, StoreError, StoreUnavailable
 from errorkit._observe.observer import Observer, RedisFailure
 from errorkit._stores.redis.urls import Address, RedisURL, parse_url
+
+logger = logging.getLogger("errorkit.store")
 
 Arg = str | bytes | int | float
 Convert = Callable[[Any], Any]
@@ -215,7 +218,10 @@ class _Protocol(asyncio.Protocol):
             while self.waiters:
                 waiter, _, _, late = self.waiters.popleft()
                 if late is not None:
-                    late.unknown()
+                    try:
+                        late.unknown()
+                    except Exception:  # (no event loop left to give back on): its lease frees it
+                        logger.exception("could not give back what a command on a lost connection took")
                 if not waiter.done():
                     waiter.set_exception(error)
                     failed += 1
