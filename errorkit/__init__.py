@@ -39,11 +39,12 @@ from errorkit._errors.registry import Registry
 from errorkit._observe.log_context import RequestContextFilter
 from errorkit._observe.observer import Observer
 from errorkit._observe.prometheus import MetricsApp, PrometheusMetrics
-from errorkit._stages.auth import APIKeyAuth, KeyCache, get_principal
+from errorkit._stages.auth import APIKeyAuth, get_principal
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.failure import FailurePolicy
 from errorkit._stages.idempotency import Idempotency, StoredResponses
 from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.key_cache import KeyCache
 from errorkit._stages.keys import issue_api_key, register_api_key, revoke_api_key, set_workspace_disabled
 from errorkit._stages.quotas import Hold, Quotas
 from errorkit._stages.ratelimit import Limit, PlanLimits, RateLimiter

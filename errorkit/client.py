@@ -54,7 +54,9 @@ __all__ = [
 MAX_RETRY_DELAY = 60.0
 # statuses the OpenAI and Anthropic SDKs retry when no x-should-retry header says otherwise
 _RETRIED_BY_SDKS = frozenset({408, 409, 429})
-_PROBLEM, _ENVELOPE, _DETAIL = ProblemFormat(), EnvelopeFormat(), DetailFormat()
+_PROBLEM = ProblemFormat()
+_ENVELOPE = EnvelopeFormat()
+_DETAIL = DetailFormat()
 
 
 class Response(Protocol):
@@ -84,9 +86,12 @@ def error_from_response(
     status = response.status_code
     if status < 400:
         return None
+
     headers = response.headers
     parsed = _parse(response.content, headers.get("content-type", ""), format)
-    error = _class_for(registry, status, parsed.code)(message=parsed.message, _details=parsed.details)
+    cls = _class_for(registry, status, parsed.code)
+    error = cls(message=parsed.message, _details=parsed.details)
+
     delay = retry_delay(headers)
     error._retry_after = None if delay is None else math.ceil(delay)  # what the server said, nothing assumed
     error._request_id = parsed.request_id or headers.get("x-request-id")
@@ -97,7 +102,9 @@ def error_from_response(
 def should_retry(error: APIError) -> bool:
     """Whether a retry may succeed: the server's `x-should-retry` when it sent one, else the definition's."""
     said = error.response_headers.get("x-should-retry")
-    return said == "true" if said in ("true", "false") else error.definition.retryable
+    if said in ("true", "false"):
+        return said == "true"
+    return error.definition.retryable
 
 
 def raise_for_error(response: Response, registry: Registry = GENERIC) -> None:
@@ -181,10 +188,14 @@ def _parse(content: bytes, content_type: str, custom: Format | None) -> ParsedBo
         body: Any = json.loads(content) if content else None
     except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past the parser's depth
         body = None
+
     formats: tuple[Format, ...] = (
         (_PROBLEM, _ENVELOPE, _DETAIL) if "problem+json" in content_type else (_ENVELOPE, _PROBLEM, _DETAIL)
     )
-    for format in (custom, *formats) if custom is not None else formats:
+    if custom is not None:
+        formats = (custom, *formats)
+
+    for format in formats:
         parsed = format.parse(body)
         if parsed is not None:
             return parsed
@@ -193,6 +204,7 @@ def _parse(content: bytes, content_type: str, custom: Format | None) -> ParsedBo
 
 _UNKNOWN: dict[tuple[str, int], type[APIError]] = {}
 _UNKNOWN_KEPT = 1024  # classes made for unknown codes, kept so the same code is the same class
+_UNKNOWN_CODE_KEPT = 256  # characters: a longer code gets a class of its own each time, never kept
 
 
 def _class_for(registry: Registry, status: int, code: str | None) -> type[APIError]:
@@ -205,11 +217,13 @@ def _class_for(registry: Registry, status: int, code: str | None) -> type[APIErr
                 return known[code]
     elif 400 <= status <= 599 and registry.for_status(status).definition.code in registry:
         return registry.for_status(status)
+
     name = code or f"http_{status}"
     cls = _UNKNOWN.get((name, status))
     if cls is None:
         if len(_UNKNOWN) >= _UNKNOWN_KEPT:
             _UNKNOWN.clear()
+
         definition = ErrorDefinition(
             code=name,
             status=status,
@@ -217,11 +231,13 @@ def _class_for(registry: Registry, status: int, code: str | None) -> type[APIErr
             title=status_phrase(status),
             retryable=status in _RETRIED_BY_SDKS or status >= 500,  # as the SDKs assume without x-should-retry
         )
-        cls = _UNKNOWN[(name, status)] = type(
+        cls = type(
             _class_name(name),
             (UnknownError,),
             {"definition": definition, "__module__": "errorkit.client", "__slots__": ()},
         )
+        if len(name) <= _UNKNOWN_CODE_KEPT:  # (a hostile server's megabyte codes pin no memory)
+            _UNKNOWN[(name, status)] = cls
     return cls
 
 

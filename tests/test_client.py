@@ -298,3 +298,19 @@ def test_malformed_bodies_and_headers_always_give_an_error() -> None:
         error = error_from_response(httpx.Response(status, content=body(), headers=headers), rng.choice(registries))
         assert isinstance(error, APIError) and error.status == status
         assert error.retry_after is None or 0 <= error.retry_after <= 60
+
+
+def test_classes_for_unknown_codes_are_kept_only_for_codes_of_a_sane_length() -> None:
+    from errorkit import client
+
+    def error_class(code: str) -> type:
+        response = httpx.Response(409, json={"error": {"code": code, "message": "?"}})
+        error = error_from_response(response, catalogs.ENVELOPE_API)
+        assert error is not None
+        return type(error)
+
+    kept = len(client._UNKNOWN)
+    assert error_class("brand_new_code") is error_class("brand_new_code")  # the same code, the same class
+    huge = "x" * 1_000_000
+    assert error_class(huge) is not error_class(huge)  # made each time, kept never
+    assert len(client._UNKNOWN) == kept + 1

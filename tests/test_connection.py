@@ -194,3 +194,28 @@ def test_a_wrong_password_fails_clearly_without_echoing_it(caplog: pytest.LogCap
             await r.close()
 
     run(main())
+
+
+def test_a_command_that_cannot_be_sent_fails_alone_and_leaves_the_connection_in_step(redis_url: str) -> None:
+    """A lone surrogate cannot be encoded: that command is refused with a ValueError, and the next
+    replies still reach their own callers (none is shifted onto the one before)."""
+
+    async def main() -> list[object]:
+        connection = Redis(redis_url)
+        await connection.execute("SET", "step:a", "a")
+        await connection.execute("SET", "step:b", "b")
+        seen: list[object] = []
+        with pytest.raises(ValueError, match="cannot send 'GET' to Redis"):
+            await connection.execute("GET", "step:\udcff")
+        seen += [await connection.execute("GET", "step:a"), await connection.execute("GET", "step:b")]
+        results = await asyncio.gather(
+            connection.execute("GET", "step:a"),
+            connection.execute("GET", "step:\ud800"),
+            connection.execute("GET", "step:b"),
+            return_exceptions=True,
+        )
+        seen += [r if not isinstance(r, Exception) else type(r).__name__ for r in results]
+        await connection.close()
+        return seen
+
+    assert asyncio.run(main()) == [b"a", b"b", b"a", "ValueError", b"b"]

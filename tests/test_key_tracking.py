@@ -55,14 +55,14 @@ def test_a_tracked_key_costs_no_command_and_its_revocation_applies_within_a_roun
                     return (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code
 
                 assert await status() == 200
-                await until(lambda: auth._watch is not None and auth._watch.live, 2)
+                await until(lambda: auth.records.watch is not None and auth.records.watch.live, 2)
                 assert await status() == 200  # fetched while the feed is live: trusted from now on
                 sent = backend.redis.commands_sent
                 assert [await status() for _ in range(50)] == [200] * 50
                 assert backend.redis.commands_sent == sent  # served from memory
 
                 await revoke_api_key(admin, "ek_tracked")
-                took = await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                took = await until(lambda: auth.records.known["ek_tracked"].trusted_in == -1, 0.1)
                 r = await client.get("/whoami", headers={"X-API-Key": TOKEN, "X-Request-ID": "r"})
                 assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
             await backend.close()
@@ -86,7 +86,7 @@ def test_while_the_feed_is_down_every_request_asks_redis() -> None:
                     return (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code
 
                 assert await status() == 200
-                watch = auth._watch
+                watch = auth.records.watch
                 assert watch is not None
                 await until(lambda: watch.live, 2)
                 assert await status() == 200
@@ -121,16 +121,16 @@ def test_a_disabled_workspace_and_a_flush_reach_the_cache() -> None:
                     return r.status_code, r.json()["key_id"] if r.status_code == 200 else r.json()["error"]["code"]
 
                 await answer()
-                await until(lambda: auth._watch is not None and auth._watch.live, 2)
+                await until(lambda: auth.records.watch is not None and auth.records.watch.live, 2)
                 seen.append(await answer())
                 await set_workspace_disabled(admin, "ws_1", True, reason="billing")
-                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                await until(lambda: auth.records.known["ek_tracked"].trusted_in == -1, 0.1)
                 seen.append(await answer())
                 await set_workspace_disabled(admin, "ws_1", False)
-                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                await until(lambda: auth.records.known["ek_tracked"].trusted_in == -1, 0.1)
                 seen.append(await answer())
                 await admin.redis.execute("FLUSHALL")  # Redis says "everything" (a nil invalidation)
-                await until(lambda: auth._known["ek_tracked"].trusted_in == -1, 0.1)
+                await until(lambda: auth.records.known["ek_tracked"].trusted_in == -1, 0.1)
                 seen.append(await answer())
             await backend.close()
             await admin.close()
@@ -155,7 +155,7 @@ def test_without_tracking_the_ttl_rules() -> None:
                 sent = backend.redis.commands_sent
                 for _ in range(10):
                     assert (await client.get("/whoami", headers={"X-API-Key": TOKEN})).status_code == 200
-            assert auth._watch is None
+            assert auth.records.watch is None
             await backend.close()
             return backend.redis.commands_sent - sent
 

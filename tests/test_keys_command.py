@@ -172,6 +172,28 @@ def test_issue_refuses_in_one_line_what_a_key_cannot_carry(redis_url: str) -> No
     assert lines(nothing) == (0, "", "no keys in workspace ws_bad\n")  # nothing was stored
 
 
+def test_every_verb_refuses_in_one_line_an_id_no_key_or_workspace_can_have(redis_url: str) -> None:
+    printable = "errorkit keys: the workspace id contains a character that is not printable (a control character)\n"
+    key_id = "errorkit keys: a key id is 1 to 128 printable ASCII characters without spaces or dots\n"
+    for args, message in [
+        (["list", "--workspace", ""], "errorkit keys: the workspace id is empty\n"),
+        (["list", "--workspace", "ws\nforged"], printable),
+        (["disable-workspace", ""], "errorkit keys: the workspace id is empty\n"),
+        (["disable-workspace", "\x1b]0;owned\x07"], printable),
+        (["disable-workspace", "w" * 100_000], "errorkit keys: the workspace id is 100000 characters long, more than 128\n"),
+        (["disable-workspace", "ws_1", "--enable"], None),  # a valid one goes through (0 keys)
+        (["revoke", ""], key_id),
+        (["revoke", "ek_a\nrevoked ek_b"], key_id),
+        (["revoke", "k" * 100_000], key_id),
+        (["revoke", "ek_\udcff"], key_id),  # (bytes that are not UTF-8, as the shell may pass them)
+    ]:  # fmt: skip
+        done = lines(errorkit("keys", *args, url=redis_url))
+        if message is None:
+            assert done == (0, "", "enabled workspace ws_1: 0 keys\n")
+        else:
+            assert done == (2, "", message), args[:2]
+
+
 def test_an_expiry_past_the_year_9999_is_a_usage_error_not_a_traceback(redis_url: str) -> None:
     for text in ("99999999999d", "9999999d"):
         done = errorkit("keys", "issue", "--workspace", "ws_far", "--expires", text, url=redis_url)
@@ -215,9 +237,11 @@ def test_stored_values_are_printed_escaped_and_an_unreadable_record_is_listed_as
     ), "")  # fmt: skip
 
     empty = errorkit("keys", "list", "--workspace", "ws\x1b]0;owned\x07", url=redis_url)
-    assert lines(empty) == (0, "", "no keys in workspace ws\\x1b]0;owned\\x07\n")
+    refused = "errorkit keys: the workspace id contains a character that is not printable (a control character)\n"
+    assert lines(empty) == (2, "", refused)  # no workspace can have that id: refused, never echoed
     missing = errorkit("keys", "revoke", "ek_x\nrevoked ek_admin", url=redis_url)
-    assert lines(missing) == (1, "", "errorkit keys: no key 'ek_x\\nrevoked ek_admin'\n")
+    refused = "errorkit keys: a key id is 1 to 128 printable ASCII characters without spaces or dots\n"
+    assert lines(missing) == (2, "", refused)  # no key can have that id: refused, never echoed
     reason = errorkit("keys", "disable-workspace", "ws_old", "--reason", "overdue\nforged", url=redis_url)
     assert lines(reason) == (2, "", "errorkit keys: the reason contains a character that is not printable "
                                     "(a control character)\n")  # fmt: skip

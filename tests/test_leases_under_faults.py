@@ -15,8 +15,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from errorkit import RedisBackend
+from errorkit import ErrorKit, Idempotency, RedisBackend
+from errorkit._stores.redis.connection import Redis as Connection
 from tests.support.servers import Redis, Uvicorn, uvicorn
 
 DEV = {"Authorization": "Bearer ek_dev.developer-secret-1"}
@@ -127,11 +133,19 @@ def test_a_killed_worker_holds_nothing_past_its_leases_and_a_retry_counts_once(r
         assert state(redis, "killed-1") == State(1, 0, (True,))
 
 
-def test_a_redis_stalled_past_dead_after_counts_nothing_for_the_requests_it_failed(redis: Redis) -> None:
+@pytest.mark.parametrize(
+    ("stall", "leases"),
+    [(2.0, "30"), (5.0, "4")],  # past dead_after; and past the leases too (Redis runs the steps only as it resumes)
+)
+def test_a_redis_stalled_past_dead_after_counts_nothing_for_the_requests_it_failed(
+    redis: Redis, stall: float, leases: str
+) -> None:
     """3 creations refused (503), 2 exports let through without a slot, 1 keyed creation refused:
-    Redis runs their scripts when it resumes, and errorkit takes each back by token at once."""
+    Redis runs their scripts when it resumes, and errorkit takes each back by token at once, not
+    a lease later."""
     keyed = {**DEV, "Idempotency-Key": "stall-1"}
-    with served(redis, EK_CONCURRENCY="2") as server:
+    env = {"EK_CONCURRENCY": "2", "EK_QUOTA_LEASE": leases, "EK_IDEMPOTENCY_LEASE": leases, "EK_LEASE": leases}
+    with served(redis, **env) as server:
         warm = [
             ("/agents", DEV, b""),
             ("/exports?sleep=0", DEV, b""),
@@ -144,15 +158,46 @@ def test_a_redis_stalled_past_dead_after_counts_nothing_for_the_requests_it_fail
         try:
             stalled = [("/agents", DEV, b"")] * 3 + [("/exports?sleep=0", DEV, b"")] * 2 + [("/agents", keyed, b"")]
             answers = asyncio.run(send(server.url, stalled))
-            time.sleep(2.0)  # past dead_after (1 s): errorkit drops the connection, the scripts still queued
+            time.sleep(stall)  # past dead_after (1 s): errorkit drops the connection, the scripts still queued
         finally:
             os.kill(redis.process.pid, signal.SIGCONT)
 
         assert answers == [503, 503, 503, 200, 200, 503]
-        waited = wait_for(redis, State(2, 0, (False,)), 5, "stall-1")  # nothing kept, long before any lease
+        waited = wait_for(redis, State(2, 0, (False,)), 3, "stall-1")  # nothing kept, before any lease
         print(f"given back {waited:.2f} s after Redis resumed")  # (the README's figure; shown with -s)
 
         exports = asyncio.run(send(server.url, [("/exports?sleep=0.2", DEV, b"")] * 2))
         assert Counter(exports) == {200: 2}  # no phantom slot refuses them
         assert asyncio.run(send(server.url, [("/agents", keyed, b"")])) == [201]  # the key runs, no 409
         assert state(redis, "stall-1") == State(3, 0, (True,))
+
+
+def test_a_completion_the_store_failed_is_sent_again_until_it_lands(redis: Redis) -> None:
+    """Redis pauses writes (as a failover does) while the first run completes: the response leaves,
+    the completion times out and its connection is dropped; sent again, it lands once writes
+    resume, so a retry replays instead of waiting out the claim's lease (or running twice)."""
+    runs: Counter[str] = Counter()
+    pauser = Connection(redis.url, timeout=2.0)
+
+    async def orders(request: Request) -> Response:
+        runs["orders"] += 1
+        await pauser.execute("CLIENT", "PAUSE", "2500", "WRITE")  # from now on, the completion waits
+        return JSONResponse({"run": runs["orders"]}, status_code=201)
+
+    backend = RedisBackend(redis.url)
+    app = Starlette(routes=[Route("/orders", orders, methods=["POST"])])
+    ErrorKit().install(app, idempotency=Idempotency(backend))
+    keyed = {"Idempotency-Key": "paused-1"}
+
+    async def main() -> list[tuple[int, str | None]]:
+        await backend.initialize()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = await client.post("/orders", headers=keyed, content=b"{}")
+            await asyncio.sleep(4.0)  # the pause ends at 2.5 s; the claim's lease would end at 30 s
+            retry = await client.post("/orders", headers=keyed, content=b"{}")
+        await backend.close()
+        await pauser.close()
+        return [(r.status_code, r.headers.get("idempotent-replayed")) for r in (first, retry)]
+
+    assert asyncio.run(main()) == [(201, None), (201, "true")]
+    assert runs == {"orders": 1}

@@ -36,6 +36,7 @@ from errorkit._observe.observer import Guarded
 from errorkit._observe.tracing import SpanAnnotator
 from errorkit._stores.redis.connection import Redis as Connection
 from errorkit._stores.redis.connection import Timeouts
+from tests.apps.quotas import build as build_quotas
 from tests.support.servers import Redis, free_port
 
 ONE = {"X-API-Key": "ek_one.workspace-one-1"}
@@ -523,3 +524,25 @@ def test_only_errorkits_own_observers_go_unguarded() -> None:
     tweaked.error_sent("x", 500, None)  # caught and logged, not raised
     with pytest.raises(ValueError, match="flush_interval is a number of seconds above 0"):
         PrometheusMetrics(CollectorRegistry(), flush_interval=0)
+
+
+def test_quota_and_concurrency_decisions_are_counted(metrics: Metrics) -> None:
+    """Every stage hears the same observer: a creation held, one over the plan, a slot taken, one refused."""
+    app = build_quotas(MemoryBackend(), concurrency=1, metrics=metrics.observer)
+    dev = {"Authorization": "Bearer ek_dev.developer-secret-1"}
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            created = [(await client.post("/agents", headers=dev)).status_code for _ in range(4)]
+            holding = asyncio.ensure_future(client.post("/exports?sleep=0.3", headers=dev))
+            await asyncio.sleep(0.1)
+            refused = (await client.post("/exports?sleep=0", headers=dev)).status_code
+            return [*created, refused, (await holding).status_code]
+
+    with TestClient(app):  # (its lifespan registers the keys)
+        assert asyncio.run(main()) == [201, 201, 201, 402, 429, 200]
+    assert metrics.samples("errorkit_quota_decisions_total") == {("Agents", "held"): 3, ("Agents", "exceeded"): 1}
+    assert metrics.samples("errorkit_concurrency_decisions_total") == {
+        ("/exports", "admitted"): 1,
+        ("/exports", "limited"): 1,
+    }

@@ -54,7 +54,7 @@ async def warmed(client: httpx.AsyncClient, auth: APIKeyAuth) -> None:
     """The key's record fetched while the change feed is live (from now on auth asks Redis nothing),
     and every script loaded (a first EVALSHA is answered NOSCRIPT, then sent again as EVAL)."""
     await client.get("/orders", headers={"X-API-Key": TOKEN})
-    await until(lambda: auth._watch is not None and auth._watch.live, 2)
+    await until(lambda: auth.records.watch is not None and auth.records.watch.live, 2)
     await client.get("/orders", headers={"X-API-Key": TOKEN})
     await client.post("/orders", headers={"X-API-Key": TOKEN, "Idempotency-Key": "warm"}, json={"ref": "warm"})
 

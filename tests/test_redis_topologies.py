@@ -264,7 +264,7 @@ def test_cluster_limits_and_claims_in_one_script_per_workspace(cluster: Cluster)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as client:
             await client.get("/orders", headers={"X-API-Key": TOKEN})  # a 401: starts the change feed
-            await until(lambda: auth._watch is not None and auth._watch.live, 5)
+            await until(lambda: auth.records.watch is not None and auth.records.watch.live, 5)
             costs = []
             for ws, token in tokens.items():  # warm: record trusted, scripts loaded on that primary
                 await client.get("/orders", headers={"X-API-Key": token})

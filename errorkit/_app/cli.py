@@ -44,12 +44,13 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
             raise ValueError(f"cannot load {name!r}: {exc}") from None
     else:
         raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
+
     if isinstance(target, Registry):
         kit = ErrorKit(catalog=target, format=format, doc_url=doc_url)
     elif isinstance(target, ErrorKit):
-        kit = target if format is None and doc_url is None else ErrorKit(
-            catalog=target.registry, format=format or target.format, doc_url=doc_url or target.doc_url
-        )  # fmt: skip
+        kit = target
+        if format is not None or doc_url is not None:  # the same catalog, with what was asked for
+            kit = ErrorKit(catalog=target.registry, format=format or target.format, doc_url=doc_url or target.doc_url)
     else:
         raise ValueError(f"{name!r} is a {type(target).__name__}, not a Registry or an ErrorKit")
     return kit.reference(page=PAGES.get(name))
@@ -61,7 +62,8 @@ def write_built_in(folder: Path) -> list[Path]:
     written = []
     for name in ("detail_api", "envelope_api"):
         reference = reference_of(name)
-        for suffix, text in ((".md", reference.markdown()), (".html", reference.html())):
+        pages = {".md": reference.markdown(), ".html": reference.html()}
+        for suffix, text in pages.items():
             path = folder / f"{name}{suffix}"
             path.write_text(text, encoding="utf-8")
             written.append(path)
@@ -79,9 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
     verbs = keys_command.add_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys_command.run(args, verbs[args.verb].error)
+
     if args.write is not None:
         try:
             written = write_built_in(args.write)
@@ -90,12 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in written:
             print(path)
         return 0
+
     if args.catalog is None:
         docs.error("name a catalog, or use --write FOLDER")
     try:
         reference = reference_of(args.catalog, format=args.format, doc_url=args.doc_url)
     except ValueError as exc:
         docs.error(str(exc))
+
     text = reference.html() if args.html else reference.markdown()
     if args.output is None:
         try:

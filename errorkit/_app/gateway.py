@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Protocol, cast
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,8 +38,7 @@ from errorkit._common.body import keep_body
 from errorkit._common.refusal import Refusal
 from errorkit._common.request_id import HEADER, assign_request_id
 from errorkit._observe.log_context import CURRENT_SCOPE
-from errorkit._stages.idempotency import Idempotency
-from errorkit._stages.ratelimit import PendingCharge, RateLimiter
+from errorkit._stages.one_trip import OneTrip
 
 Header = tuple[bytes, bytes]
 logger = logging.getLogger("errorkit.store")
@@ -73,7 +72,8 @@ class _Inner:
     __slots__ = ("app", "stage")
 
     def __init__(self, stage: Around, app: ASGIApp) -> None:
-        self.stage, self.app = stage, app
+        self.stage = stage
+        self.app = app
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.stage.around(scope, receive, send, self.app)
@@ -100,6 +100,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
         header = (HEADER, assign_request_id(scope).encode("ascii"))
         started = False
 
@@ -120,7 +121,9 @@ class GatewayMiddleware:
     """errorkit's request stages and the catch-all, in one layer.
 
     The response start is held until the first body message, so a streaming response
-    that fails before its first chunk still becomes a proper 500.
+    that fails before its first chunk still becomes a proper 500. `one_trip`, built by
+    `install()` when the limiter and idempotency share a store that counts and claims in
+    one step, takes the requests that will be claimed in their place.
     """
 
     def __init__(
@@ -131,56 +134,35 @@ class GatewayMiddleware:
         limiter: Gate | None = None,
         idempotency: Wrapper | None = None,
         inner: Sequence[Around] = (),
+        one_trip: OneTrip | None = None,
     ) -> None:
         self.app = app  # lifespan and websockets go straight to it
         self.inner: ASGIApp = app  # what an HTTP request runs: the app within the inner stages
         for stage in reversed(inner):  # the first is the outermost
             self.inner = _Inner(stage, self.inner)
+
         self.handler = handler
         self.auth = auth
         self.limiter = limiter
         self.idempotency = idempotency
+        self.one_trip = one_trip
         self.assigns_request_ids = False  # set by request_id_layer() when nothing sits in between
-        # the limiter's count rides on the idempotency claim (one script) when both use one store
-        self.fused: tuple[RateLimiter, Idempotency] | None = None
-        if (
-            isinstance(limiter, RateLimiter)
-            and isinstance(idempotency, Idempotency)
-            and cast(object, limiter.counters) is idempotency.records
-            and callable(getattr(idempotency.records, "count_and_claim", None))
-        ):
-            self.fused = (limiter, idempotency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, _Finishing(receive) if scope["type"] == "lifespan" else receive, send)
             return
+
         extra: list[Header] = []
         if self.assigns_request_ids:
             extra.append((HEADER, assign_request_id(scope).encode("ascii")))
         if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
             receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
         gateway_send = _HeldStart(send, extra)
+
         current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
-            refusal = None if self.auth is None else await self.auth.admit(scope, extra)
-            charge: PendingCharge | None = None
-            if self.fused is not None and refusal is None and self.fused[1].claims(scope):
-                deferred = await self.fused[0].defer(scope, extra)  # counted in the claim's script
-                if isinstance(deferred, Refusal):
-                    refusal = deferred
-                else:
-                    charge = deferred
-            elif self.limiter is not None:
-                refusal = await self.limiter.admit(scope, extra) or refusal
-            if refusal is None:
-                if charge is not None:
-                    assert self.fused is not None
-                    refusal = await self.fused[1].wrap(scope, receive, gateway_send, self.inner, charge)
-                elif self.idempotency is not None:
-                    refusal = await self.idempotency.wrap(scope, receive, gateway_send, self.inner)
-                else:
-                    await self.inner(scope, receive, gateway_send)
+            refusal = await self._stages(scope, receive, gateway_send, extra)
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:
@@ -188,8 +170,26 @@ class GatewayMiddleware:
             return
         finally:
             CURRENT_SCOPE.reset(current)
+
         if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
             await send(gateway_send.held)
+
+    async def _stages(self, scope: Scope, receive: Receive, send: Send, extra: list[Header]) -> Refusal | None:
+        """Authentication, then rate limiting and idempotency around the app (with the inner stages):
+        the refusal to answer with, or None when the app (or a replay) answered."""
+        refusal = None if self.auth is None else await self.auth.admit(scope, extra)
+        if refusal is None and self.one_trip is not None and self.one_trip.claims(scope):
+            return await self.one_trip.wrap(scope, receive, send, self.inner, extra)
+
+        if self.limiter is not None:  # (it counts a refused authentication too: by client address)
+            refusal = await self.limiter.admit(scope, extra) or refusal
+        if refusal is not None:
+            return refusal
+
+        if self.idempotency is not None:
+            return await self.idempotency.wrap(scope, receive, send, self.inner)
+        await self.inner(scope, receive, send)
+        return None
 
 
 class _Finishing:
@@ -209,7 +209,12 @@ class _Finishing:
         if message["type"] == "lifespan.shutdown":
             still = await finish(SHUTDOWN_WAIT)
             if still:
-                logger.warning("shutting down with %d give-backs unfinished: their leases will free them", still)
+                logger.warning(
+                    "shutting down with %d give-backs or confirmations unfinished: what they give back frees "
+                    "up with its lease; a resource created or deleted without its confirmation leaves quota "
+                    "usage off by one (repair with set_usage())",
+                    still,
+                )
         return message
 
 
@@ -235,8 +240,10 @@ class _HeldStart:
                 message["headers"] = [*message.get("headers", ()), *self.extra]
             self.held = message
             return
+
         held = self.held
         if held is not None:
-            self.held, self.started = None, True
+            self.held = None
+            self.started = True
             await self.send(held)
         await self.send(message)

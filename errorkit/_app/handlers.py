@@ -70,6 +70,7 @@ class ExceptionHandler:
         (a middleware added after `install()` failed), which re-raises for the server to log."""
         if isinstance(exc, HTTPException) and (exc.status_code < 400 or exc.status_code in _NO_BODY_STATUSES):
             return Response(status_code=exc.status_code, headers=exc.headers)
+
         error = self.error_for(exc, request_body(request.scope))
         response = self.response(error, request.scope, exc)
         if get_request_id(request.scope) is None:
@@ -93,15 +94,18 @@ class ExceptionHandler:
             return exc
         if isinstance(exc, Refused):
             return self.refusal_error(exc.refusal)
+
         if isinstance(exc, HTTPException):
             if exc.status_code == 400 and exc.__cause__ is not None and _client_json_fault(exc.__cause__, body):
                 return self._malformed_json(exc.__cause__)  # FastAPI's "error parsing the body"
             return self._from_http_exception(exc)
+
         if RequestValidationError is not None and isinstance(exc, RequestValidationError):
             return self.format.validation_error(self.registry, self._issues(exc.errors()))
         if isinstance(exc, ValidationError):
             issues = self._issues(exc.errors(include_url=False), prefix=("body",))
             return self.format.validation_error(self.registry, issues)
+
         if _client_json_fault(exc, body):
             return self._malformed_json(exc)
         if isinstance(exc, ClientDisconnect):
@@ -113,6 +117,7 @@ class ExceptionHandler:
         cls = self.refusal_class(refusal)
         fields = cls.definition.detail_fields
         details = {name: value for name, value in refusal.details.items() if name in fields}
+
         try:
             return cls(headers=refusal.headers, retry_after=refusal.retry_after, **details)
         except InvalidDetails:  # the catalog's definition wants details this stage does not have
@@ -153,17 +158,21 @@ class ExceptionHandler:
         headers = error.headers
         names = {k.lower(): k for k in headers}
         if error.retry_after is not None and "retry-after" not in names:
-            headers["Retry-After"], names["retry-after"] = str(error.retry_after), "Retry-After"
+            headers["Retry-After"] = str(error.retry_after)
+            names["retry-after"] = "Retry-After"
         seconds = headers.get(names.get("retry-after", ""), "")
         if seconds.isascii() and seconds.isdigit() and "retry-after-ms" not in names:
             headers["retry-after-ms"] = str(int(seconds) * 1000)
         if "x-should-retry" not in names:
             headers["x-should-retry"] = "true" if _should_retry(error, scope) else "false"
+
         if self.observer is not None:
-            crash = exc if exc is not None and error.status >= 500 and not isinstance(exc, _ON_PURPOSE) else None
-            self.observer.error_sent(error.code, error.status, crash)
+            crashed = exc is not None and error.status >= 500 and not isinstance(exc, _ON_PURPOSE)
+            self.observer.error_sent(error.code, error.status, exc if crashed else None)
+
         if error.status in _NO_BODY_STATUSES:
             return Response(status_code=error.status, headers=headers)
+
         context = ErrorContext(
             request_id=get_request_id(scope),
             path=scope.get("path", ""),
@@ -189,6 +198,7 @@ class ExceptionHandler:
         """Log an unhandled exception once, with the request id, where trackers see it."""
         if isinstance(exc, ClientDisconnect):
             return
+
         extra = log_extra(code, scope)
         self.logger.error(
             "Unhandled %s in %s %s (request id %s)",
@@ -206,6 +216,7 @@ class ExceptionHandler:
             loc.append(exc.pos)
         elif isinstance(exc, UnicodeDecodeError):
             loc.append(exc.start)
+
         issue: Issue = {"loc": loc, "msg": "JSON decode error", "type": "json_invalid"}
         return self.format.validation_error(self.registry, [issue])
 
@@ -217,6 +228,7 @@ class ExceptionHandler:
                 message = exc.detail
         else:  # FastAPI allows any JSON-able detail: keep it as data
             details = {"detail": to_jsonable_python(exc.detail)}
+
         return self.registry.status_error(exc.status_code, message=message, headers=exc.headers, details=details)
 
     def _issues(self, errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()) -> list[Issue]:
@@ -268,5 +280,5 @@ def _client_json_fault(exc: BaseException, body: bytes | None) -> bool:
     try:
         json.loads(body)
     except _DECODING_ERRORS as again:
-        return type(again) is type(exc)
+        return type(again) is type(exc)  # the same class exactly (a subclass is another failure), not for speed
     return False

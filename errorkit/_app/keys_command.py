@@ -31,11 +31,14 @@ from typing import Any, NoReturn, get_args
 
 from errorkit._common.exceptions import StoreError
 from errorkit._common.principal import APIKeyRecord, KeyScope, moment_of
-from errorkit._stages.keys import issue_api_key, revoke_api_key, set_workspace_disabled
+from errorkit._stages.keys import check_name, issue_api_key, revoke_api_key, set_workspace_disabled
 from errorkit._stores.redis.backend import RedisBackend
 from errorkit._stores.redis.connection import Timeouts
 
-EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_STORE = 3
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -46,6 +49,7 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     verbs = keys.add_subparsers(dest="verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--redis-url", help="the store (default: $REDIS_URL)")
+
     issue = verbs.add_parser("issue", parents=[common], help="create a key; prints its token once")
     issue.add_argument("--workspace", required=True)
     issue.add_argument("--scope", action="append", default=[], dest="scopes", help="a permission (repeatable)")
@@ -54,15 +58,19 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     issue.add_argument("--plan")
     issue.add_argument("--expires", type=_expiry, help="an ISO 8601 time, or a duration: 90m, 12h, 30d")
     issue.add_argument("--prefix", default="ek_", help="the token's prefix (default: ek_)")
+
     listing = verbs.add_parser("list", parents=[common], help="a workspace's keys (never their secrets)")
     listing.add_argument("--workspace", required=True)
     listing.add_argument("--json", action="store_true", help="one JSON object per key")
+
     revoke = verbs.add_parser("revoke", parents=[common], help="revoke a key by its id")
     revoke.add_argument("key_id")
+
     disable = verbs.add_parser("disable-workspace", parents=[common], help="refuse every key of a workspace")
     disable.add_argument("workspace")
     disable.add_argument("--reason")
     disable.add_argument("--enable", action="store_true", help="accept the workspace's keys again")
+
     return {"issue": issue, "list": listing, "revoke": revoke, "disable-workspace": disable}
 
 
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
         backend = RedisBackend(url, timeout=Timeouts(command=2.0, connect=2.0, dead_after=4.0))  # seconds, not ms
     except ValueError as exc:
         fail(str(exc))
+
     action: Callable[[RedisBackend], Awaitable[int]] = {
         "issue": lambda b: _issue(b, args),
         "list": lambda b: _list(b, args),
@@ -111,6 +120,7 @@ async def _issue(backend: RedisBackend, args: argparse.Namespace) -> int:
         expires_at=args.expires,
     )
     print(token)
+
     key_id = token.split(".", 1)[0]
     workspace = _shown(args.workspace)
     print(f"issued {_shown(key_id)} for workspace {workspace}: the token above is shown only now", file=sys.stderr)
@@ -118,6 +128,7 @@ async def _issue(backend: RedisBackend, args: argparse.Namespace) -> int:
 
 
 async def _list(backend: RedisBackend, args: argparse.Namespace) -> int:
+    check_name("workspace id", args.workspace)  # (a ValueError is exit 2, one line)
     records = sorted(await backend.list_api_keys(args.workspace), key=lambda r: r.key_id)
     for record in records:
         described = _described(record)
@@ -137,7 +148,8 @@ def _line(described: dict[str, Any]) -> str:
         return f"{key_id}  unreadable  problem={_shown(described['problem'])}"
 
     scopes = ",".join(_shown(scope) for scope in described["scopes"]) or "-"
-    project, plan = _shown(described["project_id"] or "-"), _shown(described["plan"] or "-")
+    project = _shown(described["project_id"] or "-")
+    plan = _shown(described["plan"] or "-")
     expires = described["expires_at"] or "-"
     return f"{key_id}  {described['state']}  scopes={scopes}  project={project}  plan={plan}  expires={expires}"
 
@@ -207,6 +219,7 @@ def _expiry(text: str) -> datetime:
             return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
         except (OverflowError, ValueError):  # past what timedelta or datetime hold (the year 9999)
             raise argparse.ArgumentTypeError(f"{quoted} is too far in the future (past the year 9999)") from None
+
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,7 +16,7 @@ from starlette.routing import Route, Router
 from errorkit._app.gateway import GatewayMiddleware, request_id_layer
 from errorkit._app.handlers import ExceptionHandler
 from errorkit._app.openapi import ErrorSchemaGenerator, install_fastapi
-from errorkit._errors.definition import DetailsSpec, ErrorDefinition
+from errorkit._errors.definition import DefinitionFields, ErrorDefinition
 from errorkit._errors.errors import APIError
 from errorkit._errors.formats import FORMATS, Format
 from errorkit._errors.reference import Reference, ReferencePage
@@ -26,8 +26,10 @@ from errorkit._observe.tracing import span_annotator
 from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.one_trip import one_trip
 from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
+from errorkit._stores.protocols import Observed
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 
@@ -55,47 +57,24 @@ class ErrorKit:
         self.doc_url = doc_url if doc_url is not None else catalog.doc_url
         if self.doc_url is not None and "{code}" not in self.doc_url:
             raise ValueError(f"doc_url template {self.doc_url!r} must contain {{code}}")
+
         self.validation_input = validation_input
         self.logger = logger or logging.getLogger("errorkit")
         self.handler = ExceptionHandler(
             self.registry, self.format, doc_url=self.doc_url, validation_input=validation_input, logger=self.logger
         )
 
-    def define(
-        self,
-        code: str,
-        *,
-        status: int,
-        message: str,
-        when: str = "",
-        fix: str = "",
-        details: DetailsSpec = None,
-        group: str = "general",
-        doc_url: str | None = None,
-        title: str | None = None,
-        retryable: bool | None = None,
-        retry_after: int | None = None,
-    ) -> type[APIError]:
+    def define(self, code: str, **fields: Unpack[DefinitionFields]) -> type[APIError]:
         """Declare an error code and return its exception class.
 
         `details` maps names to types (`{"campaign_id": str}`; `(type, default)` for an
         optional one) or is a pydantic model; `message` may use them (`"{campaign_id}"`).
         `retryable` defaults to True for 408, 425, 429, 500, 502, 503 and 504;
-        `retry_after` is the default `Retry-After` in seconds for a retryable error.
+        `retry_after` is the default `Retry-After` in seconds for a retryable error. The other
+        fields: `status`, `message` (required), `when`, `fix` (the reference page's text),
+        `group`, `doc_url`, `title`.
         """
-        return self.registry.define(
-            code,
-            status=status,
-            message=message,
-            when=when,
-            fix=fix,
-            details=details,
-            group=group,
-            doc_url=doc_url,
-            title=title,
-            retryable=retryable,
-            retry_after=retry_after,
-        )
+        return self.registry.define(code, **fields)
 
     def error(self, code: str, /, **details: Any) -> APIError:
         """The error `code` with `details`, ready to raise: `raise kit.error("quota_exceeded", ...)`.
@@ -170,12 +149,16 @@ class ErrorKit:
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
+        # (typing needs it: mypy holds that `Middleware.cls`, a middleware factory type, is never this function)
         if any(m.cls is request_id_layer for m in app.user_middleware):  # type: ignore[comparison-overlap]
             raise RuntimeError("an ErrorKit is already installed on this app")
+
         for exc_class in self.handler.exception_classes():
             app.add_exception_handler(exc_class, self.handler)
         # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
         app.add_exception_handler(Exception, self.handler)
+
+        inner = [stage for stage in (concurrency, quotas) if stage is not None]
         app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler))
         app.user_middleware.append(
             Middleware(
@@ -184,23 +167,27 @@ class ErrorKit:
                 auth=auth,
                 limiter=rate_limit,
                 idempotency=idempotency,
-                inner=[stage for stage in (concurrency, quotas) if stage is not None],
+                inner=inner,
+                one_trip=one_trip(rate_limit, idempotency),
             )
         )
+
         observer = combine(metrics, span_annotator() if tracing else None)
         self.handler.observer = observer
-        if rate_limit is not None:
-            rate_limit.observer = observer
-        if idempotency is not None:
-            idempotency.observer = observer
+        for stage in (rate_limit, idempotency, *inner):  # every stage that decides something hears it
+            if stage is not None:
+                stage.observer = observer
+
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
-            guarded = guard(metrics)
-            stores: list[object] = [auth and auth.keys, rate_limit and rate_limit.counters]
-            stores += [idempotency and idempotency.records, concurrency and concurrency.slots, quotas and quotas.store]
-            for store in {id(s): s for s in stores if s}.values():
-                observe = getattr(store, "observe", None)
-                if observe is not None:
-                    observe(guarded)
+            stores = [
+                auth and auth.keys,
+                rate_limit and rate_limit.counters,
+                idempotency and idempotency.records,
+                concurrency and concurrency.slots,
+                quotas and quotas.store,
+            ]
+            _observe_stores(stores, guard(metrics))
+
         if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
             install_fastapi(app, self.handler)
 
@@ -215,6 +202,13 @@ class ErrorKit:
 
     def __repr__(self) -> str:
         return f"<ErrorKit format={self.format.name!r} codes={len(self.registry)}>"
+
+
+def _observe_stores(stores: Sequence[object], observer: Observer) -> None:
+    """Every store given that reports its connections (`Observed`) reports to `observer`, once."""
+    observed = {id(store): store for store in stores if isinstance(store, Observed)}
+    for store in observed.values():
+        store.observe(observer)
 
 
 def _is_fastapi(app: Starlette) -> bool:

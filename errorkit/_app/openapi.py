@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,11 +26,13 @@ from errorkit._app.handlers import ExceptionHandler
 from errorkit._common.refusal import Refusal
 from errorkit._errors.declared import declared
 from errorkit._errors.errors import APIError
+from errorkit._errors.formats import Issue
 from errorkit._errors.reference import Reference
 from errorkit._errors.samples import SAMPLE_ISSUE
-from errorkit._stages.auth import PERMISSIONS_MARK, APIKeyAuth, dependency_calls, route_permissions
+from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.permissions import PERMISSIONS_MARK, dependency_calls, route_permissions
 from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
 
@@ -67,9 +69,12 @@ class Stages:
     @classmethod
     def of(cls, app: Starlette) -> Stages:
         for middleware in app.user_middleware:
-            if middleware.cls is GatewayMiddleware:  # type: ignore[comparison-overlap]
-                auth, limiter, idempotency = (middleware.kwargs.get(k) for k in ("auth", "limiter", "idempotency"))
-                inner: Sequence[object] = middleware.kwargs.get("inner", ())  # type: ignore[assignment]
+            if middleware.cls is GatewayMiddleware:  # type: ignore[comparison-overlap]  # (Starlette types cls a factory)
+                auth = middleware.kwargs.get("auth")
+                limiter = middleware.kwargs.get("limiter")
+                idempotency = middleware.kwargs.get("idempotency")
+                inner = cast("Sequence[object]", middleware.kwargs.get("inner", ()))
+
                 return cls(  # stages of other classes describe nothing
                     auth if isinstance(auth, APIKeyAuth) else None,
                     limiter if isinstance(limiter, RateLimiter) else None,
@@ -112,6 +117,7 @@ class ErrorDocumentation:
         self.schema_name = ERROR_SCHEMA if schemas.get(ERROR_SCHEMA, ours) == ours else "ErrorkitError"
         schemas[self.schema_name] = ours
         self.schema_ref = f"#/components/schemas/{self.schema_name}"
+
         auth = self.stages.auth
         if auth is not None:
             components.setdefault("securitySchemes", {}).update(
@@ -120,6 +126,7 @@ class ErrorDocumentation:
                     "bearer": {"type": "http", "scheme": "bearer"},
                 }
             )
+
         for operation in operations:
             item = document.setdefault("paths", {}).get(operation.path, {}).get(operation.method)
             if item is not None:
@@ -129,7 +136,10 @@ class ErrorDocumentation:
 
     def _operation(self, item: dict[str, Any], operation: Operation) -> None:
         method, path = operation.method.upper(), operation.path
-        auth, limiter, idempotency = self.stages.auth, self.stages.limiter, self.stages.idempotency
+        auth = self.stages.auth
+        limiter = self.stages.limiter
+        idempotency = self.stages.idempotency
+
         refusals: list[Refusal] = []
         if auth is not None:
             auth_refusals = auth.route_refusals(path, operation.permissions)
@@ -144,16 +154,19 @@ class ErrorDocumentation:
         if idempotency is not None and idempotency.guards(method, path):
             refusals += idempotency.route_refusals(method, path)
             _add_parameter(item, _idempotency_parameter(idempotency.required.matches(path)))
+
         classes = [self.handler.refusal_class(r) for r in refusals]
         classes += [self.registry[e] if isinstance(e, str) else e for e in operation.declared]
         classes += self._validation_classes(operation, item)
         classes.append(self.registry.for_status(500))
+
         rate_headers = {} if limiter is None else limiter.route_headers(method, path)
         responses = {str(status): r for status, r in item.get("responses", {}).items()}  # YAML reads 201 as a number
         for code, group in _by_status(classes).items():
             responses[str(code)] = self._response(code, group, path, responses.get(str(code)), rate_headers)
         if "422" in responses and _is_fastapi_validation(responses["422"]):
             del responses["422"]  # the kit's validation errors are documented with their own status
+
         item["responses"] = responses = dict(sorted(responses.items()))
         for status, response in responses.items():
             if status.startswith(("2", "3")):
@@ -164,12 +177,12 @@ class ErrorDocumentation:
         format, registry = self.handler.format, self.registry
         found: list[type[APIError]] = []
         if operation.has_parameters:
-            issue = {**SAMPLE_ISSUE, "loc": ["query", "name"]}
-            found.append(type(format.validation_error(registry, [issue])))  # type: ignore[list-item]
+            issue: Issue = {**SAMPLE_ISSUE, "loc": ["query", "name"]}
+            found.append(type(format.validation_error(registry, [issue])))
         if operation.has_body or "requestBody" in item:  # (a Starlette endpoint validates the body it documents)
-            found.append(type(format.validation_error(registry, [SAMPLE_ISSUE])))  # type: ignore[list-item]
-            json_invalid = {"loc": ["body", 0], "msg": "JSON decode error", "type": "json_invalid"}
-            found.append(type(format.validation_error(registry, [json_invalid])))  # type: ignore[list-item]
+            found.append(type(format.validation_error(registry, [SAMPLE_ISSUE])))
+            json_invalid: Issue = {"loc": ["body", 0], "msg": "JSON decode error", "type": "json_invalid"}
+            found.append(type(format.validation_error(registry, [json_invalid])))
         return found
 
     def _response(
@@ -185,14 +198,17 @@ class ErrorDocumentation:
             cls.definition.code: {"summary": cls.definition.message, "value": self.reference.sample_body(cls, path)}
             for cls in classes
         }
+
         headers = _ALWAYS_HEADERS | _ERROR_HEADERS | _header_objects(rate_headers)
         if status in (429, 503) or any(d.retryable and d.retry_after for d in definitions):
             headers = headers | _RETRY_HEADERS
         if status == 401 and self.stages.auth is not None:
             headers = headers | {"WWW-Authenticate": {"description": "The Bearer challenge.", "schema": _STRING}}
+
         description = "; ".join(f"`{d.code}`: {d.message}" for d in definitions)
         if existing is not None and not _is_fastapi_validation(existing) and existing.get("description"):
             description = f"{existing['description']} ({description})"
+
         media_type = self.handler.format.media_type
         return {
             "description": description,
@@ -225,7 +241,8 @@ def _idempotency_parameter(required: bool) -> dict[str, Any]:
 
 def _add_parameter(item: dict[str, Any], parameter: dict[str, Any]) -> None:
     parameters = item.setdefault("parameters", [])
-    if not any(p.get("name", "").lower() == parameter["name"].lower() and p.get("in") == "header" for p in parameters):
+    name = parameter["name"].lower()
+    if not any(p.get("name", "").lower() == name and p.get("in") == "header" for p in parameters):
         parameters.append(parameter)
 
 
@@ -240,7 +257,8 @@ def _drop_unused(document: dict[str, Any], names: Sequence[str]) -> None:
     for name in names:
         if name in schemas:
             rest = {k: v for k, v in schemas.items() if k != name}
-            if f"#/components/schemas/{name}" not in repr({**document, "components": {"schemas": rest}}):
+            elsewhere = repr({**document, "components": {"schemas": rest}})
+            if f"#/components/schemas/{name}" not in elsewhere:
                 del schemas[name]
 
 
@@ -258,6 +276,7 @@ def fastapi_operations(app: Any) -> Iterator[Operation]:
         marks = tuple(error for call in calls for error in declared(call))
         permissions = route_permissions(route)
         has_parameters = _has_parameters(route.dependant)
+
         for method in sorted(route.methods or ()):
             yield Operation(
                 route.path_format, method.lower(), marks, permissions, route.body_field is not None, has_parameters
@@ -281,7 +300,8 @@ def install_fastapi(app: Any, handler: ExceptionHandler) -> None:
             document = original()
             docs = ErrorDocumentation(handler, Stages.of(app))
             app.openapi_schema = docs.apply(document, fastapi_operations(app))
-        return app.openapi_schema  # type: ignore[no-any-return]
+        schema: dict[str, Any] = app.openapi_schema
+        return schema
 
     app.openapi = openapi
 
@@ -313,6 +333,7 @@ class ErrorSchemaGenerator(SchemaGenerator):
                     [(m, "validation") for m in self.models], ref_template="#/components/schemas/{model}"
                 )
                 document.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+
             operations = [
                 Operation(
                     e.path,
@@ -324,9 +345,8 @@ class ErrorSchemaGenerator(SchemaGenerator):
                 )
                 for e in self.get_endpoints(app.routes)
             ]
-            document = self._documents[id(app)] = ErrorDocumentation(self.handler, Stages.of(app)).apply(
-                document, operations
-            )
+            docs = ErrorDocumentation(self.handler, Stages.of(app))
+            document = self._documents[id(app)] = docs.apply(document, operations)
         return document
 
     def route(self, path: str = "/openapi.json") -> Route:

@@ -77,6 +77,7 @@ async def keep_trying(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     pause = 0.05
+
     while True:
         try:
             await step()

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from starlette.authentication import BaseUser
 
@@ -116,6 +116,7 @@ class APIKeyRecord:
             "revoked": "1" if self.revoked else "0",
             "workspace_disabled": "1" if self.workspace_disabled else "0",
         }
+
         optional = {
             "project_id": self.project_id,
             "key_scope": self.key_scope,
@@ -145,7 +146,7 @@ class APIKeyRecord:
             workspace_id=fields["workspace_id"],
             project_id=fields.get("project_id"),
             scopes=frozenset(fields.get("scopes", "").split()),
-            key_scope=fields.get("key_scope"),  # type: ignore[arg-type]
+            key_scope=cast("KeyScope | None", fields.get("key_scope")),  # checked by __post_init__
             plan=fields.get("plan"),
             expires_at=expiry,
             revoked=fields.get("revoked") == "1",

@@ -6,7 +6,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -73,6 +73,7 @@ class ErrorDefinition:
             (name, repr(f.annotation), f.is_required(), repr(f.default))
             for name, f in self.details.model_fields.items()
         )
+
         return (
             self.status,
             self.message,
@@ -94,6 +95,21 @@ class _Defaulting(dict[str, Any]):
         return ""
 
 
+class DefinitionFields(TypedDict, total=False):
+    """What `define()` takes besides the code (`make_definition`'s keywords), for the signatures that pass them on."""
+
+    status: Required[int]
+    message: Required[str]
+    when: str
+    fix: str
+    details: DetailsSpec
+    group: str
+    doc_url: str | None
+    title: str | None
+    retryable: bool | None
+    retry_after: int | None
+
+
 def make_definition(
     code: str,
     *,
@@ -113,6 +129,7 @@ def make_definition(
         raise ValueError(f"error code {code!r} must be snake_case (a-z, 0-9 and single underscores)")
     if not 400 <= status <= 599:
         raise ValueError(f"error {code!r}: status {status} is not an HTTP error status (400-599)")
+
     model = _details_model(code, details)
     reserved = RESERVED_DETAIL_NAMES.intersection(model.model_fields)
     if reserved:
@@ -120,6 +137,7 @@ def make_definition(
             f"error {code!r}: {', '.join(sorted(reserved))} cannot be detail names "
             "(they are keyword arguments of every error: message=, headers=, retry_after=)"
         )
+
     for _, name, _, _ in string.Formatter().parse(message):
         if name is None:
             continue
@@ -129,6 +147,7 @@ def make_definition(
                 f"error {code!r}: message refers to {{{name}}}, which is not one of its details "
                 f"({', '.join(model.model_fields) or 'none declared'})"
             )
+
     return ErrorDefinition(
         code=code,
         status=status,
@@ -138,7 +157,7 @@ def make_definition(
         group=group,
         doc_url=doc_url,
         title=title if title is not None else code.replace("_", " ").capitalize(),
-        retryable=status in _RETRYABLE_STATUSES if retryable is None else retryable,
+        retryable=(status in _RETRYABLE_STATUSES) if retryable is None else retryable,
         retry_after=retry_after,
         details=model,
     )
@@ -149,6 +168,7 @@ def _details_model(code: str, details: DetailsSpec) -> type[BaseModel]:
         return _NoDetails
     if isinstance(details, type) and issubclass(details, BaseModel):
         return details
+
     fields: dict[str, Any] = {}
     for name, spec in details.items():
         fields[name] = spec if isinstance(spec, tuple) else (spec, ...)

@@ -36,6 +36,7 @@ class APIError(ErrorkitError):
         definition = getattr(type(self), "definition", None)
         if definition is None:
             raise TypeError("APIError is a base class: raise a class made by define(), or kit.error(code, **details)")
+
         # `_details` (JSON-ready, not validated) is for errorkit's own status errors: see Registry.status_error
         checked = dict(_details) if _details is not None else definition.validate_details(details)
         self._details: dict[str, Any] = checked

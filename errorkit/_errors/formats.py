@@ -135,7 +135,9 @@ class DetailFormat(Format):
     def parse(self, body: Any) -> ParsedBody | None:
         if not isinstance(body, dict) or "detail" not in body:
             return None
-        detail, request_id = body["detail"], _text(body.get("request_id"))
+
+        detail = body["detail"]
+        request_id = _text(body.get("request_id"))
         if isinstance(detail, list):  # the validation shape: no code, the issues are the details
             return ParsedBody(None, None, {"issues": detail}, request_id)
         return ParsedBody(_text(body.get("code")), _text(detail), {}, request_id)
@@ -179,6 +181,7 @@ class EnvelopeFormat(Format):
         inner = body.get("error") if isinstance(body, dict) else None
         if not isinstance(inner, dict) or "code" not in inner:
             return None
+
         details = inner.get("details")
         return ParsedBody(
             _text(inner["code"]),
@@ -213,6 +216,7 @@ class ProblemFormat(Format):
             "instance": context.path,
             "code": error.code,
         }
+
         if error.details:
             body["details"] = error.details
         if context.request_id is not None:
@@ -238,6 +242,7 @@ class ProblemFormat(Format):
     def parse(self, body: Any) -> ParsedBody | None:
         if not isinstance(body, dict) or "status" not in body or "title" not in body:
             return None
+
         details = body.get("details")
         doc_url = _text(body.get("type"))
         return ParsedBody(

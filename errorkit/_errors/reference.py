@@ -120,12 +120,14 @@ class Reference:
         lines = [f"# {self.page.title}", ""]
         lines += _markdown_blocks(self.page.intro)
         groups = self.groups()
+
         lines += ["## Quick reference", "", "| code | HTTP status | meaning |", "|---|---|---|"]
         for _, entries in groups:
             for e in entries:
                 d = e.definition
                 lines.append(f"| [`{d.code}`](#{d.code}) | {d.status} | {_cell(_meaning(d))} |")
         lines.append("")
+
         for group, entries in groups:
             lines += [f"## {_group_title(group)}", ""]
             for e in entries:
@@ -142,12 +144,13 @@ class Reference:
         if d.fix:
             lines += [f"**How to fix it:** {d.fix}", ""]
         lines += _markdown_blocks(self.page.notes.get(d.code, ()))
+
         if entry.details:
             lines += ["**Details:**", "", "| name | type | required |", "|---|---|---|"]
             lines += [f"| `{n}` | {_cell(t)} | {'yes' if r else 'no'} |" for n, t, r in entry.details]
             lines.append("")
-        retry = "yes" + (f", after {d.retry_after} s" if d.retry_after else "") if d.retryable else "no"
-        lines += [f"**Retryable:** {retry}", "", "```json", entry.sample, "```", ""]
+
+        lines += [f"**Retryable:** {_retry(d)}", "", "```json", entry.sample, "```", ""]
         return lines
 
     # -- HTML ------------------------------------------------------------------------------
@@ -157,6 +160,7 @@ class Reference:
         groups = self.groups()
         title = self.page.title if only is None else f"{only} · {self.page.title}"
         body: list[str] = [f"<h1>{_h(self.page.title if only is None else only)}</h1>"]
+
         if only is None:
             body += _html_blocks(self.page.intro)
             body += ["<h2>Quick reference</h2>", "<table><tr><th>code</th><th>HTTP status</th><th>meaning</th></tr>"]
@@ -170,6 +174,7 @@ class Reference:
             body.append("</table>")
         elif index_url is not None:
             body.append(f'<p><a href="{_h(index_url)}">All errors</a></p>')
+
         for group, entries in groups:
             shown = [e for e in entries if only is None or e.definition.code == only]
             if not shown:
@@ -178,6 +183,7 @@ class Reference:
                 body.append(f"<h2>{_h(_group_title(group))}</h2>")
             for e in shown:
                 body += self._html_entry(e)
+
         if only is None:
             body += _html_blocks(self.page.outro)
         return _HTML_PAGE.format(title=_h(title), body="\n".join(body))
@@ -191,6 +197,7 @@ class Reference:
         if d.fix:
             out.append(f"<p><b>How to fix it:</b> {_h(d.fix)}</p>")
         out += _html_blocks(self.page.notes.get(d.code, ()))
+
         if entry.details:
             out.append("<p><b>Details:</b></p><table><tr><th>name</th><th>type</th><th>required</th></tr>")
             out += [
@@ -198,8 +205,12 @@ class Reference:
                 for n, t, r in entry.details
             ]
             out.append("</table>")
-        retry = "yes" + (f", after {d.retry_after} s" if d.retry_after else "") if d.retryable else "no"
-        out += [f"<p><b>Retryable:</b> {retry}</p>", f"<pre><code>{_h(entry.sample)}</code></pre>", "</section>"]
+
+        out += [
+            f"<p><b>Retryable:</b> {_retry(d)}</p>",
+            f"<pre><code>{_h(entry.sample)}</code></pre>",
+            "</section>",
+        ]
         return out
 
 
@@ -210,13 +221,22 @@ def _meaning(definition: ErrorDefinition) -> str:
     return (when[: end + 1] if end >= 0 else when) or definition.message
 
 
+def _retry(definition: ErrorDefinition) -> str:
+    """Whether (and after how long) a client may retry: `yes`, `yes, after 30 s` or `no`."""
+    if not definition.retryable:
+        return "no"
+    return f"yes, after {definition.retry_after} s" if definition.retry_after else "yes"
+
+
 def _group_title(group: str) -> str:
     return _GROUP_TITLES.get(group) or group.replace("_", " ").capitalize()
 
 
 def _type_name(annotation: Any) -> str:
     """`str`, `int or null`, `list of str`, `one of "PUBLIC", "WORKSPACE"`: a type as a reader says it."""
-    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+
     if origin is typing.Literal:
         return "one of " + ", ".join(json.dumps(a) for a in arguments)
     if origin in (typing.Union, types.UnionType):
@@ -225,6 +245,7 @@ def _type_name(annotation: Any) -> str:
         return "list of " + (_type_name(arguments[0]) if arguments else "values")
     if origin is dict or annotation is dict:
         return "object"
+
     names = {str: "string", int: "integer", float: "number", bool: "boolean"}
     if isinstance(annotation, type):
         if annotation in names:

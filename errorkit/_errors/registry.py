@@ -6,10 +6,10 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Unpack
 
 from errorkit._common.exceptions import DuplicateCode, UnknownCode
-from errorkit._errors.definition import ErrorDefinition, make_definition
+from errorkit._errors.definition import DefinitionFields, ErrorDefinition, make_definition
 from errorkit._errors.errors import APIError, error_class
 
 
@@ -34,12 +34,13 @@ class Registry:
         self._classes: dict[str, type[APIError]] = {}
         self._origin: dict[str, str] = {}
         self._status_codes: dict[int, str] = {}
+
         for other in include:
             self.include(other)
 
-    def define(self, code: str, **spec: Any) -> type[APIError]:
+    def define(self, code: str, **fields: Unpack[DefinitionFields]) -> type[APIError]:
         """Declare a code; see `make_definition` for the accepted fields."""
-        return self.add(error_class(make_definition(code, **spec)))
+        return self.add(error_class(make_definition(code, **fields)))
 
     def add(self, cls: type[APIError], *, origin: str | None = None) -> type[APIError]:
         """Register a class; the same definition again is a no-op, a different one an error."""
@@ -49,6 +50,7 @@ class Registry:
             if existing.definition.describe() == definition.describe():
                 return existing
             raise DuplicateCode(_duplicate_message(existing.definition, definition, self._origin[definition.code]))
+
         self._classes[definition.code] = cls
         self._origin[definition.code] = origin or self.name
         return cls

@@ -16,9 +16,10 @@ from pydantic_core import to_jsonable_python
 from errorkit._common.exceptions import InvalidDetails
 from errorkit._errors.definition import ErrorDefinition
 from errorkit._errors.errors import APIError
+from errorkit._errors.formats import Issue
 
 #: A validation issue as the handlers report them, for codes whose details carry `issues`.
-SAMPLE_ISSUE = {"loc": ["body", "name"], "msg": "Field required", "type": "missing"}
+SAMPLE_ISSUE: Issue = {"loc": ["body", "name"], "msg": "Field required", "type": "missing"}
 _SAMPLE_TIME = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
 
@@ -49,6 +50,7 @@ def _example(name: str, field: FieldInfo) -> Any:
 def _sample(name: str, annotation: Any) -> Any:
     if name == "issues":
         return [dict(SAMPLE_ISSUE)]
+
     origin = typing.get_origin(annotation)
     arguments = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -60,6 +62,7 @@ def _sample(name: str, annotation: Any) -> Any:
         return [_sample(name, arguments[0] if arguments else str)]
     if origin is dict or annotation is dict:
         return {}
+
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             return {n: _example(n, f) for n, f in annotation.model_fields.items()}

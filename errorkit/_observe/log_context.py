@@ -29,6 +29,7 @@ def log_extra(code: str | None = None, scope: Scope | None = None) -> dict[str, 
         scope = CURRENT_SCOPE.get()
     if scope is None:
         return {"request_id": None, "code": code, "workspace_id": None}
+
     user = scope.get("user")
     workspace = user.workspace_id if isinstance(user, Principal) else None
     return {"request_id": get_request_id(scope), "code": code, "workspace_id": workspace}

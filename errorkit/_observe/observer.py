@@ -20,6 +20,10 @@ logger = logging.getLogger("errorkit.observer")
 
 #: How the rate limiter decided one request.
 RateLimitResult = Literal["allowed", "limited", "shadow_limited", "failed_open", "failed_closed"]
+#: How plan quotas decided one creation: a unit held for it, refused (402), or the store failed.
+QuotaResult = Literal["held", "exceeded", "failed_open", "failed_closed"]
+#: How a concurrency limit decided one request: a slot taken, refused (429), or the store failed.
+ConcurrencyResult = Literal["admitted", "limited", "failed_open", "failed_closed"]
 #: What idempotency did with one request that carried a valid key.
 IdempotencyOutcome = Literal["first_run", "replayed", "in_flight", "mismatch", "unreplayable", "store_failure"]
 #: Why Redis commands failed: no reply in time, the connection went (or was declared dead),
@@ -46,6 +50,12 @@ class Observer:
 
     def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
         """Idempotency handled a request that carried a valid key."""
+
+    def quota_decided(self, group: str, result: QuotaResult) -> None:
+        """Plan quotas decided a creation of a resource of `group`."""
+
+    def concurrency_decided(self, policy: str, result: ConcurrencyResult) -> None:
+        """A concurrency limit decided a request (`policy`: its route entry, or `default`)."""
 
     def redis_replied(self, node: str, seconds: float, commands: int) -> None:
         """`commands` sent in one write to `node` were all answered `seconds` after the write."""
@@ -77,6 +87,14 @@ class Observers(Observer):
     def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
         for observer in self.observers:
             observer.idempotency_outcome(outcome)
+
+    def quota_decided(self, group: str, result: QuotaResult) -> None:
+        for observer in self.observers:
+            observer.quota_decided(group, result)
+
+    def concurrency_decided(self, policy: str, result: ConcurrencyResult) -> None:
+        for observer in self.observers:
+            observer.concurrency_decided(policy, result)
 
     def redis_replied(self, node: str, seconds: float, commands: int) -> None:
         for observer in self.observers:
@@ -124,6 +142,18 @@ class Guarded(Observer):
             self.observer.idempotency_outcome(outcome)
         except Exception as failure:
             self._failed("idempotency_outcome", failure)
+
+    def quota_decided(self, group: str, result: QuotaResult) -> None:
+        try:
+            self.observer.quota_decided(group, result)
+        except Exception as failure:
+            self._failed("quota_decided", failure)
+
+    def concurrency_decided(self, policy: str, result: ConcurrencyResult) -> None:
+        try:
+            self.observer.concurrency_decided(policy, result)
+        except Exception as failure:
+            self._failed("concurrency_decided", failure)
 
     def redis_replied(self, node: str, seconds: float, commands: int) -> None:
         try:

@@ -7,6 +7,10 @@
   used or more;
 - `errorkit_idempotency_requests_total{outcome}`: `first_run`, `replayed`, `in_flight`,
   `mismatch`, `unreplayable`, `store_failure`;
+- `errorkit_quota_decisions_total{group, result}`: creations `held` (a unit reserved),
+  `exceeded` (402), `failed_open`, `failed_closed`;
+- `errorkit_concurrency_decisions_total{policy, result}`: requests `admitted` (a slot taken),
+  `limited` (429), `failed_open`, `failed_closed`;
 - `errorkit_redis_command_duration_seconds{node}`: a histogram of each command, from its
   write to the last reply of that write;
 - `errorkit_redis_failures_total{node, reason}`: commands failed: `timeout`,
@@ -32,7 +36,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from errorkit._observe.log_context import log_extra
-from errorkit._observe.observer import IdempotencyOutcome, Observer, RateLimitResult, RedisFailure
+from errorkit._observe.observer import (
+    ConcurrencyResult,
+    IdempotencyOutcome,
+    Observer,
+    QuotaResult,
+    RateLimitResult,
+    RedisFailure,
+)
 
 logger = logging.getLogger("errorkit.metrics")
 
@@ -70,12 +81,20 @@ class PrometheusMetrics(Observer):
             raise ImportError("PrometheusMetrics needs prometheus-client: pip install 'errorkit[metrics]'") from None
         if not (isinstance(flush_interval, int | float) and flush_interval > 0):
             raise ValueError(f"flush_interval is a number of seconds above 0, not {flush_interval!r}")
+
         self.registry = registry if registry is not None else prometheus_client.REGISTRY
         metrics = _metrics_of(self.registry, buckets)
-        self._errors, self._decisions, self._near = metrics["errors"], metrics["decisions"], metrics["near"]
-        self._idempotency, self._latency = metrics["idempotency"], metrics["latency"]
-        self._failures, self._connections = metrics["failures"], metrics["connections"]
+        self._errors = metrics["errors"]
+        self._decisions = metrics["decisions"]
+        self._near = metrics["near"]
+        self._idempotency = metrics["idempotency"]
+        self._latency = metrics["latency"]
+        self._quotas = metrics["quotas"]
+        self._concurrency = metrics["concurrency"]
+        self._failures = metrics["failures"]
+        self._connections = metrics["connections"]
         self._bounds: tuple[float, ...] = tuple(self._latency._upper_bounds)  # ends with +Inf
+
         self.flush_interval = flush_interval
         # label children by their values: a dict read instead of prometheus-client's label checks
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -111,11 +130,13 @@ class PrometheusMetrics(Observer):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
         counts, self._counts = self._counts, {}
         timings, self._timings = self._timings, {}
         try:
             for (metric, *labels), amount in counts.items():
                 self._child(metric, *labels).inc(amount)
+
             for node, pending in timings.items():
                 histogram = self._child(self._latency, node)
                 for bucket, count in zip(histogram._buckets, pending, strict=False):  # prometheus-client's values
@@ -136,12 +157,20 @@ class PrometheusMetrics(Observer):
     def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
         self._count((self._idempotency, outcome))
 
+    def quota_decided(self, group: str, result: QuotaResult) -> None:
+        self._count((self._quotas, group, result))
+
+    def concurrency_decided(self, policy: str, result: ConcurrencyResult) -> None:
+        self._count((self._concurrency, policy, result))
+
     def redis_replied(self, node: str, seconds: float, commands: int) -> None:
         pending = self._timings.get(node)
         if pending is None:
             pending = self._timings[node] = [0.0] * (len(self._bounds) + 1)
-        pending[bisect.bisect_left(self._bounds, seconds)] += commands
+        bucket = bisect.bisect_left(self._bounds, seconds)
+        pending[bucket] += commands
         pending[-1] += seconds * commands
+
         if self._timer is None:
             self._schedule()
 
@@ -181,14 +210,18 @@ class MetricsApp:
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         if self.flush is not None:
             self.flush()
+
         registry = self.registry
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a fresh registry reading every worker's files
             registry = CollectorRegistry()
+            # (typing needs it: prometheus-client leaves MultiProcessCollector's __init__ unannotated)
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+
         accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept"), "")
         encoder, content_type = exposition.choose_encoder(accept)
         body = encoder(registry)
         headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
+
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
@@ -222,6 +255,18 @@ def _metrics_of(registry: Any, buckets: tuple[float, ...]) -> dict[str, Any]:
                 "errorkit_idempotency_requests",
                 "Requests with a valid Idempotency-Key, by outcome.",
                 ["outcome"],
+                registry=registry,
+            ),
+            "quotas": Counter(
+                "errorkit_quota_decisions",
+                "Plan-quota decisions on creations, by quota group and result.",
+                ["group", "result"],
+                registry=registry,
+            ),
+            "concurrency": Counter(
+                "errorkit_concurrency_decisions",
+                "Concurrency-limit decisions, by policy and result.",
+                ["policy", "result"],
                 registry=registry,
             ),
             "latency": Histogram(

@@ -36,6 +36,7 @@ class SpanAnnotator(Observer):
         span: Any = self._current_span()
         if not span.is_recording():
             return
+
         span.set_attribute("errorkit.error.code", code)
         if status >= 500:
             span.set_attribute("error.type", _qualified_name(exc) if exc is not None else code)

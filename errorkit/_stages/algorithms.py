@@ -57,7 +57,11 @@ class GCRA:
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
     ) -> tuple[bool, int, list[int]]:
-        admitted, shadowed, old, new = True, 0, [], []
+        admitted = True
+        shadowed = 0
+        old: list[int] = []
+        new: list[int] = []
+
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
             tat = max(cells.get(key, now_us) or now_us, now_us)
@@ -68,8 +72,10 @@ class GCRA:
                 else:
                     shadowed |= 1 << i
             old.append(tat)
+
         if not admitted:
             return False, shadowed, old
+
         for i, key in enumerate(keys):
             if not shadowed >> i & 1:
                 cells.set(key, new[i], new[i])
@@ -95,7 +101,11 @@ class FixedWindow:
     def step(
         self, cells: Cells, keys: Sequence[str], args: Sequence[int], cost: int, now_us: int
     ) -> tuple[bool, int, list[int]]:
-        admitted, shadowed, windows, counts = True, 0, [], []
+        admitted = True
+        shadowed = 0
+        windows: list[int] = []
+        counts: list[int] = []
+
         for i, key in enumerate(keys):
             period, limit = args[2 * i], args[2 * i + 1]
             windows.append(now_us // period)
@@ -107,8 +117,10 @@ class FixedWindow:
                 else:
                     shadowed |= 1 << i
             counts.append(count)
+
         if not admitted:
             return False, shadowed, counts
+
         for i, key in enumerate(keys):
             if not shadowed >> i & 1:
                 counts[i] += cost

@@ -11,24 +11,23 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
 from starlette.types import Scope
 
 from errorkit._common.exceptions import Refused, StoreUnavailable
 from errorkit._common.paths import PathPatterns
-from errorkit._common.principal import APIKeyRecord, Principal, split_token
+from errorkit._common.principal import Principal, split_token
 from errorkit._common.refusal import Refusal
 from errorkit._observe.log_context import log_extra
 from errorkit._stages.failure import FailureMode, FailurePolicy
-from errorkit._stores.protocols import KeyStore, KeyWatchLike
+from errorkit._stages.key_cache import KeyCache, Known, KnownKeys
+from errorkit._stages.permissions import PERMISSIONS_MARK, missing_permission
+from errorkit._stores.protocols import KeyStore
 
 logger = logging.getLogger("errorkit.auth")
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
@@ -40,94 +39,12 @@ _PUBLIC_AUTH = AuthCredentials()
 _ANONYMOUS = UnauthenticatedUser()
 #: A missing key: the document's code for it, else the catalog's plain 401.
 _MISSING_KEY = ("authentication_required", "invalid_api_key")
-#: The attribute `require()` and `requires()` leave on what they return: the permissions asked.
-PERMISSIONS_MARK = "__errorkit_permissions__"
 
 
 def get_principal(scope: Scope) -> Principal | None:
     """The authenticated principal of a request (None on public routes or without auth)."""
     user = scope.get("user")
     return user if isinstance(user, Principal) else None
-
-
-def route_permissions(route: BaseRoute) -> tuple[str, ...] | None:
-    """The permissions a route asks for with `require()` / `requires()` (on its endpoint or, in
-    FastAPI, any of its dependencies); None when it asks for none."""
-    calls = [getattr(route, "endpoint", None), *dependency_calls(getattr(route, "dependant", None))]
-    asked = [getattr(call, PERMISSIONS_MARK) for call in calls if hasattr(call, PERMISSIONS_MARK)]
-    return tuple(p for group in asked for p in group) if asked else None
-
-
-def dependency_calls(dependant: Any) -> Iterator[Any]:
-    """Every dependency of a FastAPI route's dependency tree, at any depth."""
-    for dependency in getattr(dependant, "dependencies", ()):
-        yield dependency.call
-        yield from dependency_calls(dependency)
-
-
-def missing_permission(principal: Principal, permissions: Iterable[str]) -> Refusal | None:
-    """The 403 `insufficient_scope` for the first permission the key lacks (None: it has them all)."""
-    for permission in permissions:
-        if permission not in principal.scopes:
-            details = {"required_permission": permission, "key_scope": principal.key_scope}
-            return Refusal(("insufficient_scope",), 403, details=details)
-    return None
-
-
-def refuse_unpermitted(principal: Principal, route: BaseRoute) -> None:
-    """Raise the route's 403 before a stage takes anything (a quota unit, a slot) for a key that
-    lacks a permission the route asks for: such a key never holds a workspace's quota and never
-    learns its usage. (The app's own check then refuses the same way, for stages not installed.)"""
-    permissions = _route_permissions.get(id(route))
-    if permissions is None:
-        permissions = _route_permissions[id(route)] = (route, route_permissions(route) or ())
-    refusal = missing_permission(principal, permissions[1])
-    if refusal is not None:
-        raise Refused(refusal)
-
-
-#: Per route (by id, kept alive with it: routes compare by value and are not hashable): its permissions.
-_route_permissions: dict[int, tuple[BaseRoute, tuple[str, ...]]] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCache:
-    """How this process remembers key records it looked up (bounded: `size` entries, LRU).
-
-    - `track`: with a store that pushes changes (Redis: `RedisBackend.watch_keys`), a
-      record is served from memory until the store says it changed, so a revocation or
-      a disabled workspace reaches every worker within a round trip. While that feed is
-      down (starting, reconnecting, a failover) nothing is trusted from it and `ttl`
-      applies instead;
-    - `ttl`: seconds a record is served from memory without asking the store when it
-      is not tracked (0, the default, asks on every request, so a revocation applies at
-      once; with a ttl it takes up to that long in each worker);
-    - `stale_for`: seconds a record verified earlier may still be used while the store is
-      unavailable, when the auth stage fails open (its default).
-    The presented secret is checked against the record's hash on every request either
-    way; unknown key ids are never cached, so guessing cannot fill the cache.
-    """
-
-    ttl: float = 0.0
-    size: int = 10_000
-    stale_for: float = 60.0
-    track: bool = True
-
-    def __post_init__(self) -> None:
-        if self.ttl < 0 or self.stale_for < 0 or self.size < 1:
-            raise ValueError(f"KeyCache needs ttl >= 0, stale_for >= 0 and size >= 1, not {self}")
-
-
-@dataclass(slots=True)
-class _Known:
-    """A record as this process last saw it, with the principal it stands for."""
-
-    record: APIKeyRecord
-    principal: Principal
-    credentials: AuthCredentials
-    fetched_at: float
-    trusted_in: int = -1  # the key watch's epoch this record may be served in without asking
-    warned: bool = False  # an unreadable record: its warning was logged
 
 
 class APIKeyAuth:
@@ -162,9 +79,7 @@ class APIKeyAuth:
         self.clock = clock
         self._challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
         self._invalid_token = {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'}
-        self._known: OrderedDict[str, _Known] = OrderedDict()
-        self._watch: KeyWatchLike | None = None
-        self._watch_asked = False
+        self.records = KnownKeys(keys, cache)
 
     def is_public(self, path: str) -> bool:
         return self.public_paths.matches(path)
@@ -176,6 +91,7 @@ class APIKeyAuth:
         """
         if self.is_public(path) and permissions is None:
             return []
+
         refusals = [
             Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status"),
             self._invalid(),
@@ -183,6 +99,7 @@ class APIKeyAuth:
             Refusal(("workspace_disabled",), 403),
             self.on_failure.refusal(self.keys.name),  # the store unreachable and the key not seen lately
         ]
+
         if permissions is not None:
             if "{" + self.workspace_param + "}" in path:
                 refusals.append(Refusal(("workspace_forbidden",), 403))
@@ -197,6 +114,7 @@ class APIKeyAuth:
         if self.is_public(scope["path"]):
             scope["auth"], scope["user"] = _PUBLIC_AUTH, _ANONYMOUS
             return None
+
         token = _presented_key(scope)
         if token is None:
             return Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status")
@@ -204,14 +122,16 @@ class APIKeyAuth:
         if parts is None:
             return self._invalid()
         key_id, secret = parts
+
         try:
-            known = await self._lookup(key_id)
+            known = await self.records.lookup(key_id)
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("authentication", self.keys.name, exc)
-            stale = self._stale(key_id) if self.on_failure.fails_open else None
+            stale = self.records.stale(key_id) if self.on_failure.fails_open else None
             if stale is None:
                 return refusal
             known = stale
+
         if known is not None and known.record.unreadable is not None:
             return self._unreadable(known, scope)
         record = known.record if known is not None else None
@@ -224,6 +144,7 @@ class APIKeyAuth:
                 extra=log_extra(invalid.codes[0], scope),
             )
             return invalid
+
         if record.expires_at is not None and record.expires_at <= self.clock():
             return Refusal(
                 ("expired_api_key",),
@@ -233,6 +154,7 @@ class APIKeyAuth:
             )
         if record.workspace_disabled:
             return Refusal(("workspace_disabled",), 403, details={"reason": record.disabled_reason})
+
         scope["auth"], scope["user"] = known.credentials, known.principal
         return None
 
@@ -242,9 +164,11 @@ class APIKeyAuth:
         if workspace is not None and str(workspace) != principal.workspace_id:
             details = {"key_workspace_id": principal.workspace_id, "resource_workspace_id": str(workspace)}
             raise Refused(Refusal(("workspace_forbidden",), 403, details=details))
+
         project = path_params.get(self.project_param)
         if project is not None and principal.project_id is not None and str(project) != principal.project_id:
             self.check_project(principal, str(project))
+
         refusal = missing_permission(principal, permissions)
         if refusal is not None:
             raise Refused(refusal)
@@ -274,6 +198,7 @@ class APIKeyAuth:
                 return await endpoint(request, *args, **kwargs)
 
             setattr(checked, PERMISSIONS_MARK, permissions)
+            # (typing needs it: functools.wraps types the wrapper as `_Wrapped[...]`, not as `Endpoint`)
             return checked  # type: ignore[return-value]
 
         return decorate
@@ -288,7 +213,7 @@ class APIKeyAuth:
     def _invalid(self) -> Refusal:
         return Refusal(("invalid_api_key",), 401, headers=self._invalid_token)
 
-    def _unreadable(self, known: _Known, scope: Scope) -> Refusal:
+    def _unreadable(self, known: Known, scope: Scope) -> Refusal:
         """A record the store holds but cannot read authenticates nothing; a warning says so once."""
         invalid = self._invalid()
         if not known.warned:
@@ -301,53 +226,6 @@ class APIKeyAuth:
                 extra=log_extra(invalid.codes[0], scope),
             )
         return invalid
-
-    async def _lookup(self, key_id: str) -> _Known | None:
-        """The key's record: from memory while tracked (or fresh, `cache.ttl`), else from the store."""
-        known = self._known.get(key_id)
-        watch = self._watch
-        if known is not None:
-            if watch is not None and watch.live and known.trusted_in == watch.epoch:
-                return known
-            if time.monotonic() - known.fetched_at < self.cache.ttl:
-                return known
-        if watch is None and self.cache.track and not self._watch_asked:
-            self._watch_asked = True  # once: a store without a feed says so by giving None
-            watch_keys = getattr(self.keys, "watch_keys", None)  # (a store written before feeds existed)
-            watch = self._watch = watch_keys(self._forget) if watch_keys is not None else None
-        epoch, changes = -1, 0
-        if watch is not None:
-            watch.start()  # no-op while running
-            epoch, changes = (watch.epoch if watch.live else -1), watch.changes
-        record = await self.keys.get_api_key(key_id)
-        now = time.monotonic()
-        if record is None:  # unknown ids are not cached: guessing cannot fill the cache
-            self._known.pop(key_id, None)
-            return None
-        if known is None or known.record != record:
-            principal = record.principal()
-            known = _Known(record, principal, AuthCredentials(sorted(principal.scopes)), now)
-        else:
-            known.fetched_at = now
-        # trusted only if the feed was live throughout the fetch and heard no change meanwhile
-        unchanged = watch is not None and watch.live and watch.epoch == epoch and watch.changes == changes
-        known.trusted_in = epoch if unchanged else -1
-        self._known[key_id] = known
-        self._known.move_to_end(key_id)
-        if len(self._known) > self.cache.size:
-            self._known.popitem(last=False)
-        return known
-
-    def _forget(self, key_id: str | None) -> None:
-        """The store says this key changed (None: anything may have): ask it next time."""
-        for known in self._known.values() if key_id is None else filter(None, [self._known.get(key_id)]):
-            known.trusted_in = -1
-
-    def _stale(self, key_id: str) -> _Known | None:
-        known = self._known.get(key_id)
-        if known is None or time.monotonic() - known.fetched_at > self.cache.stale_for:
-            return None
-        return known
 
 
 def _presented_key(scope: Scope) -> str | None:

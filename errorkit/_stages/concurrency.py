@@ -26,10 +26,12 @@ from errorkit._common.background import Background
 from errorkit._common.exceptions import Refused, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.refusal import Refusal
-from errorkit._stages.auth import get_principal, refuse_unpermitted
+from errorkit._observe.observer import ConcurrencyResult, Observer
+from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
+from errorkit._stages.permissions import refuse_unpermitted
 from errorkit._stages.routes import route_of
 from errorkit._stores.protocols import ConcurrencyStore, Slot
 
@@ -60,11 +62,13 @@ class ConcurrencyLimit:
         trusted_proxies: Iterable[str] = (),
         on_failure: FailurePolicy | FailureMode = "fail_open",
     ) -> None:
-        for name, value in [("limit", limit), *(routes or {}).items()]:
+        limits = [("limit", limit), *(routes or {}).items()]
+        for name, value in limits:
             if value is not None and value < 1:
                 raise ValueError(f"a concurrency limit is at least 1, not {value!r} ({name})")
         if lease < 0.01 or retry_after < 1:
             raise ValueError(f"lease must be at least 10 ms and retry_after 1 s, not {lease!r}, {retry_after!r}")
+
         self.slots = slots
         self.limit = limit
         self.routes = dict(routes or {})
@@ -75,6 +79,7 @@ class ConcurrencyLimit:
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_failure = FailurePolicy.of(on_failure)
+        self.observer: Observer | None = None  # set by install(): metrics, traces
         self._background = Background()
 
     def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
@@ -83,6 +88,7 @@ class ConcurrencyLimit:
         names = [f"{method} {template}", template]
         if method == "HEAD":
             names.insert(1, f"GET {template}")
+
         for name in names:
             if name in self.routes:
                 limit = self.routes[name]
@@ -93,8 +99,11 @@ class ConcurrencyLimit:
         """What this stage may refuse on a route, for its documentation."""
         if self.exempt.matches(path) or self.bucket_for(method, path) is None:
             return []
+
         refusals = [self._refusal(1, 1)]
-        return refusals if self.on_failure.fails_open else [*refusals, self.on_failure.refusal(self.slots.name)]
+        if not self.on_failure.fails_open:
+            refusals.append(self.on_failure.refusal(self.slots.name))
+        return refusals
 
     def _refusal(self, limit: int, in_flight: int) -> Refusal:
         return Refusal(
@@ -110,11 +119,14 @@ class ConcurrencyLimit:
         if self.exempt.matches(scope["path"]):
             await app(scope, receive, send)
             return
+
         route = route_of(scope)
-        found = self.bucket_for(scope["method"], "<unmatched>" if route is None else route[0])
+        template = "<unmatched>" if route is None else route[0]
+        found = self.bucket_for(scope["method"], template)
         if found is None:
             await app(scope, receive, send)
             return
+
         principal = get_principal(scope)
         if principal is not None and route is not None:
             refuse_unpermitted(principal, route[1])
@@ -122,6 +134,7 @@ class ConcurrencyLimit:
         bucket, limit = found
         who = identity_of(scope, principal, self.identity, self.proxies)
         token = secrets.token_hex(8)
+
         try:
             slot = await taken(
                 self.slots.acquire(who, bucket, limit, token, self.lease_ms),
@@ -132,12 +145,17 @@ class ConcurrencyLimit:
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
-            if not self.on_failure.fails_open:
+            fails_open = self.on_failure.fails_open
+            self._observed(bucket, "failed_open" if fails_open else "failed_closed")
+            if not fails_open:
                 raise Refused(refusal) from None
             await app(scope, receive, send)
             return
+
         if not slot.acquired:
+            self._observed(bucket, "limited")
             raise Refused(self._refusal(limit, slot.in_flight))
+        self._observed(bucket, "admitted")
 
         held = _Held(self, who, bucket, token, send)
         timer = asyncio.get_running_loop().call_later(self.lease_ms / 3000, held.renew)
@@ -148,6 +166,10 @@ class ConcurrencyLimit:
             if held.renewal is not None:
                 held.renewal.cancel()
             await held.release()  # no whole response (an exception, a cancellation); nothing once released
+
+    def _observed(self, bucket: str, result: ConcurrencyResult) -> None:
+        if self.observer is not None:
+            self.observer.concurrency_decided("default" if bucket == "*" else bucket, result)
 
     async def _renew(self, who: str, bucket: str, token: str) -> None:
         await renew_while_held(lambda: self.slots.renew_slot(who, bucket, token, self.lease_ms), self.lease_ms / 3000)
@@ -163,7 +185,8 @@ class _Held:
     __slots__ = ("bucket", "released", "renewal", "send", "stage", "token", "who")
 
     def __init__(self, stage: ConcurrencyLimit, who: str, bucket: str, token: str, send: Send) -> None:
-        self.stage, self.who = stage, who
+        self.stage = stage
+        self.who = who
         self.bucket, self.token = bucket, token
         self.send = send
         self.released = False
@@ -179,6 +202,7 @@ class _Held:
         if self.released:
             return
         self.released = True
+
         release = functools.partial(self.stage.slots.release_slot, self.who, self.bucket, self.token)
         await settle(self.stage._background, release, self.stage.give_back_within, "releasing a concurrency slot")
 

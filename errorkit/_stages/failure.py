@@ -36,6 +36,7 @@ class FailurePolicy:
             raise ValueError(f"a failure policy is 'fail_open' or 'fail_closed', not {mode!r}")
         if retry_after < 1:
             raise ValueError(f"retry_after must be at least 1 second, not {retry_after!r}")
+
         self.mode = mode
         self.retry_after = retry_after
         self.log_interval = log_interval
@@ -56,10 +57,12 @@ class FailurePolicy:
     def failed(self, stage: str, store: str, error: Exception) -> Refusal:
         """Record a store failure; returns the refusal to answer with when failing closed."""
         self.failures += 1
+
         now = time.monotonic()
         lost = isinstance(error, StoreDataLost)
         if now - self._last_logged >= self.log_interval or (lost and not self._logged_lost):
             self._logged_lost = lost
+            code = None if self.fails_open else "service_unavailable"
             logger.log(
                 logging.ERROR if lost else logging.WARNING,
                 "%s: store %r unavailable (%s); %s; %d failures since the last report, %d in all",
@@ -69,9 +72,10 @@ class FailurePolicy:
                 "letting requests through" if self.fails_open else "answering 503",
                 self.failures - self._logged_failures,
                 self.failures,
-                extra={"stage": stage, "store": store, **log_extra(None if self.fails_open else "service_unavailable")},
+                extra={"stage": stage, "store": store, **log_extra(code)},
             )
             self._last_logged, self._logged_failures = now, self.failures
+
         return self.refusal(store)
 
     def refusal(self, store: str) -> Refusal:

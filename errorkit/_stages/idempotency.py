@@ -33,11 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._common.background import Background
 from errorkit._common.body import BODY_KEY, keep_body
-from errorkit._common.exceptions import StoreDataLost, StoreError, StoreUnavailable
+from errorkit._common.exceptions import StoreDataLost, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
-from errorkit._observe.log_context import log_extra
 from errorkit._observe.observer import Observer
 from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
@@ -59,7 +58,9 @@ _IN_USE = Refusal(("idempotency_key_in_use",), 409, retry_after=1)
 _UNREPLAYABLE = Refusal(("idempotency_response_unavailable",), 409)
 _TOO_LARGE = Refusal.for_status(413)
 _TWO_KEYS = "\0two keys"  # compared by identity: no header value can be this object
-_CLAIMED, _COMPLETED, _UNSTORED = ClaimState.CLAIMED, ClaimState.COMPLETED, ClaimState.COMPLETED_UNSTORED
+_CLAIMED = ClaimState.CLAIMED
+_COMPLETED = ClaimState.COMPLETED
+_UNSTORED = ClaimState.COMPLETED_UNSTORED
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ class Idempotency:
     ) -> None:
         if ttl < 0.001 or lease < 0.001:
             raise ValueError(f"ttl and lease must be at least a millisecond, not ttl={ttl!r}, lease={lease!r}")
+
         self.records = records
         self.methods = frozenset(m.upper() for m in methods)
         self.exempt = PathPatterns(exempt)
@@ -128,9 +130,12 @@ class Idempotency:
         self.lease_ms = int(lease * 1000)
         self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the claim has lapsed anyway)
         self.wait = wait
+
         self.responses = responses
-        names = frozenset(_ALWAYS_REPLAYED) | {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
+        kept = {h.lower() for h in responses.replay_headers} - _NEVER_REPLAYED
+        names = frozenset(_ALWAYS_REPLAYED) | kept
         self.replayed = frozenset(name.encode("latin-1") for name in names)
+
         self.max_request_bytes = max_request_bytes
         self.scope_of = scope_of
         self.proxies = TrustedProxies(trusted_proxies)
@@ -147,6 +152,7 @@ class Idempotency:
         """What this stage may refuse on a route, for its documentation."""
         if not self.guards(method, path):
             return []
+
         refusals = [_INVALID_KEY, _TOO_LARGE, _IN_USE, _UNREPLAYABLE, self.mismatch]
         if self.required.matches(path):
             refusals.append(_KEY_REQUIRED)
@@ -168,24 +174,53 @@ class Idempotency:
 
         `charge`, given only when `claims(scope)`, is the limiter's, counted in the claim's step.
         """
-        path: str = scope["path"]
-        if scope["method"] not in self.methods or self.exempt.matches(path):
+        raw = self._key_of(scope)
+        if raw is None:  # nothing to guard: not a guarded route, or no key where none is required
             await app(scope, keep_body(scope, receive), send)
             return None
-        raw = _idempotency_key(scope)
-        if raw is None:
-            if self.required.matches(path):
-                return _KEY_REQUIRED
-            await app(scope, keep_body(scope, receive), send)
-            return None
-        if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():
-            return _INVALID_KEY
+        if isinstance(raw, Refusal):
+            return raw
+
         body = await _read_body(receive, self.max_request_bytes)
         if body is None:  # the client left, or sent more than we fingerprint
             return (await charge.count() if charge is not None else None) or _TOO_LARGE
         scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
-        request = b"%s\0%s\0%s\0%s" % (scope["method"].encode(), path.encode(), scope.get("query_string", b""), body)
+        receive = _Replaying(body, receive)
+
+        request = self._claim_request(scope, raw, body)
+        claim = await self._claimed(request, charge)
+        if claim is None:  # the store failed, and the policy runs the request unguarded
+            await app(scope, receive, send)
+            return None
+        if isinstance(claim, Refusal):
+            return claim
+        return await self._answer(claim, request, scope, receive, send, app)
+
+    def _key_of(self, scope: Scope) -> str | Refusal | None:
+        """The request's `Idempotency-Key`; None when there is nothing to guard; the 400 for a key that
+        is missing where one is required, malformed, or sent twice."""
+        path: str = scope["path"]
+        if scope["method"] not in self.methods or self.exempt.matches(path):
+            return None
+
+        raw = _idempotency_key(scope)
+        if raw is None:
+            return _KEY_REQUIRED if self.required.matches(path) else None
+        if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():
+            return _INVALID_KEY
+        return raw
+
+    def _claim_request(self, scope: Scope, raw: str, body: bytes) -> ClaimRequest:
+        """The claim to make: whose key it is (the tenant's: two tenants' keys never meet), the
+        request's fingerprint (method, path, query string, body) and a fresh owner token."""
+        request = b"%s\0%s\0%s\0%s" % (
+            scope["method"].encode(),
+            scope["path"].encode(),
+            scope.get("query_string", b""),
+            body,
+        )
         fingerprint = hashlib.blake2b(request, digest_size=16).digest()  # 128 raw bits: 16 bytes a record
+
         principal = get_principal(scope)
         if self.scope_of is not None:
             tenant, key = self.scope_of(scope, principal), raw
@@ -193,66 +228,78 @@ class Idempotency:
             tenant, key = "ws:" + principal.workspace_id, f"{principal.key_id}\0{raw}"
         else:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
-        owner = secrets.token_hex(8)
-        replay_receive = _Replaying(body, receive)
-        settled = False  # the limiter has judged this request (a later failure is idempotency's alone)
+        return ClaimRequest(tenant, key, fingerprint, secrets.token_hex(8), self.lease_ms)
+
+    async def _claimed(self, request: ClaimRequest, charge: Charge | None) -> Claim | Refusal | None:
+        """Claim the key, counting the limiter's `charge` in the same store step when given.
+
+        Returns the claim; a refusal (the limit's 429, or a failure policy's 503); or None when the
+        store failed and the policy lets the request run unguarded."""
+        answered = False  # the store answered the charge: a later failure is idempotency's alone
         try:
             if charge is None:
-                claim = await self._claim(tenant, key, fingerprint, owner)
-            else:
-                request_claim = ClaimRequest(tenant, key, fingerprint, owner, self.lease_ms)
-                counted, charged = await self.records.count_and_claim(  # type: ignore[attr-defined]
-                    charge.algorithm, charge.identity, charge.buckets, charge.args, charge.cost, request_claim
-                )
-                settled = True
-                limited = charge.settle(counted)
-                if limited is not None or charged is None:
-                    return limited
-                claim = await self._claim(tenant, key, fingerprint, owner, charged)
-        except StoreUnavailable as exc:
-            # the limiter's policy, unless the store did answer (it counted) and only the records are lost,
-            # or the limiter had judged the request already (the wait for a key in use failed)
-            counting_failed = charge is not None and not settled and not isinstance(exc, StoreDataLost)
-            limited = charge.failed(exc) if charge is not None and counting_failed else None
+                return await self._claim(request)
+
+            counted, charged = await charge.count_and_claim(request)
+            answered = True
+            limited = charge.settle(counted)
             if limited is not None:
                 return limited
+            return await self._claim(request, charged)
+        except StoreUnavailable as exc:
+            # the limiter's policy, unless the store did answer (it counted) and only the records are lost
+            limiter_failed = charge is not None and not answered and not isinstance(exc, StoreDataLost)
+            limited = charge.failed(exc) if charge is not None and limiter_failed else None
+            if limited is not None:
+                return limited
+
             refusal = self.on_failure.failed("idempotency", self.records.name, exc)
             if self.observer is not None:
                 self.observer.idempotency_outcome("store_failure")
-            if not self.on_failure.fails_open:
-                return refusal
-            await app(scope, replay_receive, send)
-            return None
-        state, observer = claim.state, self.observer
+            return None if self.on_failure.fails_open else refusal
+
+    async def _claim(self, request: ClaimRequest, first: Claim | None = None) -> Claim:
+        """Claim (or take `first`, made already), then wait up to `wait` for one in progress to finish."""
+        tenant, key = request.tenant, request.key
+        claim = first
+        if claim is None:
+            claim = await self.records.claim(tenant, key, request.fingerprint, request.owner, self.lease_ms)
+        if claim.state is not ClaimState.IN_PROGRESS or self.wait <= 0 or claim.fingerprint != request.fingerprint:
+            return claim
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        while claim.state is ClaimState.IN_PROGRESS and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            claim = await self.records.claim(tenant, key, request.fingerprint, request.owner, self.lease_ms)
+        return claim
+
+    async def _answer(
+        self, claim: Claim, request: ClaimRequest, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+    ) -> Refusal | None:
+        """What the claim found decides: run the request once, replay it, or refuse."""
+        state = claim.state
+        observer = self.observer
         if state is _CLAIMED:
             if observer is not None:
                 observer.idempotency_outcome("first_run")
-            await self._run(tenant, key, owner, scope, replay_receive, send, app)
+            await self._run(request.tenant, request.key, request.owner, scope, receive, send, app)
             return None
-        if claim.fingerprint != fingerprint:
+
+        if claim.fingerprint != request.fingerprint:
             if observer is not None:
                 observer.idempotency_outcome("mismatch")
             return self.mismatch
+
         if state is _COMPLETED:
             if observer is not None:
                 observer.idempotency_outcome("replayed")
             await _replay(claim.response, send)
             return None
+
         if observer is not None:
             observer.idempotency_outcome("unreplayable" if state is _UNSTORED else "in_flight")
         return _UNREPLAYABLE if state is _UNSTORED else _IN_USE
-
-    async def _claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, first: Claim | None = None) -> Claim:
-        """Claim (or take `first`, made already), then wait up to `wait` for one in progress to finish."""
-        claim = first if first is not None else await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
-        if claim.state is not ClaimState.IN_PROGRESS or self.wait <= 0 or claim.fingerprint != fingerprint:
-            return claim
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
-        while claim.state is ClaimState.IN_PROGRESS and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            claim = await self.records.claim(tenant, key, fingerprint, owner, self.lease_ms)
-        return claim
 
     async def _run(
         self, tenant: str, key: str, owner: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
@@ -260,6 +307,7 @@ class Idempotency:
         run = _Run(self, tenant, key, owner, scope, send)
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.lease_ms / 3000, run.renew)
+
         try:
             await app(scope, receive, run)
         finally:
@@ -274,13 +322,12 @@ class Idempotency:
         if not self._stored(capture.status):
             await self._release(tenant, key, owner)
             return
+
         response = None if capture.too_big else capture.blob(self.replayed)
-        try:
-            await self.records.complete(tenant, key, owner, response, self.ttl_ms)
-        except StoreError as exc:  # the response goes out anyway; the claim lapses with its lease
-            logger.error(
-                "could not store the idempotent response (%s); the key frees up after its lease", exc, extra=log_extra()
-            )
+        complete = functools.partial(self.records.complete, tenant, key, owner, response, self.ttl_ms)
+        # the response goes out anyway; a completion the store failed is sent again (owner only: at most
+        # once) until the claim's lease ends, and if it never lands the key frees up after the lease
+        await settle(self._background, complete, self.give_back_within, "storing an idempotent response")
 
     def _stored(self, status: int) -> bool:
         if 200 <= status < 300:
@@ -309,8 +356,11 @@ class _Run:
     __slots__ = ("app", "capture", "key", "owner", "renewal", "root_path", "scope", "send", "stage", "tenant")
 
     def __init__(self, stage: Idempotency, tenant: str, key: str, owner: str, scope: Scope, send: Send) -> None:
-        self.stage, self.tenant, self.key, self.owner = stage, tenant, key, owner
-        self.scope, self.send = scope, send
+        self.stage = stage
+        self.tenant, self.key = tenant, key
+        self.owner = owner
+        self.scope = scope
+        self.send = send
         # as they are before the router runs (a Mount changes the root path, a mounted app the app)
         self.root_path, self.app = scope.get("root_path", ""), scope.get("app")
         self.capture = _Capture(stage.responses.max_bytes)
@@ -328,6 +378,7 @@ class _Run:
                 await stage._release(self.tenant, self.key, self.owner)
             else:
                 await stage._finish(self.tenant, self.key, self.owner, capture)
+
         await self.send(message)
 
     def renew(self) -> None:
@@ -375,6 +426,7 @@ async def _replay(blob: bytes, send: Send) -> None:
     status, *lines = head.split(b"\n")
     headers = [tuple(line.split(b":", 1)) for line in lines]
     headers += [(b"content-length", b"%d" % len(body)), (b"idempotent-replayed", b"true")]
+
     await send({"type": "http.response.start", "status": int(status), "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -386,6 +438,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         message = await receive()
         if message["type"] != "http.request":
             return None
+
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

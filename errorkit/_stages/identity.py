@@ -43,6 +43,7 @@ class TrustedProxies:
         peer = str(client[0]) if client else "unknown"
         if not self.networks or not self._trusted(peer):
             return peer
+
         for name, value in scope["headers"]:
             if name == b"x-forwarded-for":
                 hops: list[str] = [hop.strip() for hop in value.decode("latin-1").split(",")]

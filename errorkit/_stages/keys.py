@@ -56,11 +56,11 @@ async def register_api_key(
     if parts is None:
         raise ValueError("a token is '<key id>.<secret>': printable ASCII, a secret of at least 8 characters")
 
-    _check_name("workspace id", workspace_id)
+    check_name("workspace id", workspace_id)
     if project_id is not None:
-        _check_name("project id", project_id)
+        check_name("project id", project_id)
     if plan is not None:
-        _check_name("plan", plan, spaces=True)
+        check_name("plan", plan, spaces=True)
     _check_scopes(scopes)
 
     record = APIKeyRecord(
@@ -87,12 +87,16 @@ async def issue_api_key(store: KeyStore, *, prefix: str = "ek_", **fields: objec
         raise ValueError(f"the expiry {expires_at.isoformat()} has passed: a new key must expire in the future")
 
     token = new_token(prefix)
+    # (typing needs it: mypy cannot match `**fields: object` to register_api_key's typed keywords)
     await register_api_key(store, token, **fields)  # type: ignore[arg-type]
     return token
 
 
 async def revoke_api_key(store: KeyStore, key_id: str) -> bool:
-    """Mark a key revoked for good (it then answers 401 `invalid_api_key`); False when there is no such key."""
+    """Mark a key revoked for good (it then answers 401 `invalid_api_key`); False when there is no such key.
+
+    `ValueError` for a value no key id can be (a token's part before the dot)."""
+    check_key_id(key_id)
     return await store.update_api_key(key_id, {"revoked": "1"})
 
 
@@ -102,8 +106,9 @@ async def set_workspace_disabled(store: KeyStore, workspace_id: str, disabled: b
     Each key changes in a step of its own that sets only `workspace_disabled` and
     `disabled_reason`, so a key revoked meanwhile stays revoked.
     """
+    check_name("workspace id", workspace_id)
     if reason is not None:
-        _check_name("reason", reason, spaces=True, limit=MAX_REASON)
+        check_name("reason", reason, spaces=True, limit=MAX_REASON)
     fields: dict[str, str | None] = {"workspace_disabled": "1" if disabled else "0"}
     fields["disabled_reason"] = reason if disabled else None  # None: the field is removed
 
@@ -114,7 +119,13 @@ async def set_workspace_disabled(store: KeyStore, workspace_id: str, disabled: b
     return changed
 
 
-def _check_name(what: str, value: object, *, spaces: bool = False, limit: int = MAX_NAME) -> None:
+def check_key_id(key_id: object) -> None:
+    """Refuse (`ValueError`) a value no key id can be: 1 to 128 printable ASCII characters, no dot or space."""
+    if not isinstance(key_id, str) or split_token(f"{key_id}.--------") is None:
+        raise ValueError("a key id is 1 to 128 printable ASCII characters without spaces or dots")
+
+
+def check_name(what: str, value: object, *, spaces: bool = False, limit: int = MAX_NAME) -> None:
     """Refuse an empty, overlong or unprintable value (`spaces`: inner spaces are allowed)."""
     if not isinstance(value, str):
         raise TypeError(f"the {what} must be a string, not {type(value).__name__}")
@@ -137,7 +148,7 @@ def _check_scopes(scopes: Collection[str]) -> None:
     if len(scopes) > MAX_SCOPES:
         raise ValueError(f"a key carries at most {MAX_SCOPES} scopes, not {len(scopes)}")
     for scope in scopes:
-        _check_name("scope", scope)
+        check_name("scope", scope)
 
 
 def _timestamp(expires_at: datetime) -> float:

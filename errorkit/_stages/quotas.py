@@ -36,9 +36,11 @@ from errorkit._common.background import Background
 from errorkit._common.exceptions import Refused, StoreError, StoreUnavailable
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
-from errorkit._stages.auth import get_principal, refuse_unpermitted
+from errorkit._observe.observer import Observer, QuotaResult
+from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.lease import GIVE_BACK_WITHIN, settle, taken
+from errorkit._stages.permissions import refuse_unpermitted
 from errorkit._stages.routes import route_of
 from errorkit._stores.protocols import SETTLE_RETRY_MS, QuotaStore, Reserved
 
@@ -78,23 +80,27 @@ class Quotas:
     ) -> None:
         if lease < 0.01:
             raise ValueError(f"lease must be at least 10 ms, not {lease!r}")
+
         self.store = store
         self.limits = {group: dict(row) for group, row in limits.items()}
         self.resources = dict(resources or {})
         for resource, group in self.resources.items():
             if group not in self.limits:
                 raise ValueError(f"resource {resource!r} counts against {group!r}, which `limits` does not name")
+
         routes = {route: (True, resource) for route, resource in (creates or {}).items()}
         routes.update({r: (False, resource) for r, resource in (deletes or {}).items()})
         for route, (_, resource) in routes.items():
             if self.group_of(resource) not in self.limits:
                 raise ValueError(f"route {route!r} names {resource!r}, which has no limits")
         self.routes = routes
+
         self.plan = plan
         self.default_plan = default_plan
         self.lease_ms = round(lease * 1000)
         self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the unit has lapsed anyway)
         self.on_failure = FailurePolicy.of(on_failure)
+        self.observer: Observer | None = None  # set by install(): metrics, traces
         self._background = Background()
 
     def group_of(self, resource: str) -> str:
@@ -108,6 +114,7 @@ class Quotas:
         for name in (plan, self.default_plan):
             if name is not None and name in row:
                 return row[name]
+
         bounded = [limit for limit in row.values() if limit is not None]
         return min(bounded) if bounded else None
 
@@ -125,6 +132,7 @@ class Quotas:
         limit = self.limit_for(principal, resource)
         workspace = principal.workspace_id
         token = secrets.token_hex(8)
+
         try:
             reserved = await taken(
                 self.store.reserve(workspace, group, limit, token, self.lease_ms),
@@ -135,14 +143,22 @@ class Quotas:
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("quotas", self.store.name, exc)
-            if self.on_failure.fails_open:
+            fails_open = self.on_failure.fails_open
+            self._observed(group, "failed_open" if fails_open else "failed_closed")
+            if fails_open:
                 return Hold(self, workspace, group, None, 0)
             raise Refused(refusal) from None
 
         if not reserved.admitted:
             assert limit is not None
+            self._observed(group, "exceeded")
             raise Refused(exceeded(reserved.usage, limit))
+        self._observed(group, "held")
         return Hold(self, workspace, group, token, reserved.usage)
+
+    def _observed(self, group: str, result: QuotaResult) -> None:
+        if self.observer is not None:
+            self.observer.quota_decided(group, result)
 
     async def release(self, workspace_id: str, resource: str) -> None:
         """Give one unit back: a resource was deleted. Never below 0; a store failure is retried in
@@ -167,7 +183,11 @@ class Quotas:
         entry = self.routes.get(f"{method} {path}")
         if entry is None or not entry[0]:
             return []
-        return [exceeded(1, 1)] + ([] if self.on_failure.fails_open else [self.on_failure.refusal(self.store.name)])
+
+        refusals = [exceeded(1, 1)]
+        if not self.on_failure.fails_open:
+            refusals.append(self.on_failure.refusal(self.store.name))
+        return refusals
 
     async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         """The gateway's inner stage: hold a unit for a creation and settle it by the response; give one
@@ -189,6 +209,7 @@ class Quotas:
         if not hold.held:  # failed open
             await app(scope, receive, send)
             return
+
         try:
             await app(scope, receive, _Creating(hold, send))
         finally:
@@ -214,6 +235,7 @@ class Hold:
         self.usage = usage  # the group's usage with this unit
         self.held = token is not None  # (not when the store failed and the policy let the creation through)
         self.settled = not self.held
+
         self.timer: asyncio.TimerHandle | None = None
         if self.held:
             self.timer = asyncio.get_running_loop().call_later(stage.lease_ms / 3000, _renew, weakref.ref(self))
@@ -259,16 +281,17 @@ def _renew(reference: weakref.ref[Hold]) -> None:
     hold = reference()
     if hold is None or hold.settled:
         return
+
     stage = hold.stage
-    stage._background.spawn(
-        _renewing(reference, stage.store.renew_hold(hold.workspace, hold.group, hold.token, stage.lease_ms))
-    )
+    renewal = stage.store.renew_hold(hold.workspace, hold.group, hold.token, stage.lease_ms)
+    stage._background.spawn(_renewing(reference, renewal))
 
 
 async def _renewing(reference: weakref.ref[Hold], renewal: Awaitable[bool]) -> None:
     with contextlib.suppress(StoreError):  # a failed renewal skips a turn: the lease may lapse (what it is for)
         if not await renewal:
             return  # lapsed already: not taken again
+
     hold = reference()
     if hold is not None and not hold.settled:
         hold.timer = asyncio.get_running_loop().call_later(hold.stage.lease_ms / 3000, _renew, reference)

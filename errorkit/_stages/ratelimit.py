@@ -32,7 +32,14 @@ from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies, identity_of
 from errorkit._stages.routes import route_template
-from errorkit._stores.protocols import Counted, CounterAlgorithm, RateLimitStore
+from errorkit._stores.protocols import (
+    Claim,
+    ClaimRequest,
+    Counted,
+    CounterAlgorithm,
+    CountsAndClaims,
+    RateLimitStore,
+)
 
 Header = tuple[bytes, bytes]
 #: The codes a refusal names: the first document's, else the second's (or errorkit's default).
@@ -117,6 +124,7 @@ class RateLimiter:
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {algorithm!r}")
+
         self.counters = counters
         self.algorithm: Algorithm = ALGORITHMS[algorithm]
         self.shadow = shadow
@@ -127,6 +135,7 @@ class RateLimiter:
             template: (self._policy(lim, template, template) if lim is not None else None)
             for template, lim in (routes or {}).items()
         }
+
         self.exempt = PathPatterns(exempt)
         self.cost = cost
         self.identity = identity
@@ -134,6 +143,7 @@ class RateLimiter:
         self.on_failure = FailurePolicy.of(on_failure)
         self.shield = shield
         self.ietf_headers = ietf_headers
+
         self._plans: Expiring[_Policy] = Expiring(plans.size if plans else 1)
         self._refused: Expiring[tuple[Refusal, list[Header], str]] = Expiring(shield_size)
         self.observer: Observer | None = None  # set by install(): metrics, traces
@@ -144,17 +154,21 @@ class RateLimiter:
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
         target = await self._target(scope, headers)
-        if target is None or type(target) is Refusal:
+        if target is None or isinstance(target, Refusal):
             return target
-        policy, who, cost = target  # type: ignore[misc]  # (a plain tuple: no object per request)
+        policy, who, cost = target  # (a plain tuple: no object per request)
+
         try:
             counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
         except StoreUnavailable as exc:
             return self._failed(exc, policy)
+
         return self._decide(policy, counted, cost, who, headers)
 
     def _documented_policy(self, method: str, path: str) -> _Policy | None:
-        policy = self._route_policy(method, path) if not self.exempt.matches(path) else None
+        if self.exempt.matches(path):
+            return None
+        policy = self._route_policy(method, path)
         return self.default if policy is _DEFAULT else policy  # (plans are not known here: the defaults stand in)
 
     def route_refusals(self, method: str, path: str) -> list[Refusal]:
@@ -162,15 +176,19 @@ class RateLimiter:
         policy = self._documented_policy(method, path)
         if policy is None:
             return []
+
         limited = Refusal(_LIMITED, 429, details={"retry_after_seconds": 1}, retry_after=1)
         refusals = [limited] if policy.enforces else []
-        return refusals if self.on_failure.fails_open else [*refusals, self.on_failure.refusal(self.counters.name)]
+        if not self.on_failure.fails_open:
+            refusals.append(self.on_failure.refusal(self.counters.name))
+        return refusals
 
     def route_headers(self, method: str, path: str) -> dict[str, str]:
         """The headers this stage adds to every response of a route, with what each means."""
         policy = self._documented_policy(method, path)
         if policy is None or not (self.shadow_headers or policy.enforces):
             return {}
+
         headers = {
             "X-RateLimit-Limit": "Requests allowed in the current window.",
             "X-RateLimit-Remaining": "Requests left in the current window.",
@@ -188,12 +206,16 @@ class RateLimiter:
             self.observer.rate_limit_decided(policy.label, "failed_open" if fails_open else "failed_closed", False)
         return None if fails_open else refusal
 
-    async def defer(self, scope: Scope, headers: list[Header]) -> PendingCharge | Refusal | None:
-        """What `admit` would count, not counted yet: None when exempt, the shield's refusal, else a charge."""
+    async def defer(
+        self, scope: Scope, headers: list[Header], store: CountsAndClaims
+    ) -> PendingCharge | Refusal | None:
+        """What `admit` would count, to be counted by `store` with a claim: None when exempt, the
+        shield's refusal, else a charge."""
         target = await self._target(scope, headers)
         if target is None or isinstance(target, Refusal):
             return target
-        return PendingCharge(self, *target, headers)
+        policy, who, cost = target
+        return PendingCharge(self, store, policy, who, cost, headers)
 
     async def _target(self, scope: Scope, headers: list[Header]) -> tuple[_Policy, str, int] | Refusal | None:
         """The policy, identity and cost of this request; None when exempt, or the shield's refusal.
@@ -201,6 +223,7 @@ class RateLimiter:
         The plan resolver is asked only when neither an exemption nor a route decides."""
         if self.exempt.matches(scope["path"]):
             return None
+
         policy: _Policy | None = None
         if self.routes:
             found = self._route_policy(scope["method"], route_template(scope) or "<unmatched>")
@@ -210,6 +233,7 @@ class RateLimiter:
         principal = get_principal(scope)
         if policy is None:
             policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
+
         who = identity_of(scope, principal, self.identity, self.proxies)
         if self.shield:
             refused = self._refused.get((who, policy.bucket))
@@ -218,7 +242,9 @@ class RateLimiter:
                 if self.observer is not None:
                     self.observer.rate_limit_decided(refused[2], "limited", False)
                 return refused[0]
-        return policy, who, self.cost(scope) if self.cost is not None else 1
+
+        cost = self.cost(scope) if self.cost is not None else 1
+        return policy, who, cost
 
     def _route_policy(self, method: str, template: str) -> _Policy | None:
         """The route's own policy (`METHOD template` before `template`), None for a route without
@@ -229,7 +255,9 @@ class RateLimiter:
         return _DEFAULT
 
     def _decide(self, policy: _Policy, counted: Counted, cost: int, who: str, headers: list[Header]) -> Refusal | None:
-        now, values, algorithm = counted.now_us, counted.values, self.algorithm
+        now, values = counted.now_us, counted.values
+        algorithm = self.algorithm
+
         if counted.admitted:
             if policy.single is not None:  # one enforced limit: the common case
                 limit = policy.single
@@ -240,6 +268,7 @@ class RateLimiter:
             else:
                 self._admitted(policy, counted, cost, headers)
             return None
+
         # refused (only enforced limits refuse): report the one that makes the client wait longest
         waits = [
             (algorithm.wait(limit.limit, limit.period_us, value, now, cost), limit)
@@ -249,11 +278,13 @@ class RateLimiter:
         if not waits:  # a store that does not know shadow limits refused: none of them may refuse
             self._admitted(policy, counted._replace(admitted=True), cost, headers)
             return None
+
         wait_us, limit = max(waits, key=_first)
         retry_after = max(1, math.ceil(wait_us / 1_000_000))
         own: list[Header] = []
         self._headers(own, policy, limit, 0, now + wait_us, now)
         headers += own
+
         refusal = Refusal(
             _LIMITED,
             429,
@@ -269,20 +300,24 @@ class RateLimiter:
 
     def _admitted(self, policy: _Policy, counted: Counted, cost: int, headers: list[Header]) -> None:
         """Headers for the reported limit closest to exhaustion; near-limit when any limit is 80 % used."""
-        now, algorithm, shadowed = counted.now_us, self.algorithm, counted.shadowed
+        now, shadowed = counted.now_us, counted.shadowed
+        algorithm = self.algorithm
         best: tuple[float, _Limit, int, int] | None = None
         near = False
         for index, (limit, value) in enumerate(zip(policy.limits, counted.values, strict=True)):
             if shadowed >> index & 1:  # a shadow limit that would have refused: not charged
-                remaining, reset_us = 0, now + algorithm.wait(limit.limit, limit.period_us, value, now, cost)
+                remaining = 0
+                reset_us = now + algorithm.wait(limit.limit, limit.period_us, value, now, cost)
             else:
                 remaining, reset_us = algorithm.remaining(limit.limit, limit.period_us, value, now)
                 near = near or remaining * 5 <= limit.limit
+
             if limit.shadow and not self.shadow_headers:
                 continue
             rank = remaining / limit.limit
             if best is None or rank < best[0]:
                 best = (rank, limit, remaining, reset_us)
+
         if best is not None:
             self._headers(headers, policy, best[1], best[2], best[3], now)
         if self.observer is not None:
@@ -297,6 +332,7 @@ class RateLimiter:
             (b"x-ratelimit-remaining", b"%d" % remaining),
             (b"x-ratelimit-reset", b"%d" % -(-reset_us // 1_000_000)),
         )
+
         if self.ietf_headers:
             seconds = max(0, math.ceil((reset_us - now_us) / 1_000_000))
             headers.append((b"ratelimit-policy", policy.ietf_policy))
@@ -315,13 +351,29 @@ class RateLimiter:
 class PendingCharge:
     """One request's charge, not yet counted (see `errorkit._stages.charge.Charge`)."""
 
-    __slots__ = ("algorithm", "args", "buckets", "cost", "headers", "identity", "limiter", "policy")
+    __slots__ = ("algorithm", "args", "buckets", "cost", "headers", "identity", "limiter", "policy", "store")
 
-    def __init__(self, limiter: RateLimiter, policy: _Policy, identity: str, cost: int, headers: list[Header]) -> None:
-        self.limiter, self.policy, self.identity, self.cost, self.headers = limiter, policy, identity, cost, headers
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        store: CountsAndClaims,
+        policy: _Policy,
+        identity: str,
+        cost: int,
+        headers: list[Header],
+    ) -> None:
+        self.limiter = limiter
+        self.store = store
+        self.policy = policy
+        self.identity = identity
+        self.cost = cost
+        self.headers = headers
         self.algorithm: CounterAlgorithm = limiter.algorithm
         self.buckets: Sequence[str] = policy.buckets
         self.args: Sequence[int] = policy.args
+
+    def count_and_claim(self, claim: ClaimRequest) -> Awaitable[tuple[Counted, Claim | None]]:
+        return self.store.count_and_claim(self.algorithm, self.identity, self.buckets, self.args, self.cost, claim)
 
     def settle(self, counted: Counted) -> Refusal | None:
         return self.limiter._decide(self.policy, counted, self.cost, self.identity, self.headers)
@@ -354,15 +406,18 @@ class _Policy:
     ) -> None:
         if not limits:
             raise ValueError("a rate-limit policy needs at least one Limit")
+
         self.limits = tuple(_Limit(lim, shadow=shadow or lim.shadow) for lim in limits)
         self.bucket = bucket
         self.label = label or bucket
+
         # the store's arguments: a shadow limit is sent as its negative (see errorkit._stages.algorithms)
         self.args: tuple[int, ...] = tuple(
             v for lim in self.limits for v in (lim.period_us, -lim.limit if lim.shadow else lim.limit)
         )
         # (a shadow limit keeps its enforced twin's key: enforcing it later starts from what it counted)
         self.buckets = tuple(f"{bucket}:{lim.limit}/{lim.period:g}" for lim in self.limits)
+
         reported = [lim for lim in self.limits if report_shadow or not lim.shadow]
         self.ietf_policy = ", ".join(
             f'"{lim.name}";q={lim.limit};w={math.ceil(lim.period)}' for lim in reported
@@ -377,7 +432,9 @@ class _Limit:
     __slots__ = ("header", "limit", "name", "period", "period_us", "shadow")
 
     def __init__(self, limit: Limit, *, shadow: bool) -> None:
-        self.limit, self.period, self.name, self.shadow = limit.limit, limit.period, limit.name, shadow
+        self.limit, self.period = limit.limit, limit.period
+        self.name = limit.name
+        self.shadow = shadow
         self.period_us = limit.period_us
         self.header = b"%d" % limit.limit
 

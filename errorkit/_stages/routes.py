@@ -30,6 +30,7 @@ def _match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, BaseRoute] |
         match, child = route.matches(scope)
         if match is Match.NONE:
             continue
+
         found: tuple[str, BaseRoute] = (str(getattr(route, "path", "")), route)
         if isinstance(route, Mount):
             inner = _match(route.routes, {**scope, **child})

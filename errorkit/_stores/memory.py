@@ -57,8 +57,10 @@ class MemoryBackend:
         """The clock, swept now and then so that expired entries go, as Redis expiry would."""
         now = time.time_ns() // 1000
         self._operations += 1
+
         if self._operations % _SWEEP_EVERY == 0:
-            for key in [k for k, (expires, _) in self._values.items() if expires <= now]:
+            expired = [k for k, (expires, _) in self._values.items() if expires <= now]
+            for key in expired:
                 del self._values[key]
             for settled in self._settled.values():
                 _forget_settled(settled, now)
@@ -132,6 +134,7 @@ class MemoryBackend:
         if record is None:
             self.set(("idem", tenant, key), {"state": "p", "fp": fingerprint, "owner": owner}, now + lease_ms * 1000)
             return _CLAIMED
+
         if record["state"] == "c":
             return Claim(ClaimState.COMPLETED, record["fp"], record["resp"])
         if record["state"] == "u":
@@ -143,6 +146,7 @@ class MemoryBackend:
         record = self.get(("idem", tenant, key), now)
         if record is None or record.get("owner") != owner:
             return False
+
         done = (
             {"state": "u", "fp": record["fp"]}
             if response is None
@@ -185,6 +189,7 @@ class MemoryBackend:
         usage = self._usage.get((workspace, group), 0) + len(holds)
         if limit is not None and usage + 1 > limit:
             return Reserved(False, usage)
+
         holds[token] = now + lease_ms * 1000
         return Reserved(True, usage + 1)
 
@@ -247,7 +252,8 @@ def _forget_settled(settled: OrderedDict[str, int], now: int) -> OrderedDict[str
 def _live(leases: dict[tuple[str, str], dict[str, int]], owner: tuple[str, str], now: int) -> dict[str, int]:
     """The tokens of `owner` whose lease has not ended (token -> lease end, µs); lapsed ones are dropped."""
     tokens = leases.setdefault(owner, {})
-    for token in [t for t, ends in tokens.items() if ends <= now]:
+    lapsed = [t for t, ends in tokens.items() if ends <= now]
+    for token in lapsed:
         del tokens[token]
     return tokens
 

@@ -4,17 +4,19 @@ A store only stores: it owns the layout of its keys (prefix, hash tag) and runs 
 step atomically (one Lua script on Redis, a step with no `await` inside in memory).
 Stages pass logical identities (a key id, a workspace, a tenant and an idempotency key)
 and get small typed results back (named tuples: they are built on every request).
-`MemoryBackend` and `RedisBackend` implement all three protocols; one contract suite
-(`tests/test_store_contract.py`) runs over both.
+`MemoryBackend` and `RedisBackend` implement every protocol; one contract suite
+(`tests/test_store_contract.py`) runs over both. Optional capabilities are protocols of their
+own, checked with `isinstance` (`WatchesKeys`, `CountsAndClaims`, `Observed`).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from errorkit._common.principal import APIKeyRecord
+from errorkit._observe.observer import Observer
 
 
 class KeyWatchLike(Protocol):
@@ -43,10 +45,6 @@ class KeyStore(Protocol):
     name: str
 
     def get_api_key(self, key_id: str) -> Awaitable[APIKeyRecord | None]: ...
-
-    def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatchLike | None:
-        """A live feed of changed key ids (None: forget all), or None if the store has none."""
-        ...
 
     async def put_api_key(self, record: APIKeyRecord) -> None:
         """Write the whole record (it stays revoked if the one it replaces was)."""
@@ -257,8 +255,21 @@ class ClaimRequest(NamedTuple):
     lease_ms: int
 
 
-class Backend(KeyStore, RateLimitStore, IdempotencyStore, QuotaStore, ConcurrencyStore, Protocol):
-    """A store for every concern (what `backend_from_env()` returns)."""
+@runtime_checkable
+class WatchesKeys(Protocol):
+    """A key store that pushes changes to key records (Redis), so records can be served from memory
+    until one changes."""
+
+    def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatchLike | None:
+        """A live feed of changed key ids (None: forget all), or None if the store has none."""
+        ...
+
+
+@runtime_checkable
+class CountsAndClaims(Protocol):
+    """A store that can count a rate limit and make an idempotency claim in one atomic step, so a
+    first-time idempotent request costs one command instead of two (`install()` then runs the
+    limiter's count inside the claim)."""
 
     def count_and_claim(
         self,
@@ -271,6 +282,21 @@ class Backend(KeyStore, RateLimitStore, IdempotencyStore, QuotaStore, Concurrenc
     ) -> Awaitable[tuple[Counted, Claim | None]]:
         """`count`, then `claim` only if admitted, as one atomic step (claim None: refused, nothing claimed)."""
         ...
+
+
+@runtime_checkable
+class Observed(Protocol):
+    """A store that reports its connections' replies, failures and state to an observer (Redis)."""
+
+    def observe(self, observer: Observer | None) -> None:
+        """Report to `observer` from now on (None: stop)."""
+        ...
+
+
+class Backend(
+    KeyStore, RateLimitStore, IdempotencyStore, QuotaStore, ConcurrencyStore, WatchesKeys, CountsAndClaims, Protocol
+):
+    """A store for every concern (what `backend_from_env()` returns)."""
 
     async def initialize(self) -> int:
         """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""

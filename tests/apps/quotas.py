@@ -25,6 +25,7 @@ from errorkit import (
     ErrorKit,
     Idempotency,
     MemoryBackend,
+    Observer,
     Quotas,
     StoreError,
     backend_from_env,
@@ -93,6 +94,7 @@ def build(
     lease: float = 30.0,
     idempotency_lease: float = 30.0,
     quota_lease: float = 30.0,
+    metrics: Observer | None = None,
     **quota_options: Any,
 ) -> Starlette:
     keys = MemoryBackend()
@@ -147,6 +149,7 @@ def build(
             backend, routes={"/slow": concurrency, "/quick": concurrency, "/exports": concurrency}, lease=lease
         ),
         quotas=quotas,
+        metrics=metrics,
     )
     return app
 

@@ -43,6 +43,7 @@ from errorkit._common.principal import APIKeyRecord, check_update
 from errorkit._observe.log_context import log_extra
 from errorkit._observe.observer import Observer
 from errorkit._stores.protocols import (
+    SETTLE_RETRY_MS,
     SETTLED_MS,
     Claim,
     ClaimRequest,
@@ -140,8 +141,9 @@ def _record_name(prefix: str, tenant: str, key: str) -> str:
 
     Cached, so the claim and the completion of one request name it once.
     """
-    digest = base64.urlsafe_b64encode(hashlib.blake2b(key.encode(), digest_size=16).digest()).rstrip(b"=")
-    return f"{prefix}:ik:{{{_tag(tenant)}}}:{digest.decode()}"
+    digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+    name = base64.urlsafe_b64encode(digest).rstrip(b"=")
+    return f"{prefix}:ik:{{{_tag(tenant)}}}:{name.decode()}"
 
 
 def _tag(value: str) -> str:
@@ -197,6 +199,7 @@ class RedisBackend:
                 f"connection must be errorkit's own Redis client (errorkit._stores.redis.topology.connect(url)), "
                 f"not {type(connection).__module__}.{type(connection).__qualname__}: errorkit does not run on redis-py"
             )
+
         self.redis = connection if connection is not None else connect(url, timeout=timeout)
         self.prefix = prefix
         self._scripts: dict[str, Script] = {}
@@ -227,15 +230,18 @@ class RedisBackend:
             markers = [f"{self.prefix}:dataset:{{{tag}}}" for tag in slot_tags()]
         else:
             markers = [f"{self.prefix}:dataset"]
+
         created = 0
         for start in range(0, len(markers), _MARKERS_AT_ONCE):  # each batch well inside the deadline
             batch = markers[start : start + _MARKERS_AT_ONCE]
             written = await asyncio.gather(*(self.redis.execute("SET", m, value, "NX") for m in batch))
             created += sum(reply is not None for reply in written)
+
         if created:
             logger.warning(
                 "marked %r as holding errorkit's data (%d dataset markers written)", self, created, extra=log_extra()
             )
+
         await self._check_eviction()
         self._seen_markers.update(markers)
         self._initialized = True
@@ -246,6 +252,7 @@ class RedisBackend:
             reply = await self.redis.execute("CONFIG", "GET", "maxmemory-policy")
         except RedisError:
             return
+
         policy = reply[1] if len(reply) == 2 else b"noeviction"
         if policy not in _SAFE_EVICTION:
             logger.warning(
@@ -273,11 +280,13 @@ class RedisBackend:
             if not await self.redis.execute("EXISTS", self._marker(key)):
                 raise StoreDataLost(_LOST.format(what="an API key"))
             return None
+
         marker = self._marker(key)
         if marker not in self._seen_markers:  # a record that is there proves its slot's data is: mark it
             self._seen_markers.add(marker)  # (once per slot and process; keys stored before markers existed)
             mark = functools.partial(self.redis.execute, "SET", marker, str(int(time.time())), "NX")
             self._background(mark, 10_000, "marking a slot as holding errorkit's data")
+
         return _key_record(key_id, flat)
 
     def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatch:
@@ -301,9 +310,11 @@ class RedisBackend:
     async def put_api_key(self, record: APIKeyRecord) -> None:
         if not self._initialized:
             await self.initialize()
+
         fields = [p for item in record.to_fields().items() for p in item]
         key = self._api_key(record.key_id)
         keys = [key, self._marker(key)]
+
         await self.redis.run(_PUT_KEY, keys, (str(int(time.time())), *fields))
         self._seen_markers.add(keys[1])
         await self.redis.execute("SADD", self._workspace_keys(record.workspace_id), record.key_id)
@@ -311,7 +322,8 @@ class RedisBackend:
     async def update_api_key(self, key_id: str, fields: Mapping[str, str | None]) -> bool:
         """HSET (and HDEL) of just these fields, in a script that first checks the record exists."""
         check_update(fields)
-        written = [part for name, value in fields.items() if value is not None for part in (name, value)]
+        kept = {name: value for name, value in fields.items() if value is not None}
+        written = [part for item in kept.items() for part in item]
         removed = [name for name, value in fields.items() if value is None]
 
         key = self._api_key(key_id)
@@ -324,7 +336,8 @@ class RedisBackend:
         """The workspace's records, with the unreadable ones listed in its index whose workspace is unknown."""
         key_ids = await self.redis.execute("SMEMBERS", self._workspace_keys(workspace_id))
         records = [await self.get_api_key(key_id.decode(errors="replace")) for key_id in key_ids]
-        return [r for r in records if r is not None and r.workspace_id in (workspace_id, "" if r.unreadable else None)]
+        found = [record for record in records if record is not None]
+        return [r for r in found if r.workspace_id == workspace_id or (r.unreadable and r.workspace_id == "")]
 
     # -- rate limiting --------------------------------------------------------------------
 
@@ -334,6 +347,7 @@ class RedisBackend:
         script = self._scripts.get(algorithm.name)
         if script is None:
             script = self._scripts[algorithm.name] = Script(algorithm.lua)
+
         base = f"{self.prefix}:rl:{{{_tag(identity)}}}:"
         keys = [base + bucket for bucket in buckets]
         return self.redis.run(script, keys, (cost, *args), _counted)  # a future: no extra frame
@@ -353,15 +367,18 @@ class RedisBackend:
         share their hash tag (the slot), else the two steps one after the other."""
         if len(claim.fingerprint) > 255:
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
+
         tag = _tag(identity)
         if not tag or tag != _tag(claim.tenant):  # ("{}" is no hash tag: Redis would hash whole keys)
             return count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
+
         name = f"{algorithm.name}+claim"
         script = self._scripts.get(name)
         if script is None:
             source = _LIMIT_THEN_CLAIM.replace("--[[ the algorithm ]]", algorithm.lua, 1)
             source = source.replace("--[[ the claim ]]", _CLAIM.source, 1)
             script = self._scripts[name] = Script(source)
+
         base = f"{self.prefix}:rl:{{{tag}}}:"
         record = self._record(claim.tenant, claim.key)
         keys = [*(base + bucket for bucket in buckets), record, self._marker(record)]
@@ -378,6 +395,7 @@ class RedisBackend:
     def claim(self, tenant: str, key: str, fingerprint: bytes, owner: str, lease_ms: int) -> Awaitable[Claim]:
         if len(fingerprint) > 255:  # a record keeps its fingerprint's length in one byte
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
+
         record = self._record(tenant, key)
         keys = [record, self._marker(record)]
         late = _FreeIfClaimed(self, tenant, key, owner, lease_ms, counted=False)
@@ -437,9 +455,11 @@ class RedisBackend:
     async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
         if not groups:  # (HMGET needs a field)
             return []
+
         key = self._quota(workspace)
         keys = [key, self._marker(key), *(self._holds(workspace, group) for group in groups)]
-        return await self.redis.run(_USAGE, keys, tuple(groups), _usage)  # type: ignore[no-any-return]
+        usage: list[int] = await self.redis.run(_USAGE, keys, tuple(groups), _usage)
+        return usage
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:
         await self.redis.execute("HSET", self._quota(workspace), group, usage)
@@ -502,7 +522,10 @@ class _GiveBack:
             self.backend._background(self.step, self.lease_ms, self.what)
 
     def unknown(self) -> None:
-        self.backend._background(self.step, self.lease_ms, self.what, again_after=1.0)
+        # tried for 10 minutes, not just the lease: Redis runs the step only when it resumes, which
+        # may be after a lease's worth of stall, and the step's own lease starts only then
+        within_ms = max(self.lease_ms, SETTLE_RETRY_MS)
+        self.backend._background(self.step, within_ms, self.what, again_after=1.0)
 
 
 class _FreeIfClaimed(_GiveBack):

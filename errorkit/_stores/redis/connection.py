@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import hiredis
 
@@ -155,13 +155,14 @@ class _Protocol(asyncio.Protocol):
         self.published = False  # its handshake answered: in use (failures before that are the connect's)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         self.last_heard = self.owner._loop.time() if self.owner._loop is not None else 0.0
         waiters = self.waiters
         misdirected = False
+
         while (reply := self.reader.gets()) is not False:
             try:
                 waiter, evalsha, convert, late = waiters.popleft()
@@ -169,15 +170,18 @@ class _Protocol(asyncio.Protocol):
                 if self.owner.on_push is not None:
                     self.owner.on_push(reply)
                 continue
+
             self.replied += 1
             is_error = isinstance(reply, hiredis.ReplyError)
             if is_error and str(reply).split(" ", 1)[0] in MISDIRECTED_REPLIES:
                 misdirected = True
+
             if waiter.done():  # its caller gave up (deadline) or was cancelled: drop the reply
                 if late is not None and not is_error:
                     with contextlib.suppress(StoreError):
                         late(reply if convert is None else convert(reply))
                 continue
+
             if not is_error:
                 try:  # a store's convert raises StoreError for a reply that means "cannot answer"
                     waiter.set_result(reply if convert is None else convert(reply))
@@ -190,8 +194,9 @@ class _Protocol(asyncio.Protocol):
             else:
                 error = reply_error(str(reply))
                 waiter.set_exception(error)
-                if type(error) is StoreUnavailable and self.published:
+                if isinstance(error, StoreUnavailable) and self.published:
                     self.owner._report_failure("unavailable", 1)
+
         if self.sent:
             self.owner._replied(self)
         if misdirected:
@@ -202,6 +207,7 @@ class _Protocol(asyncio.Protocol):
         failed = self.fail(StoreUnavailable(f"connection to Redis lost: {exc or 'closed'}"))
         if self.published:  # (before that, the connect's failure is reported)
             self.owner._report_failure("connection_lost", failed)
+
         if self.watchdog is not None:
             self.watchdog.cancel()
         self.owner._lost(self)
@@ -226,6 +232,7 @@ class _Protocol(asyncio.Protocol):
                     waiter.set_exception(error)
                     failed += 1
             return failed
+
         for index, pending in enumerate(self.waiters):
             if index >= count:
                 break
@@ -262,6 +269,7 @@ class Redis:
         self.config = parse_url(url) if isinstance(url, str) else url
         if self.config.topology != "single" and address is None:
             raise ValueError(f"{self.config.text!r} is not one server: use errorkit._stores.redis.topology.connect()")
+
         self.address: Address | None = address or (self.config.addresses[0] if self.config.addresses else None)
         self.timeouts = Timeouts.of(timeout)
         self.role = role
@@ -270,8 +278,9 @@ class Redis:
         self.on_push = on_push
         self.observer = observer
         self.node = self.where  # how metrics name this server
-        self._up = False  # a connection is published (for the observer's connection count)
         self.url = self.config.text  # never the password
+
+        self._up = False  # a connection is published (for the observer's connection count)
         self._protocol: _Protocol | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
@@ -279,6 +288,7 @@ class Redis:
         self._failures = 0
         self._buffer: list[bytes] = []
         self._flush_scheduled = False
+
         self.commands_sent = 0
         self.writes = 0
         self.connections_opened = 0
@@ -350,6 +360,7 @@ class Redis:
         """
         if self._protocol is None or self._loop is not asyncio.get_running_loop():
             return self._run_connecting(script, keys, args, convert, late, asking)
+
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         if asking:
             self._send(("ASKING",), None)
@@ -382,6 +393,7 @@ class Redis:
         loop = self._loop
         assert loop is not None
         waiter: asyncio.Future[Any] = loop.create_future()
+
         protocol = self._protocol
         if protocol is None:
             waiter.set_exception(StoreUnavailable(f"connection to Redis at {self.where} lost"))
@@ -399,11 +411,19 @@ class Redis:
         convert: Convert | None,
         late: Late | None,
     ) -> None:
+        try:  # packed before its waiter is queued: a command that cannot be sent leaves the replies in step
+            packed = hiredis.pack_command(args)  # type: ignore[arg-type]  # (hiredis's stub: a 1-tuple)
+        except (UnicodeEncodeError, TypeError, ValueError) as exc:
+            waiter.set_exception(ValueError(f"cannot send {args[0]!r} to Redis: {exc}"))
+            return
+
         protocol.waiters.append((waiter, evalsha, convert, late))
-        self._buffer.append(hiredis.pack_command(args))  # type: ignore[arg-type]
+        self._buffer.append(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush, protocol)  # type: ignore[union-attr]
+            loop = self._loop
+            assert loop is not None
+            loop.call_soon(self._flush, protocol)
 
     def _evaluate(
         self,
@@ -430,10 +450,10 @@ class Redis:
         self._flush_scheduled = False
         buffer, self._buffer = self._buffer, []
         if protocol is not self._protocol or protocol.transport is None:
-            self._report_failure(
-                "connection_lost", protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
-            )
+            failed = protocol.fail(StoreUnavailable(f"connection to Redis at {self.where} lost"))
+            self._report_failure("connection_lost", failed)
             return
+
         loop = self._loop
         assert loop is not None
         now = loop.time()
@@ -442,6 +462,7 @@ class Redis:
         protocol.transport.write(b"".join(buffer))
         self.commands_sent += len(buffer)
         self.writes += 1
+
         expected = protocol.replied + len(protocol.waiters)
         protocol.deadlines.append((now + self.timeouts.command, expected))
         if self.observer is not None:
@@ -458,6 +479,7 @@ class Redis:
         protocol.watchdog = None
         if protocol is not self._protocol:
             return
+
         loop = self._loop
         assert loop is not None
         now = loop.time()
@@ -468,7 +490,9 @@ class Redis:
                 late = StoreUnavailable(
                     f"Redis at {self.where} did not answer within {self.timeouts.command * 1000:.0f} ms"
                 )
-                self._report_failure("timeout", protocol.fail(late, expected - protocol.replied))
+                failed = protocol.fail(late, expected - protocol.replied)
+                self._report_failure("timeout", failed)
+
         if protocol.waiters and now - protocol.last_heard > self.timeouts.dead_after:
             failed = protocol.fail(
                 StoreUnavailable(f"Redis at {self.where} answered nothing for {self.timeouts.dead_after:g} s")
@@ -476,6 +500,7 @@ class Redis:
             self._report_failure("connection_lost", failed)
             self._drop(protocol)
             return
+
         if protocol.waiters:
             protocol.watchdog = loop.call_later(self.timeouts.command / 5, self._watch, protocol)
 
@@ -485,6 +510,7 @@ class Redis:
         if observer is None:
             sent.clear()
             return
+
         now = self._loop.time() if self._loop is not None else 0.0
         while sent and sent[0][1] <= protocol.replied:
             when, _, commands = sent.popleft()
@@ -503,43 +529,52 @@ class Redis:
                 self.observer.redis_connection(self.node, False)
 
     def _drop(self, protocol: _Protocol) -> None:
-        if protocol is self._protocol:
-            self._protocol = None
-            self._down()
-        if protocol.transport is not None:
-            protocol.transport.abort()
-        if self.on_lost is not None:
-            self.on_lost()
+        """Nothing answered for `dead_after`: abort the connection (published or not), then `on_lost`."""
+        self._tear_down(protocol, "abort")
 
     def _misdirected(self, protocol: _Protocol) -> None:
         """READONLY, LOADING or MASTERDOWN: this server cannot take our writes; reconnect (or re-discover)."""
         if protocol is self._protocol:
-            self._protocol = None
-            self._down()
-            if protocol.transport is not None:
-                protocol.transport.close()  # replies still in flight are failed by connection_lost
-            if self.on_lost is not None:
-                self.on_lost()
+            self._tear_down(protocol, "close")  # replies still in flight are failed by connection_lost
 
     def _lost(self, protocol: _Protocol) -> None:
+        """The transport is gone (`connection_lost`): if it was the published one, unpublish it and tell."""
+        if protocol is self._protocol:
+            self._tear_down(protocol, None)
+
+    def _tear_down(self, protocol: _Protocol, end: Literal["abort", "close"] | None) -> None:
+        """Unpublish `protocol` if it is the published one (the observer hears it), end its transport
+        (`abort` drops what is unsent, `close` sends it first), then tell `on_lost`."""
         if protocol is self._protocol:
             self._protocol = None
             self._down()
-            if self.on_lost is not None:
-                self.on_lost()
+
+        if end is not None and protocol.transport is not None:
+            if end == "abort":
+                protocol.transport.abort()
+            else:
+                protocol.transport.close()
+
+        if self.on_lost is not None:
+            self.on_lost()
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
-            self._loop, self._protocol, self._lock, self._buffer = loop, None, asyncio.Lock(), []
+            self._loop = loop
+            self._protocol = None
+            self._lock = asyncio.Lock()
+            self._buffer = []
             self._flush_scheduled = False
             self._down()
+
         async with self._lock:
             if self._protocol is not None:
                 return self._protocol
             if time.monotonic() < self._retry_at:
                 self._report_failure("backoff", 1)
                 raise StoreUnavailable(f"Redis at {self.where} is unreachable (reconnecting with backoff)")
+
             try:
                 protocol = await asyncio.wait_for(self._open(loop), self.timeouts.connect)
             except (TimeoutError, OSError, ssl.SSLError, StoreUnavailable, RedisError) as error:
@@ -551,6 +586,7 @@ class Redis:
                     self.on_lost()
                 self._report_failure("connect", 1)
                 raise StoreUnavailable(f"cannot connect to Redis at {self.where}: {reason}") from None
+
             self._failures = 0
             self._protocol = protocol  # published only now: the handshake has answered
             protocol.published = self._up = True
@@ -570,6 +606,7 @@ class Redis:
                 lambda: _Protocol(self), host, port, ssl=context, server_hostname=host if context else None
             )
         self.connections_opened += 1
+
         try:
             answered = False
             if config.password is not None:
@@ -597,9 +634,11 @@ class Redis:
         assert self._loop is not None and protocol.transport is not None
         if protocol.lost:
             raise StoreUnavailable(f"connection to Redis at {self.where} lost during the handshake")
+
+        packed = hiredis.pack_command(args)  # type: ignore[arg-type]  # (hiredis's stub: a 1-tuple)
         waiter: asyncio.Future[Any] = self._loop.create_future()
         protocol.waiters.append((waiter, None, None, None))
-        protocol.transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+        protocol.transport.write(packed)
         return await waiter
 
     def __repr__(self) -> str:

@@ -74,6 +74,7 @@ class SentinelClient:
         self.timeouts = Timeouts.of(timeout)
         self.check_interval = check_interval
         self.service = config.service_name
+
         self._sentinels = list(config.addresses)
         self._connections: dict[Address, Redis] = {}
         self._master: Redis | None = None
@@ -126,6 +127,7 @@ class SentinelClient:
             sentinel = self._connections.get(address)
             if sentinel is None:
                 sentinel = self._connections[address] = self._sentinel(address)
+
             try:
                 reply = await sentinel.execute("SENTINEL", "get-master-addr-by-name", self.service)
             except (StoreUnavailable, RedisError) as exc:
@@ -135,9 +137,11 @@ class SentinelClient:
             if reply is None:
                 problems.append(f"{address[0]}:{address[1]}: no master named {self.service!r}")
                 continue
+
             if index:  # remember which sentinel answered: ask it first next time
                 self._sentinels.insert(0, self._sentinels.pop(index))
             return reply[0].decode(), int(reply[1])
+
         raise StoreUnavailable(f"no sentinel named the master of {self.service!r}: {'; '.join(problems)}")
 
     def _sentinel(self, address: Address) -> Redis:
@@ -155,12 +159,15 @@ class SentinelClient:
             for gone in [self._master, *self._connections.values()]:
                 if gone is not None:
                     gone.abandon()
-            self._loop, self._lock, self._master, self._watcher = loop, asyncio.Lock(), None, None
+            self._loop, self._lock = loop, asyncio.Lock()
+            self._master, self._watcher = None, None
             self._connections = {}
+
         assert self._lock is not None
         async with self._lock:
             if self._master is not None:
                 return self._master
+
             address = await self.master_address()
             master = Redis(
                 self.config,
@@ -171,6 +178,7 @@ class SentinelClient:
                 observer=self.observer,
             )
             await master._connect()  # the handshake checks the role: a stale answer fails here
+
             self.discoveries += 1
             self._master = master
             if self._watcher is None or self._watcher.done():  # (no request's context: it outlives them all)
@@ -208,10 +216,12 @@ class SentinelClient:
             master = self._master
             if master is None:
                 continue
+
             try:
                 address = await self.master_address()
             except StoreUnavailable:
                 continue
+
             if address != master.address and self._master is master:
                 self._master = None
                 await master.close()
@@ -221,6 +231,7 @@ class SentinelClient:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await self._watcher
+
         master, self._master = self._master, None
         if master is not None:
             await master.close()
@@ -276,6 +287,7 @@ class ClusterClient:
         self.config = config
         self.url = config.text
         self.timeouts = Timeouts.of(timeout)
+
         self._seeds = list(config.addresses)
         self._slots: list[Address | None] = [None] * SLOTS
         self._nodes: dict[Address, Redis] = {}
@@ -334,7 +346,8 @@ class ClusterClient:
         if self._loop is not loop:  # first use, or a new event loop (tests, a forked worker)
             for gone in self._nodes.values():
                 gone.abandon()
-            self._loop, self._lock, self._nodes, self._refreshing = loop, asyncio.Lock(), {}, None
+            self._loop, self._lock = loop, asyncio.Lock()
+            self._nodes, self._refreshing = {}, None
             self._slots = [None] * SLOTS
 
     async def primary_addresses(self, *, fresh: bool = False) -> list[Address | None]:
@@ -359,6 +372,7 @@ class ClusterClient:
             node = self.node_for(key)
             if node is None:
                 raise StoreUnavailable(f"no Redis Cluster node serves the slot of {key!r}")
+
         asking = False
         for _ in range(_MAX_REDIRECTS):
             try:
@@ -372,6 +386,7 @@ class ClusterClient:
                     self._stale()
                 asking = redirect.kind == "ASK"
                 node = self.node(redirect.address)
+
         raise StoreUnavailable(f"Redis Cluster redirected the slot of {key!r} more than {_MAX_REDIRECTS} times")
 
     def _stale(self) -> None:
@@ -400,6 +415,7 @@ class ClusterClient:
                 except (StoreUnavailable, RedisError) as exc:
                     problems.append(f"{address[0]}:{address[1]}: {exc}")
                     continue
+
                 slots: list[Address | None] = [None] * SLOTS
                 for start, end, primary, *_ in reply:
                     address_of_primary = (primary[0].decode() or address[0], int(primary[1]))
@@ -408,10 +424,13 @@ class ClusterClient:
                 self._slots = slots
                 self._refreshed_at = time.monotonic()
                 self.refreshes += 1
+
                 primaries = set(slots)
-                for known in [a for a in self._nodes if a not in primaries and a not in self._seeds]:
+                gone = [a for a in self._nodes if a not in primaries and a not in self._seeds]
+                for known in gone:
                     await self._nodes.pop(known).close()
                 return
+
             raise StoreUnavailable(f"no Redis Cluster node answered CLUSTER SLOTS: {'; '.join(problems)}")
 
     async def close(self) -> None:

@@ -66,6 +66,7 @@ class KeyWatch:
         self.prefix = prefix
         self.on_change = on_change
         self.check_interval = check_interval
+
         self.live = False  # every primary's channel is subscribed
         self.epoch = 0  # moves on whenever a channel starts or stops: earlier trust ends
         self.changes = 0  # changes heard so far (a fetch that overlaps one is not trusted)
@@ -78,8 +79,10 @@ class KeyWatch:
         """Open the channels in the background (again, in a new event loop); cheap when running."""
         loop = asyncio.get_running_loop()
         task = self._task
-        if self.unsupported or self.closed or (task is not None and not task.done() and task.get_loop() is loop):
+        running = task is not None and not task.done() and task.get_loop() is loop
+        if self.unsupported or self.closed or running:
             return
+
         self.live = False
         self.epoch += 1
         self._task = loop.create_task(self._supervise(), context=contextvars.Context())  # outlives every request
@@ -88,6 +91,7 @@ class KeyWatch:
         while True:
             channels: dict[Address | None, Redis] = {}
             self._lost = asyncio.Event()
+
             try:
                 # (re)starting, perhaps after a failover: a Cluster reads its slot map again
                 addresses = await self.client.primary_addresses(fresh=True)
@@ -95,6 +99,7 @@ class KeyWatch:
                     channels[address] = await self._subscribe(address)
                 self.epoch += 1
                 self.live = True
+
                 while not self._lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._lost.wait(), self.check_interval)
@@ -123,6 +128,7 @@ class KeyWatch:
                 self.on_change(None)
                 for channel in channels.values():
                     await channel.close()
+
             await asyncio.sleep(self.check_interval)
 
     async def _subscribe(self, address: Address | None) -> Redis:
@@ -144,6 +150,7 @@ class KeyWatch:
     def _pushed(self, message: Any) -> None:
         if not isinstance(message, list) or len(message) != 3 or message[0] != b"message":
             return
+
         self.changes += 1
         names = message[2]
         if names is None:
@@ -162,6 +169,7 @@ class KeyWatch:
         self.closed = True
         self.live = False
         self.epoch += 1
+
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 Topology = Literal["single", "sentinel", "cluster"]
@@ -85,15 +85,22 @@ def redact(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable Redis URL>"
+
     netloc = parts.netloc
     if "@" in netloc:
         credentials, hosts = netloc.rsplit("@", 1)
         netloc = f"{credentials.split(':', 1)[0]}:***@{hosts}" if ":" in credentials else f"***@{hosts}"
-    query = "&".join(
-        f"{name}=***" if name.lower().endswith("password") else f"{name}={value}" if sep else name
-        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
-    )
+
+    query = "&".join(_redacted_option(item) for item in parts.query.split("&") if item)
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def _redacted_option(item: str) -> str:
+    """One `name=value` of a query, the value as `***` when the name ends with "password"."""
+    name, sep, value = item.partition("=")
+    if name.lower().endswith("password"):
+        return f"{name}=***"
+    return f"{name}={value}" if sep else name
 
 
 def parse_url(url: str) -> RedisURL:
@@ -110,11 +117,13 @@ def parse_url(url: str) -> RedisURL:
     if parts.scheme not in _SCHEMES:
         raise problem(f"unknown scheme {parts.scheme!r}: use one of {', '.join(sorted(_SCHEMES))}")
     topology, uses_tls = _SCHEMES[parts.scheme]
+
     query: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name in query:
             raise problem(f"option {name!r} is given twice")
         query[name] = value
+
     allowed = {"sentinel_password"} if topology == "sentinel" else set()
     if uses_tls:
         allowed |= _TLS_OPTIONS
@@ -206,6 +215,7 @@ def _address(text: str, default_port: int, problem: Problem) -> Address:
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port_text = text.partition(":")
+
     try:
         port = int(port_text) if port_text else default_port
     except ValueError:
@@ -224,7 +234,7 @@ def _db(text: str, problem: Problem) -> int:
 def _choice(value: str, name: str, problem: Problem) -> CertReqs:
     if value not in _CERT_REQS:
         raise problem(f"{name} must be required, optional or none, not {value!r}")
-    return value  # type: ignore[return-value]
+    return cast(CertReqs, value)
 
 
 def _boolean(value: str, name: str, problem: Problem) -> bool:

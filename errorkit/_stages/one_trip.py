@@ -1,0 +1,55 @@
+"""Rate limiting and idempotency in one store step: the wrapping stage `install()` builds when the
+limiter and idempotency share a store that counts and claims at once (`CountsAndClaims`).
+
+A request that will be claimed (a valid `Idempotency-Key` on a guarded route) is not counted
+by the limiter's own step: the limiter defers its charge, and the claim's script counts it
+first and claims only if the limit admits, so a first-time POST through the whole stack costs
+one Redis command for both, and a request the limit refuses claims nothing. Every other
+request goes through the limiter and idempotency as usual.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from errorkit._common.refusal import Refusal
+from errorkit._stages.idempotency import Idempotency
+from errorkit._stages.ratelimit import Header, RateLimiter
+from errorkit._stores.protocols import CountsAndClaims
+
+
+class OneTrip:
+    """The limiter's count riding on the idempotency claim, for the requests `claims()` says will be
+    claimed; the gateway runs this in place of the limiter and idempotency for them."""
+
+    def __init__(self, limiter: RateLimiter, idempotency: Idempotency, store: CountsAndClaims) -> None:
+        self.limiter = limiter
+        self.idempotency = idempotency
+        self.store = store
+
+    def claims(self, scope: Scope) -> bool:
+        """Whether this request will be claimed (a valid key on a guarded route)."""
+        return self.idempotency.claims(scope)
+
+    async def wrap(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, headers: list[Header]
+    ) -> Refusal | None:
+        """Count and claim in one step, then replay, refuse or run `app` once, as idempotency does."""
+        charge = await self.limiter.defer(scope, headers, self.store)
+        if isinstance(charge, Refusal):  # the limiter's shield refused it without asking the store
+            return charge
+        return await self.idempotency.wrap(scope, receive, send, app, charge)
+
+
+def one_trip(limiter: RateLimiter | None, idempotency: Idempotency | None) -> OneTrip | None:
+    """The one-step stage, when the limiter and idempotency share a store that counts and claims at once."""
+    if limiter is None or idempotency is None:
+        return None
+
+    store = idempotency.records
+    shared = cast(object, limiter.counters) is store
+    if not shared or not isinstance(store, CountsAndClaims):
+        return None
+    return OneTrip(limiter, idempotency, store)
