@@ -162,7 +162,14 @@ class GatewayMiddleware:
 
         current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
-            refusal = await self._stages(scope, receive, gateway_send, extra)
+            # the stages, in order; the one-trip path here rather than in a method of its own (a coroutine
+            # fewer: 2.2k instructions of a replay's 276k, see benchmarks/README.md)
+            refusal = None if self.auth is None else await self.auth.admit(scope, extra)
+            if refusal is None and self.one_trip is not None and self.one_trip.claims(scope):
+                refusal = await self.one_trip.wrap(scope, receive, gateway_send, self.inner, extra)
+            else:
+                refusal = await self._limited_run(scope, receive, gateway_send, extra, refusal)
+
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:
@@ -174,14 +181,12 @@ class GatewayMiddleware:
         if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
             await send(gateway_send.held)
 
-    async def _stages(self, scope: Scope, receive: Receive, send: Send, extra: list[Header]) -> Refusal | None:
-        """Authentication, then rate limiting and idempotency around the app (with the inner stages):
-        the refusal to answer with, or None when the app (or a replay) answered."""
-        refusal = None if self.auth is None else await self.auth.admit(scope, extra)
-        if refusal is None and self.one_trip is not None and self.one_trip.claims(scope):
-            return await self.one_trip.wrap(scope, receive, send, self.inner, extra)
-
-        if self.limiter is not None:  # (it counts a refused authentication too: by client address)
+    async def _limited_run(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[Header], refusal: Refusal | None
+    ) -> Refusal | None:
+        """Rate limiting (which counts a refused authentication too, by client address), then
+        idempotency around the app with its inner stages: the refusal to answer with, or None."""
+        if self.limiter is not None:
             refusal = await self.limiter.admit(scope, extra) or refusal
         if refusal is not None:
             return refusal

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from errorkit._common.background import Background
+from errorkit._common.background import Background, keep_trying
 from errorkit._common.body import BODY_KEY, keep_body
-from errorkit._common.exceptions import StoreDataLost, StoreUnavailable
+from errorkit._common.exceptions import StoreDataLost, StoreError, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
@@ -194,7 +194,21 @@ class Idempotency:
             return None
         if isinstance(claim, Refusal):
             return claim
-        return await self._answer(claim, request, scope, receive, send, app)
+
+        # what the claim found: run the request once, replay it, or refuse (the hot outcomes are
+        # handled here rather than in a coroutine of their own: see benchmarks/README.md, issue 21)
+        state = claim.state
+        if state is _CLAIMED:
+            if self.observer is not None:
+                self.observer.idempotency_outcome("first_run")
+            await self._run(request.tenant, request.key, request.owner, scope, receive, send, app)
+            return None
+        if state is _COMPLETED and claim.fingerprint == request.fingerprint:
+            if self.observer is not None:
+                self.observer.idempotency_outcome("replayed")
+            await _replay(claim.response, send)
+            return None
+        return self._refused(claim, request)
 
     def _key_of(self, scope: Scope) -> str | Refusal | None:
         """The request's `Idempotency-Key`; None when there is nothing to guard; the 400 for a key that
@@ -245,6 +259,8 @@ class Idempotency:
             limited = charge.settle(counted)
             if limited is not None:
                 return limited
+            if charged is not None and (charged.state is not ClaimState.IN_PROGRESS or self.wait <= 0):
+                return charged  # nothing to wait for (one coroutine fewer on the hot path)
             return await self._claim(request, charged)
         except StoreUnavailable as exc:
             # the limiter's policy, unless the store did answer (it counted) and only the records are lost
@@ -274,32 +290,19 @@ class Idempotency:
             claim = await self.records.claim(tenant, key, request.fingerprint, request.owner, self.lease_ms)
         return claim
 
-    async def _answer(
-        self, claim: Claim, request: ClaimRequest, scope: Scope, receive: Receive, send: Send, app: ASGIApp
-    ) -> Refusal | None:
-        """What the claim found decides: run the request once, replay it, or refuse."""
-        state = claim.state
+    def _refused(self, claim: Claim, request: ClaimRequest) -> Refusal:
+        """The claim found the key taken by another request, one still running, or one whose response
+        was too big to keep."""
         observer = self.observer
-        if state is _CLAIMED:
-            if observer is not None:
-                observer.idempotency_outcome("first_run")
-            await self._run(request.tenant, request.key, request.owner, scope, receive, send, app)
-            return None
-
         if claim.fingerprint != request.fingerprint:
             if observer is not None:
                 observer.idempotency_outcome("mismatch")
             return self.mismatch
 
-        if state is _COMPLETED:
-            if observer is not None:
-                observer.idempotency_outcome("replayed")
-            await _replay(claim.response, send)
-            return None
-
+        unstored = claim.state is _UNSTORED
         if observer is not None:
-            observer.idempotency_outcome("unreplayable" if state is _UNSTORED else "in_flight")
-        return _UNREPLAYABLE if state is _UNSTORED else _IN_USE
+            observer.idempotency_outcome("unreplayable" if unstored else "in_flight")
+        return _UNREPLAYABLE if unstored else _IN_USE
 
     async def _run(
         self, tenant: str, key: str, owner: str, scope: Scope, receive: Receive, send: Send, app: ASGIApp
@@ -324,10 +327,16 @@ class Idempotency:
             return
 
         response = None if capture.too_big else capture.blob(self.replayed)
-        complete = functools.partial(self.records.complete, tenant, key, owner, response, self.ttl_ms)
         # the response goes out anyway; a completion the store failed is sent again (owner only: at most
-        # once) until the claim's lease ends, and if it never lands the key frees up after the lease
-        await settle(self._background, complete, self.give_back_within, "storing an idempotent response")
+        # once) until the claim's lease ends, and if it never lands the key frees up after the lease.
+        # (`settle` inlined: it cost a coroutine on every first-time POST; see benchmarks/README.md)
+        try:
+            await self.records.complete(tenant, key, owner, response, self.ttl_ms)
+        except (StoreError, asyncio.CancelledError) as exc:
+            complete = functools.partial(self.records.complete, tenant, key, owner, response, self.ttl_ms)
+            self._background.spawn(keep_trying(complete, self.give_back_within, "storing an idempotent response"))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
 
     def _stored(self, status: int) -> bool:
         if 200 <= status < 300:
