@@ -163,10 +163,15 @@ class GatewayMiddleware:
         current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
             # the stages, in order; the one-trip path here rather than in a method of its own (a coroutine
-            # fewer: 2.2k instructions of a replay's 276k, see benchmarks/README.md)
+            # fewer per request, 2.2k instructions of a replay's 276k: see benchmarks/README.md)
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
-            if refusal is None and self.one_trip is not None and self.one_trip.claims(scope):
-                refusal = await self.one_trip.wrap(scope, receive, gateway_send, self.inner, extra)
+            one_trip = self.one_trip
+            if refusal is None and one_trip is not None and one_trip.claims(scope):
+                charge = await one_trip.charge(scope, extra)
+                if isinstance(charge, Refusal):
+                    refusal = charge
+                else:
+                    refusal = await one_trip.wrap(scope, receive, gateway_send, self.inner, charge)
             else:
                 refusal = await self._limited_run(scope, receive, gateway_send, extra, refusal)
 

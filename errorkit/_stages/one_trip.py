@@ -10,19 +10,26 @@ request goes through the limiter and idempotency as usual.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from errorkit._common.refusal import Refusal
 from errorkit._stages.idempotency import Idempotency
-from errorkit._stages.ratelimit import Header, RateLimiter
+from errorkit._stages.ratelimit import Header, PendingCharge, RateLimiter
 from errorkit._stores.protocols import CountsAndClaims
 
 
 class OneTrip:
     """The limiter's count riding on the idempotency claim, for the requests `claims()` says will be
-    claimed; the gateway runs this in place of the limiter and idempotency for them."""
+    claimed; the gateway runs this in place of the limiter and idempotency for them: first
+    `charge()`, then `wrap()` with the charge.
+
+    Two steps the gateway awaits in turn, not one coroutine around both: a request waiting for
+    Redis then keeps one frame fewer alive, and at 50 requests in flight that frame alone pushed
+    a replay over the collector's threshold twice as often (measured: 40 young collections per
+    1,000 replays instead of 21, +2.3 % instructions; see benchmarks/README.md)."""
 
     def __init__(self, limiter: RateLimiter, idempotency: Idempotency, store: CountsAndClaims) -> None:
         self.limiter = limiter
@@ -33,14 +40,16 @@ class OneTrip:
         """Whether this request will be claimed (a valid key on a guarded route)."""
         return self.idempotency.claims(scope)
 
-    async def wrap(
-        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, headers: list[Header]
-    ) -> Refusal | None:
-        """Count and claim in one step, then replay, refuse or run `app` once, as idempotency does."""
-        charge = await self.limiter.defer(scope, headers, self.store)
-        if isinstance(charge, Refusal):  # the limiter's shield refused it without asking the store
-            return charge
-        return await self.idempotency.wrap(scope, receive, send, app, charge)
+    def charge(self, scope: Scope, headers: list[Header]) -> Awaitable[PendingCharge | Refusal | None]:
+        """The limiter's count for this request, not counted yet (None: exempt; a refusal: the
+        limiter's shield refused it without asking the store)."""
+        return self.limiter.defer(scope, headers, self.store)
+
+    def wrap(
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: PendingCharge | None
+    ) -> Awaitable[Refusal | None]:
+        """Count and claim in one store step, then replay, refuse or run `app` once, as idempotency does."""
+        return self.idempotency.wrap(scope, receive, send, app, charge)
 
 
 def one_trip(limiter: RateLimiter | None, idempotency: Idempotency | None) -> OneTrip | None:
