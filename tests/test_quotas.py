@@ -286,7 +286,7 @@ def test_a_step_cancelled_after_the_store_answered_gives_back_what_it_took() -> 
         async def give_back() -> None:
             given.append(answered.result())
 
-        step = taken(answered, lambda reserved: reserved.admitted, give_back, Background(), "giving back")
+        step = taken(answered, lambda reserved: reserved.admitted, Background(), "giving back", give_back)
         waiting = asyncio.ensure_future(step)
         await asyncio.sleep(0)  # the step is awaited
         answered.set_result(Reserved(True, 3))  # the store answered: a unit is taken
@@ -313,7 +313,7 @@ def test_a_routed_step_cancelled_after_it_finished_gives_back_too() -> None:
             given.append(Slot(True, 1))
 
         waiting = asyncio.ensure_future(
-            taken(routed(), lambda slot: slot.acquired, give_back, Background(), "releasing")
+            taken(routed(), lambda slot: slot.acquired, Background(), "releasing", give_back)
         )
         await asyncio.sleep(0)  # `taken` started the step in a task of its own
         await asyncio.sleep(0)  # the step finished: the slot is taken

@@ -16,7 +16,6 @@ requests finishes.
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 from collections.abc import Iterable, Mapping
 
@@ -139,9 +138,12 @@ class ConcurrencyLimit:
             slot = await taken(
                 self.slots.acquire(who, bucket, limit, token, self.lease_ms),
                 _acquired,
-                functools.partial(self.slots.release_slot, who, bucket, token),
                 self._background,
                 "releasing a concurrency slot",
+                self.slots.release_slot,
+                who,
+                bucket,
+                token,
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
@@ -203,8 +205,11 @@ class _Held:
             return
         self.released = True
 
-        release = functools.partial(self.stage.slots.release_slot, self.who, self.bucket, self.token)
-        await settle(self.stage._background, release, self.stage.give_back_within, "releasing a concurrency slot")
+        stage = self.stage
+        what = "releasing a concurrency slot"
+        await settle(
+            stage._background, stage.give_back_within, what, stage.slots.release_slot, self.who, self.bucket, self.token
+        )
 
     def renew(self) -> None:
         """The lease timer's callback: renew the lease until the request ends."""

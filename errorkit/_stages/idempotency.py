@@ -350,8 +350,8 @@ class Idempotency:
 
     async def _release(self, tenant: str, key: str, owner: str) -> None:
         """Let a retry run: release the claim (owner only, so sent again until taken; else it lapses)."""
-        release = functools.partial(self.records.release, tenant, key, owner)
-        await settle(self._background, release, self.give_back_within, "releasing an idempotency key")
+        what = "releasing an idempotency key"
+        await settle(self._background, self.give_back_within, what, self.records.release, tenant, key, owner)
 
 
 class _Run:

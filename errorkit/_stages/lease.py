@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -42,13 +43,14 @@ async def renew_while_held(renew: Callable[[], Awaitable[bool]], interval: float
 async def taken(
     step: Awaitable[T],
     took: Callable[[T], bool],
-    give_back: Callable[[], Awaitable[object]],
     background: Background,
     what: str,
+    give_back: Callable[..., Awaitable[object]],
+    *args: object,
 ) -> T:
     """Await a step that takes something by token (a quota unit, a slot); if the caller is cancelled
-    after the store answered but before it resumed, and the step `took` it, give it back before the
-    cancellation goes on, so nothing is held for nobody.
+    after the store answered but before it resumed, and the step `took` it, give it back
+    (`give_back(*args)`) before the cancellation goes on, so nothing is held for nobody.
 
     (A reply later than the caller's deadline is the store's `late` hook's to give back.)"""
     pending = asyncio.ensure_future(step)  # (a Future as it is; a coroutine, e.g. Cluster's routing, in a task)
@@ -56,24 +58,27 @@ async def taken(
         return await pending
     except asyncio.CancelledError:
         if pending.done() and not pending.cancelled() and pending.exception() is None and took(pending.result()):
-            await settle(background, give_back, GIVE_BACK_WITHIN, what)
+            await settle(background, GIVE_BACK_WITHIN, what, give_back, *args)
         raise
 
 
-async def settle(background: Background, step: Callable[[], Awaitable[object]], within: float, what: str) -> None:
-    """Run a step that may safely run twice (a give-back, a confirmation: by token) and wait for it;
-    if the store fails it, or this request is cancelled meanwhile, it goes on in `background`,
-    tried again for up to `within` seconds.
+async def settle(
+    background: Background, within: float, what: str, step: Callable[..., Awaitable[object]], *args: object
+) -> None:
+    """Run a step that may safely run twice (a give-back, a confirmation: by token), `step(*args)`, and
+    wait for it; if the store fails it, or this request is cancelled meanwhile, it goes on in
+    `background`, tried again for up to `within` seconds. (Step and arguments apart: nothing is
+    built for the retry unless it is needed.)
 
     A request being cancelled awaits this too: a graceful shutdown cancels the requests still
     running, waits for those still cleaning up (the gateway's lifespan), then closes the event
     loop, where a step merely spawned would never run."""
     try:
-        await step()
+        await step(*args)
     except StoreDataLost as exc:
         logger.warning("could not finish %s: %s", what, exc, extra=log_extra())
     except StoreError:
-        background.spawn(keep_trying(step, within, what))
+        background.spawn(keep_trying(functools.partial(step, *args), within, what))
     except asyncio.CancelledError:
-        background.spawn(keep_trying(step, within, what))
+        background.spawn(keep_trying(functools.partial(step, *args), within, what))
         raise

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -137,9 +136,12 @@ class Quotas:
             reserved = await taken(
                 self.store.reserve(workspace, group, limit, token, self.lease_ms),
                 _admitted,
-                functools.partial(self.store.cancel, workspace, group, token),
                 self._background,
                 "giving back a quota unit",
+                self.store.cancel,
+                workspace,
+                group,
+                token,
             )
         except StoreUnavailable as exc:
             refusal = self.on_failure.failed("quotas", self.store.name, exc)
@@ -164,9 +166,9 @@ class Quotas:
         """Give one unit back: a resource was deleted. Never below 0; a store failure is retried in
         the background (by token: it never counts twice) for up to ten minutes."""
         group = self.group_of(resource)
-        unreserve = functools.partial(self.store.unreserve, workspace_id, group, secrets.token_hex(8))
         what = f"giving back a unit of {group!r} for workspace {workspace_id} (a deletion)"
-        await settle(self._background, unreserve, SETTLE_RETRY_MS / 1000, what)
+        token = secrets.token_hex(8)
+        await settle(self._background, SETTLE_RETRY_MS / 1000, what, self.store.unreserve, workspace_id, group, token)
 
     async def usage(self, workspace_id: str, resource: str) -> int:
         """How many units of `resource`'s group the workspace holds."""
@@ -243,16 +245,32 @@ class Hold:
     async def confirm(self) -> None:
         """The resource exists: count the unit (sent again until the store takes it, counted once)."""
         if self._settle():
-            confirm = functools.partial(self.stage.store.confirm, self.workspace, self.group, self.token)
+            stage = self.stage
             what = f"counting a created resource of {self.group!r} for workspace {self.workspace}"
-            await settle(self.stage._background, confirm, SETTLE_RETRY_MS / 1000, what)
+            await settle(
+                stage._background,
+                SETTLE_RETRY_MS / 1000,
+                what,
+                stage.store.confirm,
+                self.workspace,
+                self.group,
+                self.token,
+            )
 
     async def cancel(self) -> None:
         """No resource was made: give the unit back (else it lapses with its lease)."""
         if self._settle():
-            cancel = functools.partial(self.stage.store.cancel, self.workspace, self.group, self.token)
+            stage = self.stage
             what = f"giving back a unit of {self.group!r} for workspace {self.workspace}"
-            await settle(self.stage._background, cancel, self.stage.give_back_within, what)
+            await settle(
+                stage._background,
+                stage.give_back_within,
+                what,
+                stage.store.cancel,
+                self.workspace,
+                self.group,
+                self.token,
+            )
 
     def _settle(self) -> bool:
         """Stop renewing; False when it was settled already."""

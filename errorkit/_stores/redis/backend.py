@@ -27,6 +27,7 @@ marker; `initialize()` writes it for stores that hold no keys (idempotency on it
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import functools
@@ -492,7 +493,7 @@ class RedisBackend:
         return f"<RedisBackend {self.redis!r} prefix={self.prefix!r}>"
 
 
-class _GiveBack:
+class _GiveBack(abc.ABC):
     """The `late` hook of a step that takes something by token (a claim, a quota hold, a slot): when
     its caller cannot, it gives back what the step took.
 
@@ -511,11 +512,13 @@ class _GiveBack:
         self.backend = backend
         self.lease_ms = lease_ms
 
+    @abc.abstractmethod
     def took(self, result: Any) -> bool:
-        raise NotImplementedError
+        """Whether the reply says the step took something."""
 
+    @abc.abstractmethod
     def step(self) -> Awaitable[Any]:
-        raise NotImplementedError
+        """The give-back, by token."""
 
     def __call__(self, result: Any) -> None:
         if self.took(result):
