@@ -8,6 +8,7 @@ from errorkit import catalogs, client
 from errorkit._app.kit import ErrorKit
 from errorkit._app.openapi import ErrorSchemaGenerator
 from errorkit._common.exceptions import (
+    ConfigurationError,
     DefinitionError,
     DuplicateCode,
     ErrorkitError,
@@ -67,6 +68,7 @@ __all__ = [
     "Backend",
     "ConcurrencyLimit",
     "ConcurrencyStore",
+    "ConfigurationError",
     "DefinitionError",
     "DetailFormat",
     "DuplicateCode",

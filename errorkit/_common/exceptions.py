@@ -6,6 +6,9 @@ ErrorkitError                  the root: `except errorkit.ErrorkitError` catches
 │                              (errorkit._errors.errors; one subclass per code, made by `define()`)
 ├── Refused                    a stage's refusal raised inside a route (e.g. `auth.require()`);
 │                              the kit renders it as the app's registry error
+├── ConfigurationError         a stage or the kit configured with something the app cannot have
+│                              meant (a route key naming no route, "5/minut"): raised at
+│                              construction or at start-up                   (also a ValueError)
 ├── DefinitionError            a mistake in declaring or raising errors: a bug in the app
 │   ├── DuplicateCode          a code declared twice, differently           (also a ValueError)
 │   ├── UnknownCode            `kit.error(code)` with a code nobody declared (also a LookupError)
@@ -40,6 +43,11 @@ class Refused(ErrorkitError):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.codes[0] if refusal.codes else str(refusal.status))
         self.refusal = refusal
+
+
+class ConfigurationError(ErrorkitError, ValueError):
+    """A configuration errorkit refuses: the message names the option, the stage and the nearest
+    correct value. Raised by a constructor, or when the app starts (its routes are known then)."""
 
 
 class DefinitionError(ErrorkitError):
