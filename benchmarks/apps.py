@@ -8,7 +8,10 @@
 - idem_redis / idem_memory: `kit.install()` with the idempotency cache (POST routes);
 - plain: `kit.install()` with no stages (the request-id layer and the catch-all only);
 - stack_redis: the whole stack on one Redis: API keys (`TOKEN`), rate limiting and
-  idempotency, as a gateway runs it.
+  idempotency, as a gateway runs it;
+- routes_redis / declared_redis: rate limiting with the limit of `GET /` given as a
+  `routes=` entry, or declared beside the route by `errorkit.limit(...)` (they must cost
+  the same per request).
 
 Modifiers after the name: `_metrics` installs `PrometheusMetrics` (`_metrics_mp`: in
 prometheus-client's multiprocess mode, as under several workers), `_notrace` installs with
@@ -40,6 +43,7 @@ from errorkit import (
     MemoryBackend,
     RateLimiter,
     RedisBackend,
+    limit,
     register_api_key,
 )
 
@@ -57,8 +61,13 @@ async def create(request: Request) -> Response:
     return JSONResponse({"id": "obj_1", "size": len(body)}, status_code=201, headers={"Location": "/objects/obj_1"})
 
 
-def base(lifespan: Lifespan[Starlette] | None = None) -> Starlette:
-    return Starlette(routes=[Route("/", hello), Route("/objects", create, methods=["POST"])], lifespan=lifespan)
+def base(lifespan: Lifespan[Starlette] | None = None, *, declared: bool = False) -> Starlette:
+    home = limit(*BIG)(declared_hello) if declared else hello
+    return Starlette(routes=[Route("/", home), Route("/objects", create, methods=["POST"])], lifespan=lifespan)
+
+
+async def declared_hello(request: Request) -> Response:
+    return JSONResponse({"hello": "world"})
 
 
 def marking(backend: MemoryBackend | RedisBackend, *, with_key: bool = False) -> Lifespan[Starlette]:
@@ -133,7 +142,7 @@ def build(variant: str) -> ASGIApp:
         kit.install(app)
         return app
     backend = RedisBackend(REDIS_URL) if variant.endswith("_redis") else MemoryBackend()
-    app = base(marking(backend, with_key=variant.startswith("stack_")))
+    app = base(marking(backend, with_key=variant.startswith("stack_")), declared=variant.startswith("declared_"))
     if variant.startswith("stack_"):
         limiter = RateLimiter(backend, limits=BIG)
         kit.install(app, auth=APIKeyAuth(backend), rate_limit=limiter, idempotency=Idempotency(backend), **options)
@@ -141,6 +150,10 @@ def build(variant: str) -> ASGIApp:
         kit.install(app, rate_limit=RateLimiter(backend, limits=BIG), **options)
     elif variant.startswith("idem_"):
         kit.install(app, idempotency=Idempotency(backend))
+    elif variant.startswith("routes_"):
+        kit.install(app, rate_limit=RateLimiter(backend, routes={"GET /": BIG}), **options)
+    elif variant.startswith("declared_"):
+        kit.install(app, rate_limit=RateLimiter(backend), **options)
     else:
         raise ValueError(f"unknown BENCH_APP {variant!r}")
     return app

@@ -23,6 +23,7 @@ from errorkit._common.exceptions import (
 from errorkit._common.principal import APIKeyRecord, KeyScope, Principal
 from errorkit._common.refusal import Refusal
 from errorkit._common.request_id import get_request_id
+from errorkit._common.user import User
 from errorkit._errors.declared import raises
 from errorkit._errors.definition import ErrorDefinition
 from errorkit._errors.errors import APIError
@@ -44,11 +45,12 @@ from errorkit._stages.auth import APIKeyAuth, get_principal
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.failure import FailurePolicy
 from errorkit._stages.idempotency import Idempotency, StoredResponses
-from errorkit._stages.identity import TrustedProxies
+from errorkit._stages.identity import TrustedProxies, per_user
 from errorkit._stages.key_cache import KeyCache
 from errorkit._stages.keys import issue_api_key, register_api_key, revoke_api_key, set_workspace_disabled
+from errorkit._stages.limits import Limit, RouteLimit, limit
 from errorkit._stages.quotas import Hold, Quotas
-from errorkit._stages.ratelimit import Limit, PlanLimits, RateLimiter
+from errorkit._stages.ratelimit import PlanLimits, RateLimiter
 from errorkit._stores import backend_from_env
 from errorkit._stores.memory import MemoryBackend
 from errorkit._stores.protocols import (
@@ -109,6 +111,7 @@ __all__ = [
     "Refused",
     "Registry",
     "RequestContextFilter",
+    "RouteLimit",
     "StoreDataLost",
     "StoreError",
     "StoreUnavailable",
@@ -116,12 +119,15 @@ __all__ = [
     "Table",
     "TrustedProxies",
     "UnknownCode",
+    "User",
     "backend_from_env",
     "catalogs",
     "client",
     "get_principal",
     "get_request_id",
     "issue_api_key",
+    "limit",
+    "per_user",
     "raises",
     "register_api_key",
     "revoke_api_key",

@@ -101,7 +101,7 @@ def curl(method: str, url: str, headers: dict[str, str], body: Any) -> str:
 
 def walk(app: str, steps: list[tuple[str, str, str, dict[str, str], Any]], extra: list[str]) -> str:
     port = free_port()
-    env = {**os.environ, "REDIS_URL": ""}
+    env = {**os.environ, "REDIS_URL": "memory://"}
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"],
                               env=env, cwd=HERE.parent)  # fmt: skip
     try:

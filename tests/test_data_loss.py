@@ -51,7 +51,8 @@ def unavailable(request_id: str) -> dict[str, object]:
     return {
         "error": {
             "code": "service_unavailable",
-            "message": "A required internal dependency (database, cache, etc.) is temporarily unavailable.",
+            "message": "Service unavailable: the dependency 'redis' cannot serve requests right now; "
+            "retry after 1 second.",
             "doc_url": "https://docs.orq.ai/errors/service_unavailable",
             "details": {"dependency": "redis"},
             "request_id": request_id,
@@ -178,7 +179,7 @@ def test_idempotency_alone_needs_a_marked_redis_and_refuses_after_a_flush(caplog
     assert errors[0].startswith(
         "idempotency: store 'redis' unavailable (Redis holds neither an idempotency record nor errorkit's "
         "dataset marker: it lost errorkit's data (a restart without persistence, FLUSHALL, eviction) or was "
-        "never initialized; answering 503 until"
+        "never initialized; each stage answers as its failure policy says until"
     )
     marked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("marked")]
     assert marked == [f"marked {described[0]} as holding errorkit's data (1 dataset markers written)"] * 2

@@ -21,7 +21,7 @@ DEV = {"Authorization": "Bearer sk-orq-dev.demo-dev-secret"}
 @pytest.fixture(scope="module", params=["memory", "redis"])
 def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     if request.param == "memory":
-        yield {"REDIS_URL": ""}
+        yield {"REDIS_URL": "memory://"}
     else:
         with redis_server() as redis:
             yield {"REDIS_URL": redis.url}

@@ -28,7 +28,11 @@ from errorkit import (
 from tests.support.servers import free_port, redis_server, stop
 
 KNOWN, OTHER = "ek_one.workspace-one-1", "ek_two.workspace-two-2"
-UNAVAILABLE = {"detail": "Service Unavailable", "code": "service_unavailable", "request_id": "rid"}
+UNAVAILABLE = {
+    "detail": "Service unavailable: the dependency 'redis' cannot serve requests right now; retry after 1 second.",
+    "code": "service_unavailable",
+    "request_id": "rid",
+}
 
 
 async def ok(request: Request) -> Response:
@@ -102,7 +106,8 @@ def test_an_outage_is_logged_at_a_bounded_rate(caplog: pytest.LogCaptureFixture)
 
 
 def test_one_policy_object_shared_by_stages_logs_once_and_counts_all(caplog: pytest.LogCaptureFixture) -> None:
-    dead = RedisBackend(f"redis://127.0.0.1:{free_port()}/0")
+    port = free_port()
+    dead = RedisBackend(f"redis://127.0.0.1:{port}/0")
     keys = MemoryBackend()
     policy = FailurePolicy("fail_open", log_interval=60)
     app = app_with(
@@ -117,7 +122,11 @@ def test_one_policy_object_shared_by_stages_logs_once_and_counts_all(caplog: pyt
             r = client.post("/x", headers={"X-API-Key": KNOWN, "Idempotency-Key": f"k{i}"})
             assert (r.status_code, "x-ratelimit-limit" in r.headers) == (201, False)  # both ran open
     assert len(caplog.records) == 1 and policy.failures == 100
-    assert "letting requests through" in caplog.records[0].getMessage()
+    line = caplog.records[0].getMessage()  # the stage that failed first says what its clients get
+    assert line.startswith(f"rate limiting: store 'redis' unavailable (cannot connect to Redis at 127.0.0.1:{port}: ")
+    assert line.endswith(
+        "); failing open: requests pass uncounted, without rate-limit headers; failures: 1 since the last report, 1 in all"
+    )
 
 
 def test_a_policy_checks_its_options() -> None:

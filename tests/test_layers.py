@@ -145,5 +145,5 @@ def test_the_public_namespace() -> None:
 
 def test_every_exception_has_one_root() -> None:
     exceptions = [obj for obj in vars(errorkit).values() if isinstance(obj, type) and issubclass(obj, BaseException)]
-    assert len(exceptions) == 11
+    assert len(exceptions) == 12
     assert all(issubclass(cls, errorkit.ErrorkitError) for cls in exceptions)

@@ -546,3 +546,16 @@ def test_quota_and_concurrency_decisions_are_counted(metrics: Metrics) -> None:
         ("/exports", "admitted"): 1,
         ("/exports", "limited"): 1,
     }
+
+
+def test_the_metrics_app_served_alone_starts_and_stops_with_the_lifespan() -> None:
+    """`uvicorn module:metrics_app` runs the lifespan protocol against it: it completes both."""
+    registry = CollectorRegistry()
+    metrics = PrometheusMetrics(registry)
+    metrics.error_sent("not_found", 404, None)
+    with TestClient(metrics.app()) as client:  # (`with`: the lifespan start-up and shutdown)
+        answer = client.get("/")
+    assert answer.status_code == 200
+    assert [line for line in answer.text.splitlines() if line.startswith("errorkit_errors_total{")] == [
+        'errorkit_errors_total{code="not_found",status="404"} 1.0'
+    ]

@@ -435,7 +435,7 @@ def test_a_creation_outside_the_routes_holds_its_unit_around_the_creation(backen
         seen.append(await quotas.usage("ws_out", "agents"))
         return seen
 
-    assert asyncio.run(main()) == [(True, 1, 1), 2, 1, {"usage": 2, "limit": 2}, 2, 1]
+    assert asyncio.run(main()) == [(True, 1, 1), 2, 1, {"usage": 2, "limit": 2, "resource": "Agents"}, 2, 1]
 
 
 def test_a_failed_open_hold_holds_nothing() -> None:

@@ -262,7 +262,11 @@ def test_redis_unreachable_fail_open_and_closed() -> None:
     r = closed.get("/work", headers={**ONE, "X-Request-ID": "r3"})
     assert r.status_code == 503
     assert r.headers["retry-after"] == "1"
-    assert r.json() == {"detail": "Service Unavailable", "code": "service_unavailable", "request_id": "r3"}
+    assert r.json() == {
+        "detail": "Service unavailable: the dependency 'redis' cannot serve requests right now; retry after 1 second.",
+        "code": "service_unavailable",
+        "request_id": "r3",
+    }
 
 
 async def script_calls(redis_url: str) -> int:

@@ -67,3 +67,87 @@ def test_json_logging_set_up_prints_the_request_fields() -> None:
     assert record["exception"].startswith("Traceback") and record["exception"].endswith(
         "RuntimeError: the password is hunter2"
     )
+
+
+def _block(heading: str, language: str = "python") -> str:
+    """The first fenced block of `language` under a README heading."""
+    section = README.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```")[1::2]  # (what lies between an opening and a closing fence)
+    return next(block.split("\n", 1)[1] for block in blocks if block.split("\n", 1)[0] == language)
+
+
+def test_the_whole_stack_runs_as_written(tmp_path: Path) -> None:
+    """The quick path, as a new user runs it: app.py, a key from the CLI, uvicorn with two workers."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.servers import redis_server, uvicorn
+
+    (tmp_path / "app.py").write_text(_block("## The whole stack, on Redis"))
+    commands = _block("## The whole stack, on Redis", "").splitlines()
+    assert (
+        commands[2] == "KEY=$(errorkit keys issue --workspace ws_1 --plan free)   # a key of workspace ws_1, shown once"
+    )
+    assert commands[3] == "uvicorn app:app --workers 4"
+
+    with redis_server() as redis:
+        env = {"REDIS_URL": redis.url}
+        issued = subprocess.run(
+            [sys.executable, "-m", "errorkit", "keys", "issue", "--workspace", "ws_1", "--plan", "free"],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, **env},
+            check=True,
+        )
+        key = issued.stdout.strip()
+        with uvicorn("app:app", workers=2, env=env, options=["--app-dir", str(tmp_path)]) as server:
+            answers = []
+            for idempotency_key in ["w-1", "w-1", "w-2", "w-3", "w-4", "w-5"]:
+                answers.append(
+                    httpx.post(
+                        f"{server.url}/widgets",
+                        headers={"X-API-Key": key, "Idempotency-Key": idempotency_key},
+                        json={"name": idempotency_key},
+                    )
+                )
+
+    assert [a.status_code for a in answers] == [201, 201, 201, 201, 402, 429]
+    assert answers[1].headers["idempotent-replayed"] == "true" and answers[1].json() == {"name": "w-1"}
+    assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["4", "3", "2", "1", "0", "0"]
+    assert answers[4].json()["error"]["code"] == "quota_exceeded"
+    assert answers[5].json()["error"]["code"] == "rate_limit_exceeded"  # (the generic catalog's 429)
+
+
+def test_the_defaults_tables_are_the_signatures() -> None:
+    """Every option of every stage is in its table, with its default exactly."""
+    import inspect
+    import time
+
+    import errorkit
+
+    tables = {
+        "### `kit.install(app, ...)`": errorkit.ErrorKit.install,
+        "### `APIKeyAuth(store, ...)`": errorkit.APIKeyAuth,
+        "### `RateLimiter(store, ...)`": errorkit.RateLimiter,
+        "### `Idempotency(store, ...)`": errorkit.Idempotency,
+        "### `Quotas(store, limits=..., ...)`": errorkit.Quotas,
+        "### `ConcurrencyLimit(store, ...)`": errorkit.ConcurrencyLimit,
+        "### `FailurePolicy(mode, ...)` (every `on_failure=`)": errorkit.FailurePolicy,
+    }
+    section = README.split("\n## Defaults, stage by stage\n", 1)[1].split("\n## ", 1)[0]
+    for heading, target in tables.items():
+        table = section.split(f"\n{heading}\n", 1)[1].split("\n### ", 1)[0]
+        rows = re.findall(r"^\| `(\w+)` \| (.+?) \| .+ \|$", table, re.M)
+        written = {name: default for name, default in rows}
+
+        parameters = list(inspect.signature(target).parameters.values())
+        options = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name == "mode"]
+        assert list(written) == [p.name for p in options], heading
+        for option in options:
+            if option.default is inspect.Parameter.empty:
+                assert written[option.name] == "(required)", (heading, option.name)
+            else:
+                value = eval(written[option.name].strip("`"), {**vars(errorkit), "time": time})
+                assert value == option.default, (heading, option.name)

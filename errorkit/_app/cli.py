@@ -1,5 +1,6 @@
-"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog, and
-`errorkit keys ...` (see `errorkit._app.keys_command`).
+"""The `errorkit` command (also `python -m errorkit`): reference pages from a catalog,
+`errorkit keys ...` (see `errorkit._app.keys_command`) and `errorkit store init|check`
+(see `errorkit._app.store_command`).
 
     errorkit docs envelope_api                      # Markdown on stdout
     errorkit docs detail_api --html -o errors.html
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from errorkit import catalogs
-from errorkit._app import keys_command
+from errorkit._app import keys_command, store_command
 from errorkit._app.kit import ErrorKit
 from errorkit._errors.formats import FORMATS
 from errorkit._errors.reference import Reference
@@ -81,10 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
     verbs = keys_command.add_parser(commands)
+    store_verbs = store_command.add_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "keys":
         return keys_command.run(args, verbs[args.verb].error)
+    if args.command == "store":
+        return store_command.run(args, store_verbs[args.verb].error)
 
     if args.write is not None:
         try:

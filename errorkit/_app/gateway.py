@@ -22,6 +22,12 @@ request nobody refused, replays, refuses, or runs the app once, through the inne
 refuse by raising `Refused` (so a refused first run is released, never stored). A refusal becomes the
 app's registry error here and nowhere else; any exception a stage or the app raises
 becomes a formatted 500 with the request id, logged once, and never reaches the server.
+With `install(..., handlers=False)` only errorkit's own (`ErrorkitError`: refusals, the
+app's `APIError`s, store errors) are answered here; any other passes on, to the app's own
+500 handler.
+
+The lifespan start-up runs the start-up checks first (`errorkit._app.startup`); the shutdown
+first finishes what the stages still have to give back (`_Finishing`).
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._app.handlers import ExceptionHandler
+from errorkit._app.startup import Startup
 from errorkit._common.background import finish
 from errorkit._common.body import keep_body
+from errorkit._common.exceptions import ErrorkitError
 from errorkit._common.refusal import Refusal
 from errorkit._common.request_id import HEADER, assign_request_id
 from errorkit._observe.log_context import CURRENT_SCOPE
@@ -79,22 +87,23 @@ class _Inner:
         return self.stage.around(scope, receive, send, self.app)
 
 
-def request_id_layer(app: ASGIApp, handler: ExceptionHandler) -> ASGIApp:
+def request_id_layer(app: ASGIApp, handler: ExceptionHandler, handles_errors: bool = True) -> ASGIApp:
     """The outer layer `install()` places: a `RequestIdMiddleware`, unless no middleware
     sits between it and the gateway, which then does the same work in its own pass over
     the response (one layer and one send wrapper fewer per request)."""
     if isinstance(app, GatewayMiddleware):
         app.assigns_request_ids = True
         return app
-    return RequestIdMiddleware(app, handler)
+    return RequestIdMiddleware(app, handler, handles_errors)
 
 
 class RequestIdMiddleware:
     """Gives each request an id, returns it on every response, formats escaped crashes."""
 
-    def __init__(self, app: ASGIApp, handler: ExceptionHandler) -> None:
+    def __init__(self, app: ASGIApp, handler: ExceptionHandler, handles_errors: bool = True) -> None:
         self.app = app
         self.handler = handler
+        self.handles_errors = handles_errors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,6 +123,8 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:  # a middleware inside this one failed
+            if not self.handles_errors and not isinstance(exc, ErrorkitError):
+                raise
             await self.handler.answer_crash(exc, started, scope, receive, send_with_id)
 
 
@@ -135,6 +146,8 @@ class GatewayMiddleware:
         idempotency: Wrapper | None = None,
         inner: Sequence[Around] = (),
         one_trip: OneTrip | None = None,
+        startup: Startup | None = None,
+        handles_errors: bool = True,
     ) -> None:
         self.app = app  # lifespan and websockets go straight to it
         self.inner: ASGIApp = app  # what an HTTP request runs: the app within the inner stages
@@ -146,11 +159,17 @@ class GatewayMiddleware:
         self.limiter = limiter
         self.idempotency = idempotency
         self.one_trip = one_trip
+        self.startup = startup
+        self.checked = startup is None  # whether the start-up checks passed (else the first request runs them)
+        self.handles_errors = handles_errors
         self.assigns_request_ids = False  # set by request_id_layer() when nothing sits in between
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, _Finishing(receive) if scope["type"] == "lifespan" else receive, send)
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
 
         extra: list[Header] = []
@@ -162,6 +181,9 @@ class GatewayMiddleware:
 
         current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
+            if not self.checked:  # served without the lifespan protocol: the start-up checks run now
+                self._check_late(scope)
+
             # the stages, in order; the one-trip path here rather than in a method of its own (a coroutine
             # fewer per request, 2.2k instructions of a replay's 276k: see benchmarks/README.md)
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
@@ -178,6 +200,8 @@ class GatewayMiddleware:
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
         except Exception as exc:
+            if not self.handles_errors and not isinstance(exc, ErrorkitError):
+                raise  # the app's own exception handlers answer it
             await self.handler.answer_crash(exc, gateway_send.started, scope, receive, gateway_send)
             return
         finally:
@@ -185,6 +209,24 @@ class GatewayMiddleware:
 
         if gateway_send.held is not None:  # a start with no body at all: pass it on as it came
             await send(gateway_send.held)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The start-up checks before the app's own start-up; a failure is the start-up's failure."""
+        message = await receive()
+        if message["type"] == "lifespan.startup" and self.startup is not None:
+            try:
+                await self.startup.run(scope.get("app"))
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                raise  # (as Starlette's own lifespan does: a test client raises it, uvicorn has exited)
+            self.checked = True
+
+        await self.app(scope, _Finishing(receive, message), send)
+
+    def _check_late(self, scope: Scope) -> None:
+        assert self.startup is not None
+        self.startup.check_routes(scope.get("app"))
+        self.checked = True
 
     async def _limited_run(
         self, scope: Scope, receive: Receive, send: Send, extra: list[Header], refusal: Refusal | None
@@ -209,12 +251,17 @@ class _Finishing:
     A graceful shutdown cancels the requests still running, then sends the lifespan shutdown,
     and the server closes the event loop right after the lifespan ends."""
 
-    __slots__ = ("receive",)
+    __slots__ = ("first", "receive")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, first: Message | None = None) -> None:
         self.receive = receive
+        self.first = first  # the start-up message, already received by the gateway
 
     async def __call__(self) -> Message:
+        if self.first is not None:
+            message, self.first = self.first, None
+            return message
+
         message = await self.receive()
         if message["type"] == "lifespan.shutdown":
             still = await finish(SHUTDOWN_WAIT)

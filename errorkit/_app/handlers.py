@@ -115,13 +115,18 @@ class ExceptionHandler:
     def refusal_error(self, refusal: Refusal) -> APIError:
         """The app's registry error for a stage's refusal (see `errorkit._common.refusal`)."""
         cls = self.refusal_class(refusal)
-        fields = cls.definition.detail_fields
+        definition = cls.definition
+        fields = definition.detail_fields
         details = {name: value for name, value in refusal.details.items() if name in fields}
 
+        # the stage's sentence is the one place every shape shows (the detail shape has no details);
+        # a definition formatting its own details into its message says it already
+        message = refusal.message if refusal.message is not None and "{" not in definition.message else None
+
         try:
-            return cls(headers=refusal.headers, retry_after=refusal.retry_after, **details)
+            return cls(message=message, headers=refusal.headers, retry_after=refusal.retry_after, **details)
         except InvalidDetails:  # the catalog's definition wants details this stage does not have
-            return cls(headers=refusal.headers, retry_after=refusal.retry_after, _details={})
+            return cls(message=message, headers=refusal.headers, retry_after=refusal.retry_after, _details={})
 
     def refusal_class(self, refusal: Refusal) -> type[APIError]:
         """The registry class a refusal becomes: the first of its codes the catalog defines, else

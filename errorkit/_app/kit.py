@@ -16,6 +16,7 @@ from starlette.routing import Route, Router
 from errorkit._app.gateway import GatewayMiddleware, request_id_layer
 from errorkit._app.handlers import ExceptionHandler
 from errorkit._app.openapi import ErrorSchemaGenerator, install_fastapi
+from errorkit._app.startup import Startup
 from errorkit._errors.definition import DefinitionFields, ErrorDefinition
 from errorkit._errors.errors import APIError
 from errorkit._errors.formats import FORMATS, Format
@@ -132,10 +133,14 @@ class ErrorKit:
         quotas: Quotas | None = None,
         metrics: Observer | None = None,
         tracing: bool = True,
+        handlers: bool = True,
+        check_stores: bool = False,
     ) -> None:
         """Make every error `app` can produce leave in this kit's format, and add the stages given.
 
-        Registers the exception handlers and adds errorkit's middleware in one order:
+        Registers the exception handlers (with `handlers=False`, none: the app keeps its own, and
+        errorkit answers only its own refusals and errors in the kit's format; the app's other
+        exceptions reach the app's handlers) and adds errorkit's middleware in one order:
         the request id outside the middleware already added; then, inside all of them,
         one gateway layer: authentication, rate limiting, idempotency (around concurrency
         limits and quotas, which hold a slot or a unit around the app) and the catch-all.
@@ -146,6 +151,11 @@ class ErrorKit:
         decision and idempotency outcome, and the Redis stores' replies, failures and
         connections. With `tracing` (the default) and `opentelemetry-api` importable, the
         current server span is annotated too (see `errorkit._observe.tracing`).
+
+        When the app starts (lifespan), the stages' route entries and paths are checked against
+        the app's routes and `errorkit.limit(...)` declarations read (`errorkit._app.startup`);
+        with `check_stores=True` every store is reached too, and one that cannot be (or lost
+        errorkit's data) fails the start-up with its URL, password hidden, and the reason.
         """
         if app.middleware_stack is not None:
             raise RuntimeError("install() must be called before the app handles its first request")
@@ -153,13 +163,24 @@ class ErrorKit:
         if any(m.cls is request_id_layer for m in app.user_middleware):  # type: ignore[comparison-overlap]
             raise RuntimeError("an ErrorKit is already installed on this app")
 
-        for exc_class in self.handler.exception_classes():
-            app.add_exception_handler(exc_class, self.handler)
-        # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
-        app.add_exception_handler(Exception, self.handler)
+        if handlers:
+            for exc_class in self.handler.exception_classes():
+                app.add_exception_handler(exc_class, self.handler)
+            # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
+            app.add_exception_handler(Exception, self.handler)
 
         inner = [stage for stage in (concurrency, quotas) if stage is not None]
-        app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler))
+        stores = [
+            auth and auth.keys,
+            rate_limit and rate_limit.counters,
+            idempotency and idempotency.records,
+            concurrency and concurrency.slots,
+            quotas and quotas.store,
+        ]
+        checked = [stage for stage in (auth, rate_limit, idempotency, *inner) if stage is not None]
+        startup = Startup(checked, limited=rate_limit is not None, stores=stores if check_stores else None)
+
+        app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler, handles_errors=handlers))
         app.user_middleware.append(
             Middleware(
                 GatewayMiddleware,
@@ -169,6 +190,8 @@ class ErrorKit:
                 idempotency=idempotency,
                 inner=inner,
                 one_trip=one_trip(rate_limit, idempotency),
+                startup=startup,
+                handles_errors=handlers,
             )
         )
 
@@ -179,13 +202,6 @@ class ErrorKit:
                 stage.observer = observer
 
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
-            stores = [
-                auth and auth.keys,
-                rate_limit and rate_limit.counters,
-                idempotency and idempotency.records,
-                concurrency and concurrency.slots,
-                quotas and quotas.store,
-            ]
             _observe_stores(stores, guard(metrics))
 
         if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)

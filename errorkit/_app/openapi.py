@@ -65,6 +65,7 @@ class Stages:
     limiter: RateLimiter | None = None
     idempotency: Idempotency | None = None
     inner: tuple[ConcurrencyLimit | Quotas, ...] = ()
+    handles_errors: bool = True  # False: install(handlers=False), the app's own handlers answer the rest
 
     @classmethod
     def of(cls, app: Starlette) -> Stages:
@@ -80,6 +81,7 @@ class Stages:
                     limiter if isinstance(limiter, RateLimiter) else None,
                     idempotency if isinstance(idempotency, Idempotency) else None,
                     tuple(stage for stage in inner if isinstance(stage, ConcurrencyLimit | Quotas)),
+                    middleware.kwargs.get("handles_errors", True) is not False,
                 )
         return cls()
 
@@ -131,7 +133,8 @@ class ErrorDocumentation:
             item = document.setdefault("paths", {}).get(operation.path, {}).get(operation.method)
             if item is not None:
                 self._operation(item, operation)
-        _drop_unused(document, _FASTAPI_VALIDATION)
+        if self.stages.handles_errors:
+            _drop_unused(document, _FASTAPI_VALIDATION)
         return copy.deepcopy(document)  # no object shared with another document or this module
 
     def _operation(self, item: dict[str, Any], operation: Operation) -> None:
@@ -157,14 +160,15 @@ class ErrorDocumentation:
 
         classes = [self.handler.refusal_class(r) for r in refusals]
         classes += [self.registry[e] if isinstance(e, str) else e for e in operation.declared]
-        classes += self._validation_classes(operation, item)
-        classes.append(self.registry.for_status(500))
+        if self.stages.handles_errors:  # (else validation errors and 500s are the app's own, in its shape)
+            classes += self._validation_classes(operation, item)
+            classes.append(self.registry.for_status(500))
 
         rate_headers = {} if limiter is None else limiter.route_headers(method, path)
         responses = {str(status): r for status, r in item.get("responses", {}).items()}  # YAML reads 201 as a number
         for code, group in _by_status(classes).items():
             responses[str(code)] = self._response(code, group, path, responses.get(str(code)), rate_headers)
-        if "422" in responses and _is_fastapi_validation(responses["422"]):
+        if self.stages.handles_errors and "422" in responses and _is_fastapi_validation(responses["422"]):
             del responses["422"]  # the kit's validation errors are documented with their own status
 
         item["responses"] = responses = dict(sorted(responses.items()))

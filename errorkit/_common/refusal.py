@@ -6,6 +6,11 @@ in the app's format. The first of `codes` the app's catalog defines wins; otherw
 first errorkit's stage catalog defines (`fallback="defaults"`), or the catalog's code for the
 bare `status` (`fallback="status"`). Details the chosen definition does not declare are left
 out, because each published document shows different ones.
+
+A refusal may also say why in a sentence (`message`, e.g. which store is away), sent instead of
+the definition's message: the one field every body shape shows, so a shape without details
+(`{"detail": ..., "code": ...}`) still tells the client. A definition whose message formats its
+own details (`"{dependency} is down"`) keeps it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ _NO_DETAILS: Mapping[str, Any] = {}
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a stage stops a request: which error, with what details, headers and retry time."""
+    """Why a stage stops a request: which error, with what details, headers and retry time (and its own sentence)."""
 
     codes: tuple[str, ...]
     status: int
@@ -27,6 +32,7 @@ class Refusal:
     headers: Mapping[str, str] = field(default_factory=lambda: _NO_DETAILS)
     retry_after: int | None = None
     fallback: Literal["defaults", "status"] = "defaults"
+    message: str | None = None
 
     @classmethod
     def for_status(cls, status: int, *, headers: Mapping[str, str] | None = None) -> Refusal:

@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from errorkit._common.principal import Principal
 from errorkit._common.request_id import get_request_id
+from errorkit._common.user import CONVERTED
 
 #: The scope of the request this task is handling (None outside errorkit's gateway).
 CURRENT_SCOPE: ContextVar[Scope | None] = ContextVar("errorkit_scope", default=None)
@@ -31,7 +32,11 @@ def log_extra(code: str | None = None, scope: Scope | None = None) -> dict[str, 
         return {"request_id": None, "code": code, "workspace_id": None}
 
     user = scope.get("user")
-    workspace = user.workspace_id if isinstance(user, Principal) else None
+    if isinstance(user, Principal):
+        workspace: str | None = user.workspace_id
+    else:  # a user of the app's own authentication, once a stage has read it (errorkit._common.user)
+        converted = scope.get(CONVERTED)
+        workspace = converted[1].workspace_id if converted and converted[0] is user and converted[1] else None
     return {"request_id": get_request_id(scope), "code": code, "workspace_id": workspace}
 
 

@@ -52,7 +52,8 @@ class Observer:
         """Idempotency handled a request that carried a valid key."""
 
     def quota_decided(self, group: str, result: QuotaResult) -> None:
-        """Plan quotas decided a creation of a resource of `group`."""
+        """Plan quotas decided a creation of a resource of `group` (for `exceeded`, the group that ran
+        out, which the 402's body names only when the catalog declares a `resource` detail)."""
 
     def concurrency_decided(self, policy: str, result: ConcurrencyResult) -> None:
         """A concurrency limit decided a request (`policy`: its route entry, or `default`)."""

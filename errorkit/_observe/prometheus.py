@@ -206,6 +206,9 @@ class MetricsApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from prometheus_client import CollectorRegistry, exposition, multiprocess
 
+        if scope["type"] != "http":  # served as an app of its own: it has nothing to start or stop
+            await _not_http(scope, receive, send)
+            return
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         if self.flush is not None:
@@ -291,3 +294,19 @@ def _metrics_of(registry: Any, buckets: tuple[float, ...]) -> dict[str, Any]:
             ),
         }
     return metrics
+
+
+async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:
+    """A lifespan is acknowledged (start-up and shutdown complete); a websocket is closed."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    if scope["type"] != "lifespan":
+        return
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -4,6 +4,9 @@ The stage turns the presented key into a `Principal` and puts it where Starlette
 `AuthenticationMiddleware` does: `scope["user"]` (`request.user`) and `scope["auth"]`
 (`request.auth`, whose scopes are the key's permissions). Nothing the client sends
 besides the key chooses the workspace. Failures are `Refusal`s; the gateway renders them.
+
+Every stage asks `get_principal()` who a request is. Without this stage, that is the user your
+own authentication put in `scope["user"]`, read through the `User` protocol (`errorkit._common.user`).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from errorkit._common.exceptions import Refused, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal, split_token
 from errorkit._common.refusal import Refusal
+from errorkit._common.user import CONVERTED, principal_of
 from errorkit._observe.log_context import log_extra
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.key_cache import KeyCache, Known, KnownKeys
 from errorkit._stages.permissions import PERMISSIONS_MARK, missing_permission
+from errorkit._stages.routes import HEALTH, AppRoutes
 from errorkit._stores.protocols import KeyStore
 
 logger = logging.getLogger("errorkit.auth")
@@ -42,9 +47,21 @@ _MISSING_KEY = ("authentication_required", "invalid_api_key")
 
 
 def get_principal(scope: Scope) -> Principal | None:
-    """The authenticated principal of a request (None on public routes or without auth)."""
+    """Who the request is counted as: the `Principal` of its API key, or the user your own
+    authentication put in `scope["user"]`, read through the `User` protocol; None on public
+    routes, for an unauthenticated user and without authentication. A user of your own is read
+    once per request (the stages each ask); one without an id raises `TypeError` (see `User`)."""
     user = scope.get("user")
-    return user if isinstance(user, Principal) else None
+    if type(user) is Principal:  # errorkit's APIKeyAuth put it there: every request's way, one check
+        return user
+    if user is None or user is _ANONYMOUS:  # no authentication at all, or APIKeyAuth's public route
+        return None
+
+    converted: tuple[object, Principal | None] | None = scope.get(CONVERTED)
+    if converted is None or converted[0] is not user:  # (compared by identity: the user may change hands)
+        principal = user if isinstance(user, Principal) else principal_of(user, scope.get("auth"))
+        converted = scope[CONVERTED] = (user, principal)
+    return converted[1]
 
 
 class APIKeyAuth:
@@ -62,7 +79,7 @@ class APIKeyAuth:
         self,
         keys: KeyStore,
         *,
-        public_paths: Iterable[str] = ("/health",),
+        public_paths: Iterable[str] = HEALTH,
         cache: KeyCache = KeyCache(),
         on_failure: FailurePolicy | FailureMode = "fail_open",
         workspace_param: str = "workspace_id",
@@ -71,7 +88,8 @@ class APIKeyAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.keys = keys
-        self.public_paths = PathPatterns(public_paths)
+        self.public_paths = PathPatterns(public_paths, "APIKeyAuth(public_paths=...)")
+        self.checks_public = public_paths is not HEALTH  # (the default names a route the app need not have)
         self.cache = cache
         self.on_failure = FailurePolicy.of(on_failure)
         self.workspace_param = workspace_param
@@ -80,6 +98,11 @@ class APIKeyAuth:
         self._challenge = {"WWW-Authenticate": f'Bearer realm="{realm}"'}
         self._invalid_token = {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'}
         self.records = KnownKeys(keys, cache)
+
+    def check_routes(self, app: AppRoutes) -> None:
+        """When the app starts: every `public_paths=` path reaches a route of the app."""
+        if self.checks_public:
+            app.check_paths(self.public_paths.patterns, "APIKeyAuth(public_paths=...)")
 
     def is_public(self, path: str) -> bool:
         return self.public_paths.matches(path)
@@ -117,23 +140,25 @@ class APIKeyAuth:
 
         token = _presented_key(scope)
         if token is None:
-            return Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status")
+            return _refused(scope, Refusal(_MISSING_KEY, 401, headers=self._challenge, fallback="status"))
         parts = split_token(token) if len(token) <= _MAX_TOKEN else None
         if parts is None:
-            return self._invalid()
+            return _refused(scope, self._invalid())
         key_id, secret = parts
 
         try:
             known = await self.records.lookup(key_id)
         except StoreUnavailable as exc:
-            refusal = self.on_failure.failed("authentication", self.keys.name, exc)
+            recent = f"keys this process verified in the last {self.cache.stale_for:g} seconds pass"
+            passes = f"{recent}, other keys get {self.on_failure.answer}"
+            refusal = self.on_failure.failed("authentication", self.keys.name, exc, passes=passes)
             stale = self.records.stale(key_id) if self.on_failure.fails_open else None
             if stale is None:
-                return refusal
+                return _refused(scope, refusal)
             known = stale
 
         if known is not None and known.record.unreadable is not None:
-            return self._unreadable(known, scope)
+            return _refused(scope, self._unreadable(known, scope))
         record = known.record if known is not None else None
         if known is None or record is None or not record.matches(secret) or record.revoked:
             invalid = self._invalid()
@@ -143,17 +168,18 @@ class APIKeyAuth:
                 "unknown" if known is None else "bad secret or revoked",
                 extra=log_extra(invalid.codes[0], scope),
             )
-            return invalid
+            return _refused(scope, invalid)
 
         if record.expires_at is not None and record.expires_at <= self.clock():
-            return Refusal(
+            expired = Refusal(
                 ("expired_api_key",),
                 401,
                 details={"expired_at": known.principal.expires_at},
                 headers=self._invalid_token,
             )
+            return _refused(scope, expired)
         if record.workspace_disabled:
-            return Refusal(("workspace_disabled",), 403, details={"reason": record.disabled_reason})
+            return _refused(scope, Refusal(("workspace_disabled",), 403, details={"reason": record.disabled_reason}))
 
         scope["auth"], scope["user"] = known.credentials, known.principal
         return None
@@ -226,6 +252,13 @@ class APIKeyAuth:
                 extra=log_extra(invalid.codes[0], scope),
             )
         return invalid
+
+
+def _refused(scope: Scope, refusal: Refusal) -> Refusal:
+    """A refused request is anonymous to the stages after this one (the limiter counts it by client
+    address), whatever user a middleware outside errorkit put in the scope."""
+    scope["auth"], scope["user"] = _PUBLIC_AUTH, _ANONYMOUS
+    return refusal
 
 
 def _presented_key(scope: Scope) -> str | None:

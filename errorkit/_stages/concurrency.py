@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._common.background import Background
-from errorkit._common.exceptions import Refused, StoreUnavailable
+from errorkit._common.exceptions import ConfigurationError, Refused, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.refusal import Refusal
 from errorkit._observe.observer import ConcurrencyResult, Observer
@@ -31,7 +31,7 @@ from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import IdentityRule, TrustedProxies, identity_of
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle, taken
 from errorkit._stages.permissions import refuse_unpermitted
-from errorkit._stages.routes import route_of
+from errorkit._stages.routes import HEALTH, AppRoutes, route_keys, route_of
 from errorkit._stores.protocols import ConcurrencyStore, Slot
 
 
@@ -56,30 +56,40 @@ class ConcurrencyLimit:
         routes: Mapping[str, int | None] | None = None,
         lease: float = 30.0,
         retry_after: int = 1,
-        exempt: Iterable[str] = ("/health",),
+        exempt: Iterable[str] = HEALTH,
         identity: IdentityRule | None = None,
         trusted_proxies: Iterable[str] = (),
         on_failure: FailurePolicy | FailureMode = "fail_open",
     ) -> None:
-        limits = [("limit", limit), *(routes or {}).items()]
-        for name, value in limits:
-            if value is not None and value < 1:
-                raise ValueError(f"a concurrency limit is at least 1, not {value!r} ({name})")
+        keyed = route_keys(routes, "ConcurrencyLimit(routes=...)")
+        for name, value in [("limit", limit), *keyed.items()]:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigurationError(
+                    f"ConcurrencyLimit: a limit is a whole number, at least 1, not {value!r} ({name})"
+                )
         if lease < 0.01 or retry_after < 1:
             raise ValueError(f"lease must be at least 10 ms and retry_after 1 s, not {lease!r}, {retry_after!r}")
 
         self.slots = slots
         self.limit = limit
-        self.routes = dict(routes or {})
+        self.routes = keyed
         self.lease_ms = round(lease * 1000)
         self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the slot has lapsed anyway)
         self.retry_after = retry_after
-        self.exempt = PathPatterns(exempt)
+        self.exempt = PathPatterns(exempt, "ConcurrencyLimit(exempt=...)")
+        self.checks_exempt = exempt is not HEALTH  # (the default names a route the app need not have)
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_failure = FailurePolicy.of(on_failure)
         self.observer: Observer | None = None  # set by install(): metrics, traces
         self._background = Background()
+
+    def check_routes(self, app: AppRoutes) -> None:
+        """When the app starts: every `routes=` entry and `exempt=` path names a route of the app."""
+        for key in self.routes:
+            app.check_key(key, "ConcurrencyLimit(routes=...)")
+        if self.checks_exempt:
+            app.check_paths(self.exempt.patterns, "ConcurrencyLimit(exempt=...)")
 
     def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
         """The bucket and limit a route's requests count against (None: not limited); a HEAD
@@ -146,7 +156,8 @@ class ConcurrencyLimit:
                 token,
             )
         except StoreUnavailable as exc:
-            refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc)
+            passes = "requests run without a slot"
+            refusal = self.on_failure.failed("concurrency limiting", self.slots.name, exc, passes=passes)
             fails_open = self.on_failure.fails_open
             self._observed(bucket, "failed_open" if fails_open else "failed_closed")
             if not fails_open:

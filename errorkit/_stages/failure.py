@@ -25,8 +25,14 @@ class FailurePolicy:
 
     At most one log line per `log_interval` seconds per policy (a warning; an error when
     the store lost its data, `StoreDataLost`, logged at once when it follows other kinds), with the failures since
-    the last one, however many requests fail. Give several stages the same policy object
+    the last one, however many requests fail. It says what clients get: the stage's `passes`
+    when failing open, the 503 when failing closed. Give several stages the same policy object
     to share one counter and one log line.
+
+    The 503 names the store in `details.dependency` and in its message, the one field every
+    body shape shows: "Service unavailable: the dependency 'redis' cannot serve requests right
+    now; retry after 1 second." The name is the store's `name` ("redis", "memory"), never its
+    URL: clients learn which kind of dependency is away, never an address or a password.
     """
 
     __slots__ = ("_last_logged", "_logged_failures", "_logged_lost", "failures", "log_interval", "mode", "retry_after")
@@ -54,8 +60,21 @@ class FailurePolicy:
     def fails_open(self) -> bool:
         return self.mode == "fail_open"
 
-    def failed(self, stage: str, store: str, error: Exception) -> Refusal:
-        """Record a store failure; returns the refusal to answer with when failing closed."""
+    @property
+    def answer(self) -> str:
+        """The 503 in words, for log lines: "503 service_unavailable with Retry-After: 1"."""
+        return f"503 service_unavailable with Retry-After: {self.retry_after}"
+
+    def outcome(self, passes: str) -> str:
+        """What clients get while a stage fails: `passes` (the stage's own words) when failing open."""
+        return f"failing open: {passes}" if self.fails_open else f"failing closed: clients get {self.answer}"
+
+    def failed(self, stage: str, store: str, error: Exception, *, passes: str = "requests pass") -> Refusal:
+        """Record a store failure; returns the refusal to answer with when failing closed.
+
+        `passes` says what the stage lets through when failing open ("requests pass uncounted,
+        without rate-limit headers"), for the log line.
+        """
         self.failures += 1
 
         now = time.monotonic()
@@ -65,11 +84,11 @@ class FailurePolicy:
             code = None if self.fails_open else "service_unavailable"
             logger.log(
                 logging.ERROR if lost else logging.WARNING,
-                "%s: store %r unavailable (%s); %s; %d failures since the last report, %d in all",
+                "%s: store %r unavailable (%s); %s; failures: %d since the last report, %d in all",
                 stage,
                 store,
                 error,
-                "letting requests through" if self.fails_open else "answering 503",
+                self.outcome(passes),
                 self.failures - self._logged_failures,
                 self.failures,
                 extra={"stage": stage, "store": store, **log_extra(code)},
@@ -80,12 +99,15 @@ class FailurePolicy:
 
     def refusal(self, store: str) -> Refusal:
         """The 503 sent while `store` is unreachable and the stage fails closed."""
+        seconds = f"{self.retry_after} second{'' if self.retry_after == 1 else 's'}"
         return Refusal(
             ("service_unavailable",),
             503,
             details={"dependency": store},
             retry_after=self.retry_after,
             fallback="status",
+            message=f"Service unavailable: the dependency {store!r} cannot serve requests right now; "
+            f"retry after {seconds}.",
         )
 
     def __repr__(self) -> str:

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._common.background import Background, keep_trying
 from errorkit._common.body import BODY_KEY, keep_body
-from errorkit._common.exceptions import StoreDataLost, StoreError, StoreUnavailable
+from errorkit._common.exceptions import ConfigurationError, StoreDataLost, StoreError, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
@@ -43,7 +43,8 @@ from errorkit._stages.charge import Charge
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle
-from errorkit._stages.routes import serves
+from errorkit._stages.limits import method_names
+from errorkit._stages.routes import STANDARD_METHODS, AppRoutes, nearest, serves
 from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
 
 logger = logging.getLogger("errorkit.idempotency")
@@ -94,9 +95,9 @@ class Idempotency:
       that refuse requests without one;
     - `responses`: `StoredResponses` (what is kept and replayed);
     - `max_request_bytes`: larger bodies with a key are refused (413);
-    - `scope_of`: `(scope, principal) -> str`, whose keys are separate (default: the
-      workspace and API key, so one tenant can never replay another's response; the
-      client address, seen through `trusted_proxies`, for anonymous requests);
+    - `scope_of`: `(scope, principal) -> str | None`, whose keys are separate (None, and the
+      default: the workspace and API key or user, so one tenant can never replay another's
+      response; the client address, seen through `trusted_proxies`, for anonymous requests);
     - `on_failure`: `FailurePolicy` while the store is unreachable (default fail closed:
       503, the guarantee cannot be kept; fail open runs the request unguarded);
     - `mismatch_code`: the code for a key reused with another request.
@@ -114,7 +115,7 @@ class Idempotency:
         wait: float = 0.0,
         responses: StoredResponses = StoredResponses(),
         max_request_bytes: int = 10 << 20,
-        scope_of: Callable[[Scope, Principal | None], str] | None = None,
+        scope_of: Callable[[Scope, Principal | None], str | None] | None = None,
         trusted_proxies: Iterable[str] = (),
         on_failure: FailurePolicy | FailureMode = "fail_closed",
         mismatch_code: str = "idempotency_key_reused",
@@ -123,9 +124,9 @@ class Idempotency:
             raise ValueError(f"ttl and lease must be at least a millisecond, not ttl={ttl!r}, lease={lease!r}")
 
         self.records = records
-        self.methods = frozenset(m.upper() for m in methods)
-        self.exempt = PathPatterns(exempt)
-        self.required = PathPatterns(required)
+        self.methods = frozenset(method_names(methods, "Idempotency(methods=...)"))
+        self.exempt = PathPatterns(exempt, "Idempotency(exempt=...)")
+        self.required = PathPatterns(required, "Idempotency(required=...)")
         self.ttl_ms = int(ttl * 1000)
         self.lease_ms = int(lease * 1000)
         self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the claim has lapsed anyway)
@@ -143,6 +144,19 @@ class Idempotency:
         self.mismatch = Refusal((mismatch_code,), 422)
         self._background = Background()
         self.observer: Observer | None = None  # set by install(): metrics, traces
+
+    def check_routes(self, app: AppRoutes) -> None:
+        """When the app starts: `exempt=` and `required=` paths reach routes of the app, and every
+        method in `methods=` is a standard one or served by one of its routes."""
+        app.check_paths(self.exempt.patterns, "Idempotency(exempt=...)")
+        app.check_paths(self.required.patterns, "Idempotency(required=...)")
+
+        served = {method for s in app.served for method in s.methods or ()}
+        for method in sorted(self.methods - served - STANDARD_METHODS):
+            raise ConfigurationError(
+                f"Idempotency(methods=...): no route of the app serves {method!r}"
+                + nearest(method, sorted(served | STANDARD_METHODS))
+            )
 
     def guards(self, method: str, path: str) -> bool:
         """Whether requests to this route (`path` a template) may carry an Idempotency-Key."""
@@ -236,9 +250,10 @@ class Idempotency:
         fingerprint = hashlib.blake2b(request, digest_size=16).digest()  # 128 raw bits: 16 bytes a record
 
         principal = get_principal(scope)
-        if self.scope_of is not None:
-            tenant, key = self.scope_of(scope, principal), raw
-        elif principal is not None:  # the workspace is the hash tag, as for the limiter; keys are per API key
+        tenant = self.scope_of(scope, principal) if self.scope_of is not None else None
+        if tenant is not None:
+            key = raw
+        elif principal is not None:  # the workspace is the hash tag, as for the limiter; keys are per key or user
             tenant, key = "ws:" + principal.workspace_id, f"{principal.key_id}\0{raw}"
         else:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
@@ -269,7 +284,8 @@ class Idempotency:
             if limited is not None:
                 return limited
 
-            refusal = self.on_failure.failed("idempotency", self.records.name, exc)
+            passes = "requests run without replay protection (a retry may run twice)"
+            refusal = self.on_failure.failed("idempotency", self.records.name, exc, passes=passes)
             if self.observer is not None:
                 self.observer.idempotency_outcome("store_failure")
             return None if self.on_failure.fails_open else refusal

@@ -1,5 +1,10 @@
 """Who a request is counted as: its workspace, or for an anonymous client its address seen through
-the proxies you trust. Used by the rate limiter, the concurrency limit and idempotency alike."""
+the proxies you trust. Used by the rate limiter, the concurrency limit and idempotency alike.
+
+`per_user` is the ready-made rule for counting each user (each API key) apart while quotas stay
+per workspace; its identity leads with the workspace, escaped, so no two users of different
+workspaces ever share one, whatever their ids hold.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,20 @@ from errorkit._common.principal import Principal
 
 #: An app's own rule: `(scope, principal) -> identity`, None to fall back to errorkit's.
 IdentityRule = Callable[[Scope, Principal | None], str | None]
+
+
+def per_user(scope: Scope, principal: Principal | None) -> str | None:
+    """An `identity=` rule: each user (each API key) counted apart, not its workspace as a whole.
+
+    `user:<workspace>/<user id>` (the workspace with `%` and `/` escaped); None for anonymous
+    requests, which stay counted by client address. Give it to `Idempotency(scope_of=per_user)`
+    too on Redis: the limit and the claim then share a hash slot, and one script does both."""
+    if principal is None:
+        return None
+    workspace = principal.workspace_id
+    if "%" in workspace or "/" in workspace:
+        workspace = workspace.replace("%", "%25").replace("/", "%2F")
+    return f"user:{workspace}/{principal.key_id}"
 
 
 def identity_of(scope: Scope, principal: Principal | None, rule: IdentityRule | None, proxies: TrustedProxies) -> str:
@@ -35,6 +54,8 @@ class TrustedProxies:
     __slots__ = ("networks",)
 
     def __init__(self, networks: Iterable[str] = ()) -> None:
+        if isinstance(networks, str):  # (read letter by letter, "10.0.0.0/8" would trust 0.0.0.1, 0.0.0.0, ...)
+            raise TypeError(f"trusted_proxies takes a list of networks, such as [{networks!r}], not a text")
         self.networks = tuple(ipaddress.ip_network(n) for n in networks)
 
     def client_address(self, scope: Scope) -> str:

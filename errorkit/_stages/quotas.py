@@ -12,10 +12,12 @@ it is taken, and never counts twice.
 
 A route that deletes one gives a unit back on a 2xx, so it must answer 2xx only when it
 removed something (a 404 for one already gone). Over the limit: 402 `quota_exceeded` with
-`usage` and `limit`. Resources in one group share its limit (the second document's
-Knowledge Bases and Memory Stores). Usage mirrors the application's own records:
-`set_usage()` repairs drift. A key without a permission the route asks for is refused (403)
-before anything is held: it never holds a workspace's quota nor learns its usage.
+`usage` and `limit` (and the group as `resource` where the catalog declares that detail; the
+group is logged, logger `errorkit.quotas`, and counted either way). Resources in one group
+share its limit (the second document's Knowledge Bases and Memory Stores). Usage mirrors the
+application's own records: `set_usage()` repairs drift. A key without a permission the route
+asks for is refused (403) before anything is held: it never holds a workspace's quota nor
+learns its usage.
 
 Inside idempotency: a replayed creation reserves nothing, and a refused one is not stored.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,16 +35,19 @@ from types import TracebackType
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from errorkit._common.background import Background
-from errorkit._common.exceptions import Refused, StoreError, StoreUnavailable
+from errorkit._common.exceptions import ConfigurationError, Refused, StoreError, StoreUnavailable
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
+from errorkit._observe.log_context import log_extra
 from errorkit._observe.observer import Observer, QuotaResult
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.lease import GIVE_BACK_WITHIN, settle, taken
 from errorkit._stages.permissions import refuse_unpermitted
-from errorkit._stages.routes import route_of
+from errorkit._stages.routes import AppRoutes, route_keys, route_of
 from errorkit._stores.protocols import SETTLE_RETRY_MS, QuotaStore, Reserved
+
+logger = logging.getLogger("errorkit.quotas")
 
 #: Plan limits: quota group -> plan -> maximum (None: unlimited).
 PlanTable = Mapping[str, Mapping[str, int | None]]
@@ -87,11 +93,16 @@ class Quotas:
             if group not in self.limits:
                 raise ValueError(f"resource {resource!r} counts against {group!r}, which `limits` does not name")
 
-        routes = {route: (True, resource) for route, resource in (creates or {}).items()}
-        routes.update({r: (False, resource) for r, resource in (deletes or {}).items()})
+        created = route_keys(creates, "Quotas(creates=...)", method=True)
+        deleted = route_keys(deletes, "Quotas(deletes=...)", method=True)
+        routes = {route: (True, resource) for route, resource in created.items()}
+        for route, resource in deleted.items():
+            if route in routes:
+                raise ConfigurationError(f"Quotas: {route!r} is in both creates= and deletes=")
+            routes[route] = (False, resource)
         for route, (_, resource) in routes.items():
             if self.group_of(resource) not in self.limits:
-                raise ValueError(f"route {route!r} names {resource!r}, which has no limits")
+                raise ConfigurationError(f"Quotas: route {route!r} names {resource!r}, which has no limits")
         self.routes = routes
 
         self.plan = plan
@@ -101,6 +112,11 @@ class Quotas:
         self.on_failure = FailurePolicy.of(on_failure)
         self.observer: Observer | None = None  # set by install(): metrics, traces
         self._background = Background()
+
+    def check_routes(self, app: AppRoutes) -> None:
+        """When the app starts: every `creates=` and `deletes=` route names a route of the app."""
+        for route, (creates, _) in self.routes.items():
+            app.check_key(route, "Quotas(creates=...)" if creates else "Quotas(deletes=...)")
 
     def group_of(self, resource: str) -> str:
         """The quota group a resource counts against."""
@@ -144,7 +160,8 @@ class Quotas:
                 token,
             )
         except StoreUnavailable as exc:
-            refusal = self.on_failure.failed("quotas", self.store.name, exc)
+            passes = "creations run without a unit (usage then needs set_usage())"
+            refusal = self.on_failure.failed("quotas", self.store.name, exc, passes=passes)
             fails_open = self.on_failure.fails_open
             self._observed(group, "failed_open" if fails_open else "failed_closed")
             if fails_open:
@@ -154,7 +171,15 @@ class Quotas:
         if not reserved.admitted:
             assert limit is not None
             self._observed(group, "exceeded")
-            raise Refused(exceeded(reserved.usage, limit))
+            logger.info(  # the group, which a catalog without a `resource` detail does not tell the client
+                "quota group %r exhausted for workspace %s: %d of %d used; creation refused with 402",
+                group,
+                workspace,
+                reserved.usage,
+                limit,
+                extra={"quota_group": group, "usage": reserved.usage, "limit": limit, **log_extra("quota_exceeded")},
+            )
+            raise Refused(exceeded(reserved.usage, limit, group))
         self._observed(group, "held")
         return Hold(self, workspace, group, token, reserved.usage)
 
@@ -218,9 +243,12 @@ class Quotas:
             await hold.cancel()  # no response started (an exception, a cancellation); nothing once settled
 
 
-def exceeded(usage: int, limit: int) -> Refusal:
-    """The 402 for a workspace at its limit."""
-    return Refusal(("quota_exceeded",), 402, details={"usage": usage, "limit": limit}, fallback="defaults")
+def exceeded(usage: int, limit: int, group: str | None = None) -> Refusal:
+    """The 402 for a workspace at its limit; `group` as `resource`, shown where the catalog declares it."""
+    details: dict[str, int | str] = {"usage": usage, "limit": limit}
+    if group is not None:
+        details["resource"] = group
+    return Refusal(("quota_exceeded",), 402, details=details, fallback="defaults")
 
 
 class Hold:

@@ -18,10 +18,11 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from starlette.types import Scope
 
-from errorkit._common.exceptions import StoreUnavailable
+from errorkit._common.exceptions import ConfigurationError, StoreUnavailable
 from errorkit._common.expiring import Expiring
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
@@ -31,7 +32,9 @@ from errorkit._stages.algorithms import ALGORITHMS, Algorithm
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies, identity_of
-from errorkit._stages.routes import route_template
+from errorkit._stages.limits import LIMITS_MARK, Cost, Limit, RouteLimit, limits_of
+from errorkit._stages.permissions import dependency_calls
+from errorkit._stages.routes import HEALTH, AppRoutes, Served, route_keys, route_template
 from errorkit._stores.protocols import (
     Claim,
     ClaimRequest,
@@ -42,38 +45,21 @@ from errorkit._stores.protocols import (
 )
 
 Header = tuple[bytes, bytes]
+#: What an option of limits takes: `"5/minute; 100/hour"`, a `Limit`, or several of either.
+Limits = str | Limit | Sequence[str | Limit]
 #: The codes a refusal names: the first document's, else the second's (or errorkit's default).
 _LIMITED = ("rate_limited", "rate_limit_exceeded")
 
 
 @dataclass(frozen=True, slots=True)
-class Limit:
-    """At most `limit` requests (cost units) per `period` seconds; `shadow`: counted, never refusing."""
-
-    limit: int
-    period: float
-    name: str = ""
-    shadow: bool = False
-
-    def __post_init__(self) -> None:
-        if self.limit < 1 or self.period <= 0:
-            raise ValueError(f"a limit needs limit >= 1 and period > 0, not {self.limit}/{self.period}s")
-        if not self.name:
-            object.__setattr__(self, "name", f"{self.limit}-per-{self.period:g}s")
-
-    @property
-    def period_us(self) -> int:
-        return round(self.period * 1_000_000)
-
-
-@dataclass(frozen=True, slots=True)
 class PlanLimits:
-    """Limits per workspace: `resolve(principal)` returns its limits (None: the defaults).
+    """Limits per workspace: `resolve(principal)` returns its limits (None: the defaults), as
+    `Limit`s or texts (`"1000/hour"`).
 
     Answers are kept `ttl` seconds per workspace, for at most `size` workspaces.
     """
 
-    resolve: Callable[[Principal], Awaitable[Sequence[Limit] | None]]
+    resolve: Callable[[Principal], Awaitable[str | Sequence[str | Limit] | None]]
     ttl: float = 60.0
     size: int = 10_000
 
@@ -107,10 +93,10 @@ class RateLimiter:
         self,
         counters: RateLimitStore,
         *,
-        limits: Sequence[Limit] = (Limit(100, 60),),
+        limits: Limits = "100/minute",
         plans: PlanLimits | None = None,
-        routes: Mapping[str, Sequence[Limit] | None] | None = None,
-        exempt: Iterable[str] = ("/health",),
+        routes: Mapping[str, Limits | None] | None = None,
+        exempt: Iterable[str] = HEALTH,
         cost: Callable[[Scope], int] | None = None,
         identity: Callable[[Scope, Principal | None], str | None] | None = None,
         trusted_proxies: Iterable[str] = (),
@@ -129,14 +115,18 @@ class RateLimiter:
         self.algorithm: Algorithm = ALGORITHMS[algorithm]
         self.shadow = shadow
         self.shadow_headers = shadow_headers
-        self.default = self._policy(limits, "*", "default")
+        self.default = self._policy(limits_of(limits, "RateLimiter(limits=...)"), "*", "default")
         self.plans = plans
-        self.routes = {
-            template: (self._policy(lim, template, template) if lim is not None else None)
-            for template, lim in (routes or {}).items()
+        self.given_routes = {
+            key: (
+                self._policy(limits_of(lim, f"RateLimiter(routes=...)[{key!r}]"), key, key) if lim is not None else None
+            )
+            for key, lim in route_keys(routes, "RateLimiter(routes=...)").items()
         }
+        self.routes = dict(self.given_routes)  # and, once the app starts, the routes limited where they are declared
 
-        self.exempt = PathPatterns(exempt)
+        self.exempt = PathPatterns(exempt, "RateLimiter(exempt=...)")
+        self.checks_exempt = exempt is not HEALTH  # (the default names a route the app need not have)
         self.cost = cost
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
@@ -148,8 +138,32 @@ class RateLimiter:
         self._refused: Expiring[tuple[Refusal, list[Header], str]] = Expiring(shield_size)
         self.observer: Observer | None = None  # set by install(): metrics, traces
 
-    def _policy(self, limits: Sequence[Limit], bucket: str, label: str) -> _Policy:
-        return _Policy(limits, bucket, label, shadow=self.shadow, report_shadow=self.shadow_headers)
+    def _policy(self, limits: Sequence[Limit], bucket: str, label: str, cost: Cost | None = None) -> _Policy:
+        return _Policy(limits, bucket, label, shadow=self.shadow, report_shadow=self.shadow_headers, cost=cost)
+
+    def check_routes(self, app: AppRoutes) -> None:
+        """When the app starts: every `routes=` entry and `exempt=` path must name a route of the app
+        (`ConfigurationError` naming the nearest); the limits declared by `errorkit.limit(...)` on
+        the app's routes join the route entries."""
+        for key in self.given_routes:
+            app.check_key(key, "RateLimiter(routes=...)")
+        if self.checks_exempt:
+            app.check_paths(self.exempt.patterns, "RateLimiter(exempt=...)")
+
+        routes = dict(self.given_routes)
+        for served in app.served:
+            for declared in declared_limits(served):
+                policy = self._policy(declared.limits, declared.bucket, declared.bucket, declared.cost)
+                for key in declared.keys:
+                    if key in routes:
+                        raise ConfigurationError(
+                            f"{declared.origin} on {key!r}: the route is limited twice; "
+                            "keep either the decorator or the RateLimiter(routes=...) entry"
+                            if key in self.given_routes
+                            else f"{declared.origin}: two errorkit.limit(...) on {key!r}; put the limits in one"
+                        )
+                    routes[key] = policy
+        self.routes = routes
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
@@ -200,7 +214,8 @@ class RateLimiter:
         return headers
 
     def _failed(self, error: StoreUnavailable, policy: _Policy) -> Refusal | None:
-        refusal = self.on_failure.failed("rate limiting", self.counters.name, error)
+        passes = "requests pass uncounted, without rate-limit headers"
+        refusal = self.on_failure.failed("rate limiting", self.counters.name, error, passes=passes)
         fails_open = self.on_failure.fails_open
         if self.observer is not None:
             self.observer.rate_limit_decided(policy.label, "failed_open" if fails_open else "failed_closed", False)
@@ -243,7 +258,8 @@ class RateLimiter:
                     self.observer.rate_limit_decided(refused[2], "limited", False)
                 return refused[0]
 
-        cost = self.cost(scope) if self.cost is not None else 1
+        weight = self.cost if policy.cost is None else policy.cost  # (a route's own cost first)
+        cost = 1 if weight is None else weight if isinstance(weight, int) else weight(scope)
         return policy, who, cost
 
     def _route_policy(self, method: str, template: str) -> _Policy | None:
@@ -343,7 +359,7 @@ class RateLimiter:
         policy = self._plans.get(principal.workspace_id)
         if policy is None:
             limits = await self.plans.resolve(principal)
-            policy = self._policy(limits, "*", "plan") if limits else self.default
+            policy = self._policy(limits_of(limits, "PlanLimits.resolve()"), "*", "plan") if limits else self.default
             self._plans.put(principal.workspace_id, policy, time.monotonic() + self.plans.ttl)
         return policy
 
@@ -393,7 +409,7 @@ class PendingCharge:
 class _Policy:
     """Limits with everything per-request work needs precomputed; `label` names it in metrics."""
 
-    __slots__ = ("args", "bucket", "buckets", "enforces", "ietf_policy", "label", "limits", "single")
+    __slots__ = ("args", "bucket", "buckets", "cost", "enforces", "ietf_policy", "label", "limits", "single")
 
     def __init__(
         self,
@@ -403,6 +419,7 @@ class _Policy:
         *,
         shadow: bool = False,
         report_shadow: bool = False,
+        cost: Cost | None = None,
     ) -> None:
         if not limits:
             raise ValueError("a rate-limit policy needs at least one Limit")
@@ -410,6 +427,7 @@ class _Policy:
         self.limits = tuple(_Limit(lim, shadow=shadow or lim.shadow) for lim in limits)
         self.bucket = bucket
         self.label = label or bucket
+        self.cost = cost  # None: the limiter's
 
         # the store's arguments: a shadow limit is sent as its negative (see errorkit._stages.algorithms)
         self.args: tuple[int, ...] = tuple(
@@ -441,6 +459,51 @@ class _Limit:
 
 def _first(pair: tuple[int, _Limit]) -> int:
     return pair[0]
+
+
+class _Declared(NamedTuple):
+    """An `errorkit.limit(...)` on one route: the route entries it makes, named like `routes=` ones."""
+
+    keys: tuple[str, ...]
+    bucket: str
+    limits: tuple[Limit, ...]
+    cost: Cost | None
+    origin: str
+
+
+def declared_limits(served: Served) -> list[_Declared]:
+    """The `errorkit.limit(...)` marks on a route's endpoint and (FastAPI) its dependencies.
+
+    One mark is one policy: its methods (by default the route's) share one bucket, named
+    `"POST /widgets"` as the `routes=` entry for the route would be.
+    """
+    route = served.route
+    endpoint = getattr(route, "endpoint", None)
+    origin = f"errorkit.limit(...) on {getattr(endpoint, '__qualname__', endpoint)!r}"
+    calls = [endpoint, *dependency_calls(getattr(route, "dependant", None))]
+    for call in calls:
+        if isinstance(call, RouteLimit):
+            raise ConfigurationError(f"{origin}: write Depends({call!r}.dependency): the limit itself is no dependency")
+
+    marks: list[RouteLimit] = [mark for call in calls for mark in getattr(call, LIMITS_MARK, ())]
+    declared = []
+    for mark in marks:
+        if mark.methods is None:
+            methods = served.methods
+        elif served.methods is not None and not mark.methods <= served.methods:
+            others = ", ".join(sorted(mark.methods - served.methods))
+            raise ConfigurationError(
+                f"{origin}: methods= names {others}, which {served.template} does not serve "
+                f"(it serves {', '.join(sorted(served.methods))})"
+            )
+        else:
+            methods = mark.methods
+
+        names = sorted(methods) if methods is not None else []
+        keys = tuple(f"{m} {served.template}" for m in names) or (served.template,)
+        bucket = f"{','.join(names)} {served.template}" if names else served.template
+        declared.append(_Declared(keys, bucket, mark.limits, mark.cost, origin))
+    return declared
 
 
 #: `_route_policy`'s answer when no route entry names the route: the default (or plan) policy applies.

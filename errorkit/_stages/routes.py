@@ -1,11 +1,24 @@
-"""The route template that serves a request, read from the app's own router."""
+"""The app's routes as the stages see them: the template that serves a request (read from the
+app's own router), and, when the app starts, the routes the stages' options name checked
+against those the app serves (`AppRoutes`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple, TypeVar
 
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope
+
+from errorkit._common.exceptions import ConfigurationError
+
+V = TypeVar("V")
+#: The default `exempt=` / `public_paths=`: health checks (not checked against the app's routes).
+HEALTH = ("/health",)
+#: The methods RFC 9110 defines (and PATCH): a stage may name one that no route serves yet.
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def route_template(scope: Scope) -> str | None:
@@ -55,3 +68,149 @@ def _serves(routes: Sequence[BaseRoute], scope: Scope) -> bool:
                 return _serves(route.routes, {**scope, **child})
             return True  # a route, or a mounted app whose routes cannot be seen (middleware, plain ASGI)
     return False
+
+
+# -- the route entries of the stages' options, and the app's routes they are checked against ------
+
+
+def route_key(key: object, where: str, *, method: bool = False) -> str:
+    """A route entry as the stages look it up: `"POST /widgets/{widget_id}"`, or `"/widgets"` for
+    every method (`method=True`: a method is required). A method is upper-cased (`"post"` can only
+    mean `POST`); anything else that is not `METHOD /template` is refused."""
+    if not isinstance(key, str):
+        raise TypeError(f"{where}: a route is a text such as 'POST /widgets', not {key!r}")
+
+    parts = key.split()
+    name, template = (parts[0], parts[1]) if len(parts) == 2 else ("", parts[0] if parts else "")
+    if len(parts) not in (1, 2) or not template.startswith("/") or (name and not name.isalpha()):
+        raise ConfigurationError(
+            f"{where}: {key!r} is not a route: write 'METHOD /path/{{param}}', as the app declares it"
+        )
+    if method and not name:
+        raise ConfigurationError(f"{where}: {key!r} names no method: write 'POST {template}' (or the route's method)")
+    return f"{name.upper()} {template}" if name else template
+
+
+def route_keys(entries: Mapping[str, V] | None, where: str, *, method: bool = False) -> dict[str, V]:
+    """`route_key` of every entry; two entries naming one route (`"post /x"`, `"POST /x"`) are refused."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise TypeError(f"{where}: routes are a mapping such as {{'POST /widgets': ...}}, not {entries!r}")
+
+    keyed: dict[str, V] = {}
+    for key, value in entries.items():
+        name = route_key(key, where, method=method)
+        if name in keyed:
+            raise ConfigurationError(f"{where}: {key!r} names the route {name!r} a second time")
+        keyed[name] = value
+    return keyed
+
+
+class Served(NamedTuple):
+    """One route of the app: its whole template (mount prefixes included) and methods (None: all)."""
+
+    template: str
+    methods: frozenset[str] | None
+    route: BaseRoute
+
+
+class AppRoutes:
+    """The routes an app serves, seen when it starts, for checking the stages' options against.
+
+    A mounted application whose routes cannot be seen (static files, an app behind its own
+    middleware, plain ASGI) is not an error: entries under it are reported once, as a warning.
+    """
+
+    def __init__(self, app: object) -> None:
+        self.routes: Sequence[BaseRoute] = getattr(app, "routes", None) or ()
+        self.served: list[Served] = []
+        self.hidden: list[tuple[str, object]] = []  # (mount path, the mounted app)
+        self.unseen: dict[str, list[str]] = {}  # mount path -> the entries under it, not checked
+        self._walk(self.routes, "")
+
+    def _walk(self, routes: Sequence[BaseRoute], prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                mounted = getattr(route, "_base_app", route.app)  # (inside the Mount's own middleware, if any)
+                inner = getattr(mounted, "routes", None)
+                if inner is None:
+                    self.hidden.append((prefix + route.path, mounted))
+                else:
+                    self._walk(inner, prefix + route.path)
+            elif isinstance(route, Route):
+                methods = frozenset(route.methods) if route.methods is not None else None
+                self.served.append(Served(prefix + route.path, methods, route))
+            elif not isinstance(route, WebSocketRoute):  # a Host, or a route type of the app's own
+                self.hidden.append((prefix, route))
+
+    def check_key(self, key: str, where: str) -> None:
+        """Raise `ConfigurationError` unless `key` (`route_key`'s form) names a route of the app."""
+        name, _, template = key.rpartition(" ")
+        same_path = [s for s in self.served if s.template == template]
+        if any(name == "" or s.methods is None or name in s.methods for s in same_path):
+            return
+        if self._under_hidden(template, f"{where} {key!r}"):
+            return
+
+        candidates = self._keys() if name else sorted({s.template for s in self.served})
+        serves = ", ".join(sorted(m for s in same_path for m in s.methods or ()))
+        raise ConfigurationError(
+            f"{where}: {key!r} names no route of the app"
+            + (f" ({template} serves {serves})" if serves else "")
+            + nearest(key, candidates)
+        )
+
+    def check_paths(self, patterns: Iterable[str], where: str) -> None:
+        """Raise `ConfigurationError` unless every path pattern (`"/health"`, `"/docs*"`) reaches a route."""
+        for pattern in patterns:
+            if pattern.endswith("*"):
+                prefix = pattern[:-1]
+                if any(s.template.startswith(prefix) for s in self.served):
+                    continue
+                if self._under_hidden(prefix, f"{where} {pattern!r}", prefix=True):
+                    continue
+                candidates = sorted({s.template for s in self.served})
+                raise ConfigurationError(
+                    f"{where}: no route of the app starts with {prefix!r}" + nearest(prefix, candidates)
+                )
+
+            found = _match(self.routes, {"type": "http", "path": pattern, "root_path": "", "method": "GET"})
+            if found is not None and not isinstance(found[1], Mount):
+                continue
+            if self._under_hidden(pattern, f"{where} {pattern!r}"):
+                continue
+            candidates = sorted({s.template for s in self.served})
+            raise ConfigurationError(
+                f"{where}: {pattern!r} is the path of no route of the app" + nearest(pattern, candidates)
+            )
+
+    def report_unseen(self, logger: logging.Logger) -> None:
+        """One warning per mounted application whose routes hide entries that could not be checked."""
+        for path, entries in self.unseen.items():
+            mounted = dict(self.hidden)[path]
+            logger.warning(
+                "errorkit cannot see the routes of %s mounted at %r; these entries were not checked: %s",
+                type(mounted).__name__,
+                path or "/",
+                "; ".join(entries),
+            )
+
+    def _under_hidden(self, path: str, entry: str, *, prefix: bool = False) -> bool:
+        for mount, _ in self.hidden:
+            if path == mount or path.startswith(mount + "/") or mount == "" or (prefix and mount.startswith(path)):
+                self.unseen.setdefault(mount, []).append(entry)
+                return True
+        return False
+
+    def _keys(self) -> list[str]:
+        keys: list[str] = []
+        for served in self.served:  # (a route of every method is named by its template alone)
+            keys += [f"{m} {served.template}" for m in served.methods] if served.methods else [served.template]
+        return sorted(keys)
+
+
+def nearest(key: str, candidates: list[str]) -> str:
+    """`"; the nearest is 'POST /widgets'"`, or the candidates themselves when none is close."""
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+    return f"; the nearest is {close[0]!r}" if close else "; the app's routes: " + ", ".join(candidates[:12])

@@ -70,6 +70,10 @@ class MemoryBackend:
         """Nothing to mark: this store's data lives and dies with the process (0 markers written)."""
         return 0
 
+    async def check(self) -> None:
+        """Nothing to reach: this process's memory is always there, and never lost while it runs."""
+        return None
+
     # -- API keys -------------------------------------------------------------------------
 
     async def get_api_key(self, key_id: str) -> APIKeyRecord | None:

@@ -302,6 +302,11 @@ class Backend(
         """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""
         ...
 
+    async def check(self) -> None:
+        """Reach the store within its timeouts: `StoreUnavailable` (unreachable) or `StoreDataLost` (no
+        dataset marker) naming the store and the remedy, as a first request would find (`check_stores`)."""
+        ...
+
 
 async def count_then_claim(
     store: Backend,

@@ -83,6 +83,13 @@ _STATUSES: list[tuple[int, str, str, str, str]] = [
     (504, "gateway_timeout", "Gateway Timeout", "An upstream service did not answer in time", "Retry with backoff"),
 ]
 
+#: Optional details of some statuses: FastAPI's validation issues; the dependency a 503 names
+#: (a store a stage fails closed on), shown by the shapes that have details.
+_DETAILS: dict[str, dict[str, Any]] = {
+    "validation_error": {"issues": (Issues | None, None)},
+    "service_unavailable": {"dependency": (str | None, None)},
+}
+
 for _status, _code, _message, _when, _fix in _STATUSES:
     GENERIC.define(
         _code,
@@ -91,7 +98,7 @@ for _status, _code, _message, _when, _fix in _STATUSES:
         when=_when,
         fix=_fix,
         group="http",
-        details={"issues": (Issues | None, None)} if _code == "validation_error" else None,
+        details=_DETAILS.get(_code),
     )
     GENERIC.map_status(_status, _code)
 

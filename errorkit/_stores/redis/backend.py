@@ -22,7 +22,10 @@ The dataset marker tells a Redis that lost errorkit's data (restarted without pe
 flushed, evicting) from one that simply does not know a key: a key lookup or an idempotency
 claim that finds neither the record nor its slot's marker raises `StoreDataLost` (a 503)
 instead of answering 401 or running a request a second time. Registering a key writes the
-marker; `initialize()` writes it for stores that hold no keys (idempotency on its own).
+marker; `initialize()` writes it for stores that hold no keys (idempotency on its own), and
+so does `errorkit store init --url ...` from a shell; every `StoreDataLost` names that remedy
+with this store's URL (redacted). `check()` tells at start-up what a first request would
+find: Redis unreachable (`StoreUnavailable`) or a marker missing (`StoreDataLost`).
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ import base64
 import functools
 import hashlib
 import logging
+import os
+import shlex
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
 from errorkit._common.background import Background, keep_trying
-from errorkit._common.exceptions import RedisError, StoreDataLost
+from errorkit._common.exceptions import RedisError, StoreDataLost, StoreUnavailable
 from errorkit._common.principal import APIKeyRecord, check_update
 from errorkit._observe.log_context import log_extra
 from errorkit._observe.observer import Observer
@@ -56,7 +63,7 @@ from errorkit._stores.protocols import (
     count_then_claim,
 )
 from errorkit._stores.redis.connection import Redis, Script, Timeouts
-from errorkit._stores.redis.topology import ClusterClient, SentinelClient, connect, hash_slot, slot_tags
+from errorkit._stores.redis.topology import SLOTS, ClusterClient, SentinelClient, connect, hash_slot, slot_tags
 from errorkit._stores.redis.tracking import KeyWatch
 
 logger = logging.getLogger("errorkit.store")
@@ -89,19 +96,27 @@ _CLAIM_STATES = {
 }
 
 
-def _claim(reply: list[Any]) -> Claim:
+# The converters that can find a lost dataset take the store's remedy first (bound once per store
+# with functools.partial), so the message names the command to run against this very Redis.
+
+
+def _claim(remedy: str, reply: list[Any]) -> Claim:
     if reply[0] == b"claimed":
         return _CLAIMED
     if reply[0] == b"lost":
-        raise StoreDataLost(_LOST.format(what="an idempotency record"))
+        raise StoreDataLost(_lost("an idempotency record", remedy))
     return Claim(_CLAIM_STATES[reply[0]], reply[1], reply[2] if len(reply) > 2 else b"")
 
 
-_LOST = (
-    "Redis holds neither {what} nor errorkit's dataset marker: it lost errorkit's data (a restart "
-    "without persistence, FLUSHALL, eviction) or was never initialized; answering 503 until the data "
-    "is restored or keys are registered again, or RedisBackend.initialize() adopts this Redis as it is"
-)
+def _lost(what: str, remedy: str) -> str:
+    return (
+        f"Redis holds neither {what} nor errorkit's dataset marker: it lost errorkit's data (a restart "
+        "without persistence, FLUSHALL, eviction) or was never initialized; each stage answers as its "
+        "failure policy says until the data is restored or keys are registered again, "
+        f"or until {remedy} adopts this Redis as it is"
+    )
+
+
 _MARKERS_AT_ONCE = 256
 _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl"}
 
@@ -110,21 +125,21 @@ def _counted(reply: list[int]) -> Counted:
     return Counted(reply[0], reply[1] == 1, reply[3:], reply[2])
 
 
-def _reserved(reply: list[Any]) -> Reserved:
+def _reserved(remedy: str, reply: list[Any]) -> Reserved:
     if reply[0] == b"lost":
-        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+        raise StoreDataLost(_lost("a workspace's quota usage", remedy))
     return Reserved(reply[0] == 1, reply[1])
 
 
-def _unreserved(reply: Any) -> int:
+def _unreserved(remedy: str, reply: Any) -> int:
     if isinstance(reply, list):
-        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+        raise StoreDataLost(_lost("a workspace's quota usage", remedy))
     return int(reply)
 
 
-def _usage(reply: list[Any]) -> list[int]:
+def _usage(remedy: str, reply: list[Any]) -> list[int]:
     if reply and reply[0] == b"lost":
-        raise StoreDataLost(_LOST.format(what="a workspace's quota usage"))
+        raise StoreDataLost(_lost("a workspace's quota usage", remedy))
     return [int(value) for value in reply]
 
 
@@ -132,8 +147,23 @@ def _slot(reply: list[int]) -> Slot:
     return Slot(reply[0] == 1, reply[1])
 
 
-def _counted_and_claimed(reply: list[Any]) -> tuple[Counted, Claim | None]:
-    return _counted(reply[0]), _claim(reply[1]) if len(reply) > 1 else None
+def _counted_and_claimed(remedy: str, reply: list[Any]) -> tuple[Counted, Claim | None]:
+    return _counted(reply[0]), _claim(remedy, reply[1]) if len(reply) > 1 else None
+
+
+def _reason(error: StoreUnavailable, timeouts: Timeouts) -> str:
+    """Why a connection failed, in a few words: the socket's own ("Connection refused"), the connect
+    deadline, Redis's refusal (WRONGPASS), or the failure's message when it says nothing more precise."""
+    cause = error.__cause__ or error.__context__  # (the connection raises its own error `from None`)
+    if isinstance(cause, TimeoutError):
+        return f"no answer within {timeouts.connect:g} s"
+    if isinstance(cause, socket.gaierror):  # the host name: "Name or service not known"
+        return f"cannot resolve the host: {cause.strerror}"
+    if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError) and cause.errno and cause.errno > 0:
+        return os.strerror(cause.errno)  # asyncio's own text names the address again: the system's is shorter
+    if isinstance(cause, OSError | RedisError | StoreUnavailable):
+        return str(cause)
+    return str(error)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,6 +188,15 @@ def _tag(value: str) -> str:
 def _untag(tag: str) -> str:
     """The identity a hash tag was made from."""
     return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
+
+
+def _remedy(url: str, prefix: str) -> str:
+    """The one command that adopts the Redis at `url` (redacted) for `prefix`, and its Python twin."""
+    command = f"errorkit store init --url {shlex.quote(url)}"
+    if prefix != "errorkit":
+        command += f" --prefix {shlex.quote(prefix)}"
+    password = " (with the password in place of ***)" if "***" in url else ""
+    return f"`{command}`{password} or `await backend.initialize()`"
 
 
 def _key_record(key_id: str, flat: list[bytes]) -> APIKeyRecord:
@@ -210,6 +249,13 @@ class RedisBackend:
         self._seen_markers: set[str] = set()
         self._initialized = False
 
+        self.remedy = _remedy(self.redis.url, prefix)
+        self._to_claim = functools.partial(_claim, self.remedy)
+        self._to_reserved = functools.partial(_reserved, self.remedy)
+        self._to_unreserved = functools.partial(_unreserved, self.remedy)
+        self._to_usage = functools.partial(_usage, self.remedy)
+        self._to_counted_and_claimed = functools.partial(_counted_and_claimed, self.remedy)
+
     # -- the dataset marker -------------------------------------------------------------------
 
     def _marker(self, key: str) -> str:
@@ -218,25 +264,32 @@ class RedisBackend:
             return f"{self.prefix}:dataset"
         return f"{self.prefix}:dataset:{{{slot_tags()[hash_slot(key)]}}}"
 
+    def _markers(self) -> list[str]:
+        """Every dataset marker of this store: one, or one per slot on Cluster."""
+        if self._clustered:
+            return [f"{self.prefix}:dataset:{{{tag}}}" for tag in slot_tags()]
+        return [f"{self.prefix}:dataset"]
+
+    async def _each_marker(self, *command: str) -> list[Any]:
+        """`command marker` for every marker, a batch at a time (each batch well inside the deadline)."""
+        markers = self._markers()
+        replies: list[Any] = []
+        for start in range(0, len(markers), _MARKERS_AT_ONCE):
+            batch = markers[start : start + _MARKERS_AT_ONCE]
+            replies += await asyncio.gather(*(self.redis.execute(command[0], m, *command[1:]) for m in batch))
+        return replies
+
     async def initialize(self) -> int:
         """Mark this Redis as holding errorkit's data; returns how many markers were missing.
 
         Registering a key does this by itself. Call it once when a deployment first uses a
         Redis for idempotency alone, or to adopt a Redis that lost its data as it is now
-        (its idempotency records are gone: requests repeated from before will run again).
+        (its idempotency records are gone: requests repeated from before will run again);
+        `errorkit store init --url ...` does the same from a shell.
         Also warns when Redis may evict errorkit's keys (`maxmemory-policy` allkeys-*).
         """
-        value = str(int(time.time()))
-        if self._clustered:
-            markers = [f"{self.prefix}:dataset:{{{tag}}}" for tag in slot_tags()]
-        else:
-            markers = [f"{self.prefix}:dataset"]
-
-        created = 0
-        for start in range(0, len(markers), _MARKERS_AT_ONCE):  # each batch well inside the deadline
-            batch = markers[start : start + _MARKERS_AT_ONCE]
-            written = await asyncio.gather(*(self.redis.execute("SET", m, value, "NX") for m in batch))
-            created += sum(reply is not None for reply in written)
+        written = await self._each_marker("SET", str(int(time.time())), "NX")
+        created = sum(reply is not None for reply in written)
 
         if created:
             logger.warning(
@@ -244,9 +297,52 @@ class RedisBackend:
             )
 
         await self._check_eviction()
-        self._seen_markers.update(markers)
+        self._seen_markers.update(self._markers())
         self._initialized = True
         return created
+
+    async def reach(self) -> None:
+        """Connect and PING, within this store's timeouts: `StoreUnavailable` naming the URL (redacted)
+        and why not (`CLUSTER SLOTS` first on Cluster, the sentinels first on Sentinel)."""
+        try:
+            await self.redis.execute("PING")
+        except (StoreUnavailable, RedisError) as exc:
+            raise self._unreachable(exc) from None
+
+    async def check(self) -> None:
+        """What a first request would find, told at start-up: `StoreUnavailable` when Redis cannot be
+        reached (as `reach()`), `StoreDataLost` naming the remedy when a dataset marker is missing.
+
+        Only reads; on Cluster it asks for every slot's marker, in batches as `initialize()` writes them.
+        Each command has the store's own deadline, so a Redis that never answers fails it, never hangs it.
+        """
+        await self.reach()
+        try:
+            found = await self._each_marker("EXISTS")
+        except (StoreUnavailable, RedisError) as exc:
+            raise self._unreachable(exc) from None
+
+        missing = found.count(0)
+        if not missing:
+            return
+        where = f" in {missing} of {SLOTS} slots" if self._clustered else ""
+        raise StoreDataLost(
+            f"the store {self.redis.url} lacks errorkit's dataset marker{where} (prefix {self.prefix!r}): it lost "
+            "errorkit's data (a restart without persistence, FLUSHALL, eviction) or was never initialized; "
+            f"run {self.remedy} to adopt it as it is (requests repeated from before the loss then run again)"
+        )
+
+    def _unreachable(self, error: StoreUnavailable | RedisError) -> StoreUnavailable:
+        """The failure of a check: the URL (redacted) and the reason; a refused command (NOPERM) too,
+        since a store that refuses errorkit's commands cannot serve it either."""
+        if isinstance(error, RedisError):
+            return StoreUnavailable(f"the store {self.redis.url} refused errorkit's check: {error}")
+        return StoreUnavailable(f"cannot reach the store {self.redis.url}: {_reason(error, self.timeouts)}")
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """How long this store waits for Redis (its connection's)."""
+        return self.redis.timeouts
 
     async def _check_eviction(self) -> None:
         try:  # managed services often rename or forbid CONFIG: then there is nothing to learn
@@ -279,7 +375,7 @@ class RedisBackend:
         flat = await self.redis.execute("HGETALL", key)
         if not flat:
             if not await self.redis.execute("EXISTS", self._marker(key)):
-                raise StoreDataLost(_LOST.format(what="an API key"))
+                raise StoreDataLost(_lost("an API key", self.remedy))
             return None
 
         marker = self._marker(key)
@@ -330,7 +426,7 @@ class RedisBackend:
         key = self._api_key(key_id)
         changed = await self.redis.run(_UPDATE_KEY, [key, self._marker(key)], (len(written) // 2, *written, *removed))
         if changed == -1:
-            raise StoreDataLost(_LOST.format(what="an API key"))
+            raise StoreDataLost(_lost("an API key", self.remedy))
         return bool(changed == 1)
 
     async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
@@ -386,7 +482,7 @@ class RedisBackend:
         values: list[Any] = [len(buckets), cost, *args, claim.fingerprint, claim.owner, claim.lease_ms]
 
         late = _FreeIfClaimed(self, claim.tenant, claim.key, claim.owner, claim.lease_ms, counted=True)
-        return self.redis.run(script, keys, values, _counted_and_claimed, late)
+        return self.redis.run(script, keys, values, self._to_counted_and_claimed, late)
 
     # -- idempotency ------------------------------------------------------------------------
 
@@ -400,7 +496,7 @@ class RedisBackend:
         record = self._record(tenant, key)
         keys = [record, self._marker(record)]
         late = _FreeIfClaimed(self, tenant, key, owner, lease_ms, counted=False)
-        return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), _claim, late)
+        return self.redis.run(_CLAIM, keys, (fingerprint, owner, lease_ms), self._to_claim, late)
 
     def _background(
         self, step: Callable[[], Awaitable[Any]], within_ms: int, what: str, *, again_after: float | None = None
@@ -435,12 +531,12 @@ class RedisBackend:
         keys = [key, self._marker(key), self._holds(workspace, group)]
         args = (group, -1 if limit is None else limit, token, lease_ms)
         late = _CancelHold(self, workspace, group, token, lease_ms)
-        return self.redis.run(_RESERVE, keys, args, _reserved, late)
+        return self.redis.run(_RESERVE, keys, args, self._to_reserved, late)
 
     def confirm(self, workspace: str, group: str, token: str) -> Awaitable[int]:
         key = self._quota(workspace)
         keys = [key, self._marker(key), self._holds(workspace, group), self._settled(workspace)]
-        return self.redis.run(_CONFIRM, keys, (group, token, SETTLED_MS), _unreserved)
+        return self.redis.run(_CONFIRM, keys, (group, token, SETTLED_MS), self._to_unreserved)
 
     async def cancel(self, workspace: str, group: str, token: str) -> bool:
         return bool(await self.redis.execute("ZREM", self._holds(workspace, group), token))
@@ -451,7 +547,7 @@ class RedisBackend:
     def unreserve(self, workspace: str, group: str, token: str) -> Awaitable[int]:
         key = self._quota(workspace)
         keys = [key, self._marker(key), self._settled(workspace)]
-        return self.redis.run(_UNRESERVE, keys, (group, token, SETTLED_MS), _unreserved)
+        return self.redis.run(_UNRESERVE, keys, (group, token, SETTLED_MS), self._to_unreserved)
 
     async def usage(self, workspace: str, groups: Sequence[str]) -> list[int]:
         if not groups:  # (HMGET needs a field)
@@ -459,7 +555,7 @@ class RedisBackend:
 
         key = self._quota(workspace)
         keys = [key, self._marker(key), *(self._holds(workspace, group) for group in groups)]
-        usage: list[int] = await self.redis.run(_USAGE, keys, tuple(groups), _usage)
+        usage: list[int] = await self.redis.run(_USAGE, keys, tuple(groups), self._to_usage)
         return usage
 
     async def set_usage(self, workspace: str, group: str, usage: int) -> None:

@@ -12,7 +12,8 @@
 parameters, as redis-py names them: `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile` (mutual
 TLS), `ssl_cert_reqs=required|optional|none`, `ssl_check_hostname=true|false`. Sentinel's own
 password (when the sentinels require one) is `sentinel_password=`. Anything else is a
-`ValueError` naming the problem; no message ever shows a password.
+`URLError` (a `ValueError`) naming the problem; no message ever shows a password, also when
+the text is no URL at all (`user:secret@host`) or a password holds an unescaped `/`, `?` or `#`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 Topology = Literal["single", "sentinel", "cluster"]
 CertReqs = Literal["required", "optional", "none"]
@@ -40,6 +41,19 @@ _SCHEMES: dict[str, tuple[Topology, bool]] = {
 _TLS_OPTIONS = frozenset({"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname"})
 _CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 _DEFAULT_PORTS = {"single": 6379, "sentinel": 26379, "cluster": 6379}
+_OPTIONS = _TLS_OPTIONS | {"sentinel_password", "db", "password", "username"}  # every option of every form
+#: Every scheme a Redis URL may start with (one server, TLS, a unix socket, Sentinel, Cluster).
+SCHEMES = tuple(_SCHEMES)
+
+
+class URLError(ValueError):
+    """A Redis URL errorkit refuses. `shown` is the URL with its passwords redacted, `problem` what
+    is wrong with it; the message is both."""
+
+    def __init__(self, shown: str, problem: str) -> None:
+        super().__init__(f"Redis URL {shown!r}: {problem}")
+        self.shown = shown
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +100,18 @@ def redact(url: str) -> str:
     except ValueError:
         return "<unparseable Redis URL>"
 
+    # no "://" (`user:secret@host`), or an "@" the parser did not take for the end of the credentials
+    # (a password with an unescaped "/", "?" or "#"): all up to the last "@" may be a password, none of it shows
+    if "://" not in url or _stray_at(parts):
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "", url
+        head, sep, query = rest.partition("?")
+        rest = head + sep + "&".join(_redacted_option(item) for item in query.split("&") if item)
+        if "@" in rest:
+            rest = "***@" + rest.rpartition("@")[2]
+        return f"{scheme}://{rest}" if scheme else rest
+
     netloc = parts.netloc
     if "@" in netloc:
         credentials, hosts = netloc.rsplit("@", 1)
@@ -93,6 +119,18 @@ def redact(url: str) -> str:
 
     query = "&".join(_redacted_option(item) for item in parts.query.split("&") if item)
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def _stray_at(parts: SplitResult) -> bool:
+    """Whether a URL has an "@" past its authority, as the parser split it (a password cut short by an
+    unescaped "/", "?" or "#"), other than in the value of an option errorkit knows (a file path)."""
+    if "@" in parts.path or "@" in parts.fragment:
+        return True
+    for item in parts.query.split("&"):
+        name, sep, _ = item.partition("=")
+        if "@" in item and not (sep and name in _OPTIONS):
+            return True
+    return False
 
 
 def _redacted_option(item: str) -> str:
@@ -107,8 +145,8 @@ def parse_url(url: str) -> RedisURL:
     """Parse and check a Redis URL; a `ValueError` names the problem (never the password)."""
     shown = redact(url)
 
-    def problem(message: str) -> ValueError:
-        return ValueError(f"Redis URL {shown!r}: {message}")
+    def problem(message: str) -> URLError:
+        return URLError(shown, message)
 
     try:
         parts = urlsplit(url)
@@ -116,6 +154,8 @@ def parse_url(url: str) -> RedisURL:
         raise problem(str(exc)) from None
     if parts.scheme not in _SCHEMES:
         raise problem(f"unknown scheme {parts.scheme!r}: use one of {', '.join(sorted(_SCHEMES))}")
+    if _stray_at(parts):  # (before a problem quotes a piece of the password back as a host, a port, an option)
+        raise problem("an '@' after the host: write '/', '?', '#' in a password as %2F, %3F, %23")
     topology, uses_tls = _SCHEMES[parts.scheme]
 
     query: dict[str, str] = {}
