@@ -2,6 +2,7 @@
 nearest correct value; none is accepted silently."""
 
 import logging
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from errorkit import (
     RateLimiter,
     catalogs,
 )
-from tests.support.servers import free_port
+from tests.support.servers import Redis, free_port
 
 
 async def ok(request: Request) -> Response:
@@ -222,7 +223,7 @@ def test_entries_under_a_mounted_app_are_reported_once_as_a_warning(caplog: pyte
 
     warnings = [r.getMessage() for r in caplog.records if r.name == "errorkit"]
     assert warnings == [
-        "errorkit cannot see the routes of function mounted at '/static'; these entries were not checked: "
+        "errorkit cannot see the routes of static mounted at '/static'; these entries were not checked: "
         "APIKeyAuth(public_paths=...) '/static/*'; RateLimiter(routes=...) 'POST /static/upload'; "
         "RateLimiter(routes=...) '/static/other'"
     ]
@@ -262,11 +263,32 @@ def test_limit_arguments_get_plain_messages() -> None:
             ConfigurationError,
             "Limit(2.5, ...): the count is a whole number of requests, at least 1",
         ),  # type: ignore[arg-type]
-        (lambda: Limit(5, 0), ConfigurationError, "Limit(5, 0): the period is a number of seconds above 0"),
+        (lambda: Limit(5, 0), ConfigurationError, "Limit(5, 0): the period is seconds above 0, at most 10 years"),
         (
             lambda: Limit(5, float("inf")),
             ConfigurationError,
-            "Limit(5, inf): the period is a number of seconds above 0",
+            "Limit(5, inf): the period is seconds above 0, at most 10 years",
+        ),
+        (
+            lambda: Limit(2_000_000, 1),
+            ConfigurationError,
+            "Limit(2000000, 1): at most one request per microsecond",
+        ),
+        (
+            lambda: Limit.parse("99999999999999999999/second"),
+            ConfigurationError,
+            "'99999999999999999999/second': at most 10 years, and one request per microsecond",
+        ),
+        (
+            lambda: Limit.parse("1/11 years"),
+            ConfigurationError,
+            "'1/11 years': at most 10 years, and one request per microsecond",
+        ),
+        (
+            lambda: Idempotency(store, required=["/orders/{order_id}/pay"]),
+            ConfigurationError,
+            "Idempotency(required=...): '/orders/{order_id}/pay' is a route template; "
+            "write a path ('/orders/o_1/pay') or a prefix ('/orders/*')",
         ),
         (
             lambda: Limit.parse("5/minut"),
@@ -304,7 +326,7 @@ def test_limit_arguments_get_plain_messages() -> None:
         (
             lambda: RateLimiter(store, routes={"POST /widgets": []}),
             ConfigurationError,
-            "RateLimiter(routes=...)['POST /widgets']: no limits given (write '100/minute', or None to exempt a route)",
+            "RateLimiter(routes=...)['POST /widgets']: no limits given (write '100/minute', or None for a route without limits)",
         ),
     ]
     for build, kind, message in cases:
@@ -320,6 +342,13 @@ def test_the_limits_grammar() -> None:
     assert Limit.parse("500/7days") == (Limit(500, 7 * 86_400),)
     assert Limit.parse("1/month; 1/year") == (Limit(1, 30 * 86_400), Limit(1, 360 * 86_400))
     assert Limit.parse("5/minute", shadow=True) == (Limit(5, 60, shadow=True),)
+    assert Limit.parse("5per minute") == (Limit(5, 60),)  # (as the limits library reads it)
+    assert [lim.name for lim in Limit.parse("5/minute; 100/2 hours")] == ["5-per-minute", "100-per-2-hours"]
+    with pytest.raises(ConfigurationError) as raised:
+        Limit.parse("5/minute;")
+    assert str(raised.value) == "'5/minute;' has an empty limit: nothing before, between or after a ';'"
+    with pytest.raises(ConfigurationError):
+        Limit.parse("\u0665/minute")  # (an Arabic-Indic five: the grammar's digits are 0-9)
 
 
 # -- the decorator's mistakes -----------------------------------------------------------------
@@ -335,7 +364,7 @@ def test_a_declared_limit_without_a_rate_limiter_fails_the_start_up() -> None:
     with pytest.raises(ConfigurationError) as raised:
         start(app)
     assert str(raised.value) == (
-        "errorkit.limit(...) on 'ok_copy.<locals>.endpoint': no RateLimiter is installed to count it; "
+        "errorkit.limit(...) on ok_copy.<locals>.endpoint (/widgets): no RateLimiter is installed to count it; "
         "install(app, rate_limit=RateLimiter(store))"
     )
 
@@ -346,8 +375,8 @@ def test_a_route_limited_twice_fails_the_start_up() -> None:
     with pytest.raises(ConfigurationError) as raised:
         start(app)
     assert str(raised.value) == (
-        "errorkit.limit(...) on 'ok_copy.<locals>.endpoint' on 'POST /widgets': the route is limited twice; "
-        "keep either the decorator or the RateLimiter(routes=...) entry"
+        "errorkit.limit(...) on ok_copy.<locals>.endpoint (/widgets): RateLimiter(routes=...)['POST /widgets'] "
+        "names the route too; keep the decorator or the entry"
     )
 
 
@@ -358,8 +387,8 @@ def test_decorator_methods_the_route_does_not_serve_fail_the_start_up() -> None:
     with pytest.raises(ConfigurationError) as raised:
         start(app)
     assert str(raised.value) == (
-        "errorkit.limit(...) on 'ok_copy.<locals>.endpoint': methods= names PUT, which /widgets does not serve "
-        "(it serves GET, HEAD, POST)"
+        "errorkit.limit(...) on ok_copy.<locals>.endpoint (/widgets): methods= names PUT, which the route does not "
+        "serve (GET, HEAD, POST)"
     )
 
 
@@ -374,8 +403,8 @@ def test_the_limit_itself_as_a_fastapi_dependency_fails_the_start_up() -> None:
     with pytest.raises(ConfigurationError) as raised:
         start(app)
     assert str(raised.value) == (
-        "errorkit.limit(...) on 'test_the_limit_itself_as_a_fastapi_dependency_fails_the_start_up.<locals>.create': "
-        "write Depends(errorkit.limit('5-per-60s').dependency): the limit itself is no dependency"
+        "errorkit.limit(...) on test_the_limit_itself_as_a_fastapi_dependency_fails_the_start_up.<locals>.create "
+        "(/widgets): write Depends(errorkit.limit('5/minute').dependency): the limit itself is no dependency"
     )
 
 
@@ -442,3 +471,165 @@ def test_uvicorn_refuses_to_start_and_prints_the_mistake() -> None:
 
 misconfigured = Starlette(routes=list(ROUTES))
 ErrorKit().install(misconfigured, rate_limit=RateLimiter(MemoryBackend(), routes={"POST /widgetz": "1/minute"}))
+
+
+# -- install(check_stores=True) ---------------------------------------------------------------
+
+
+def serve_checked(url: str, stages: str = "") -> subprocess.CompletedProcess[str] | None:
+    """Start tests.apps.checked on `url` under uvicorn: the finished process if its start-up failed,
+    else None (it started: stopped again here)."""
+    import os
+    import time
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.apps.checked:app", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CHECKED_URL": url, "CHECKED_STAGES": stages},
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            time.sleep(0.1)
+            continue
+        process.terminate()
+        process.wait(10)
+        return None
+    output = process.communicate(timeout=10)[0]
+    return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def test_check_stores_fails_the_start_up_naming_the_store_without_its_password() -> None:
+    port = free_port()
+    failed = serve_checked(f"redis://:hunter2@127.0.0.1:{port}/0")
+    assert failed is not None and failed.returncode == 3
+    assert (
+        f"StoreUnavailable: cannot reach the store redis://:***@127.0.0.1:{port}/0: Connection refused" in failed.stdout
+    )
+    assert "hunter2" not in failed.stdout and "Traceback" not in failed.stdout
+
+
+def test_check_stores_names_the_remedy_for_a_redis_without_errorkits_data(redis: Redis) -> None:
+    import asyncio
+
+    from errorkit import RedisBackend
+
+    failed = serve_checked(redis.url)  # a new Redis: nothing of errorkit's in it yet
+    assert failed is not None and failed.returncode == 3
+    assert "StoreDataLost: the store " in failed.stdout
+    assert f"run `errorkit store init --url {redis.url}` or `await backend.initialize()`" in failed.stdout
+
+    async def adopt() -> None:
+        backend = RedisBackend(redis.url)
+        await backend.initialize()
+        await backend.close()
+
+    asyncio.run(adopt())
+    assert serve_checked(redis.url) is None  # adopted: it starts
+
+
+def test_check_stores_only_reaches_the_stores_of_counters(redis: Redis) -> None:
+    # rate and concurrency limits start afresh on an emptied Redis: no marker is asked of it
+    assert serve_checked(redis.url, "counters") is None
+    failed = serve_checked(redis.url.replace(str(redis.port), str(free_port())), "counters")
+    assert failed is not None and failed.returncode == 3 and "Connection refused" in failed.stdout
+
+
+def test_a_mount_at_the_root_does_not_hide_a_typo_of_a_visible_route(caplog: pytest.LogCaptureFixture) -> None:
+    app = Starlette(routes=[Route("/widgets", ok, methods=["POST"]), Mount("/", app=static)])  # (an SPA's files)
+    ErrorKit().install(app, rate_limit=RateLimiter(store, routes={"POST /widgetz": "1/minute"}))
+    with pytest.raises(ConfigurationError) as raised:
+        start(app)
+    assert (
+        str(raised.value)
+        == "RateLimiter(routes=...): 'POST /widgetz' names no route of the app; the nearest is 'POST /widgets'"
+    )
+
+    app = Starlette(routes=[Route("/widgets", ok, methods=["POST"]), Mount("/", app=static)])
+    ErrorKit().install(app, rate_limit=RateLimiter(store, routes={"GET /index.html": "1/minute"}))
+    with caplog.at_level(logging.WARNING, logger="errorkit"):
+        start(app)  # nothing like it among the visible routes: the mount's, as far as errorkit can tell
+    assert [r.getMessage() for r in caplog.records if r.name == "errorkit"] == [
+        "errorkit cannot see the routes of static mounted at '/'; these entries were not checked: "
+        "RateLimiter(routes=...) 'GET /index.html'"
+    ]
+
+
+def test_a_decorated_route_the_limiter_also_names_or_exempts_fails_the_start_up() -> None:
+    def app_limited(**options: Any) -> Starlette:
+        endpoint = errorkit.limit("5/minute")(ok_copy())
+        app = Starlette(routes=[Route("/internal/widgets", endpoint, methods=["POST"])])
+        ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend(), **options))
+        return app
+
+    origin = "errorkit.limit(...) on ok_copy.<locals>.endpoint (/internal/widgets)"
+    cases = {
+        "/internal/widgets": f"{origin}: RateLimiter(routes=...)['/internal/widgets'] names the route too; "
+        "keep the decorator or the entry",
+    }
+    for key, message in cases.items():
+        with pytest.raises(ConfigurationError) as raised:
+            start(app_limited(routes={key: None}))
+        assert str(raised.value) == message
+    with pytest.raises(ConfigurationError) as raised:
+        start(app_limited(exempt=["/internal*"]))
+    assert str(raised.value) == f"{origin}: the route is exempt by RateLimiter(exempt=...)"
+
+    endpoint = errorkit.limit("1/minute")(errorkit.limit("5/minute")(ok_copy()))
+    app = Starlette(routes=[Route("/widgets", endpoint, methods=["POST"])])
+    ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend()))
+    with pytest.raises(ConfigurationError) as raised:
+        start(app)
+    assert str(raised.value) == (
+        "errorkit.limit(...) on ok_copy.<locals>.endpoint (/widgets): the route is limited by two "
+        "errorkit.limit(...); use one"
+    )
+
+
+def test_a_cost_that_is_no_weight_is_refused() -> None:
+    with pytest.raises(TypeError) as raised:
+        RateLimiter(store, cost="2")  # type: ignore[arg-type]
+    assert str(raised.value) == "RateLimiter(cost=...) is (scope) -> int, a request's weight, not '2'"
+
+
+def test_paths_are_those_inside_the_root_path() -> None:
+    """Behind `uvicorn --root-path /api` (or mounted at /api), `/health` is the app's /health."""
+    app = Starlette(routes=[Route("/health", ok), Route("/status", ok), Route("/widgets", ok)])
+    backend = MemoryBackend()
+    ErrorKit().install(
+        app,
+        auth=APIKeyAuth(backend, public_paths=["/health", "/status"]),
+        rate_limit=RateLimiter(backend, limits="1/minute", exempt=["/status"]),
+    )
+    with TestClient(app, root_path="/api") as client:
+        health = client.get("/api/health")
+        statuses = [client.get("/api/status") for _ in range(2)]
+        widgets = client.get("/api/widgets")
+    assert health.status_code == 200 and health.headers["x-ratelimit-limit"] == "1"
+    assert [r.status_code for r in statuses] == [200, 200] and "x-ratelimit-limit" not in statuses[0].headers
+    assert widgets.status_code == 429  # (counted by address with the health check: 1 a minute, refused first)
+
+
+def test_a_mark_errorkit_cannot_count_fails_the_start_up() -> None:
+    from starlette.routing import Host, WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.close()
+
+    for route in [
+        WebSocketRoute("/ws", errorkit.limit("1/minute")(socket)),
+        Host("api.example.com", app=Starlette(routes=[Route("/h", errorkit.limit("1/minute")(ok_copy()))])),
+    ]:
+        app = Starlette(routes=[route])
+        ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend()))
+        with pytest.raises(ConfigurationError) as raised:
+            start(app)
+        assert str(raised.value).endswith(
+            ": errorkit counts HTTP routes of the app's router, not websocket routes nor routes under a Host"
+        )

@@ -51,8 +51,7 @@ def unavailable(request_id: str) -> dict[str, object]:
     return {
         "error": {
             "code": "service_unavailable",
-            "message": "Service unavailable: the dependency 'redis' cannot serve requests right now; "
-            "retry after 1 second.",
+            "message": "A required internal dependency (database, cache, etc.) is temporarily unavailable.",
             "doc_url": "https://docs.orq.ai/errors/service_unavailable",
             "details": {"dependency": "redis"},
             "request_id": request_id,

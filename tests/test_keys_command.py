@@ -366,3 +366,20 @@ def test_a_key_revoked_while_its_workspace_of_2000_keys_is_disabled_or_enabled_s
         2000, "revoked", "revoked", "active"
     )  # fmt: skip
     assert sorted(states.values()).count("revoked") == 2
+
+
+def test_keys_need_a_shared_redis_and_a_url_errorkit_reads() -> None:
+    def last_line(done: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+        return done.returncode, done.stderr.splitlines()[-1]
+
+    assert last_line(errorkit("keys", "issue", "--workspace", "ws_1", url="memory://")) == (
+        2,
+        "errorkit keys issue: error: REDIS_URL=memory://: API keys from the command line need a shared Redis "
+        "(redis://...)",
+    )
+    assert last_line(errorkit("keys", "list", "--workspace", "ws_1", url="redsi://:hunter2@h:6379/0")) == (
+        2,
+        "errorkit keys list: error: REDIS_URL='redsi://:***@h:6379/0': unknown scheme 'redsi': did you mean "
+        "redis://? errorkit accepts memory://, redis://, rediss://, unix://, redis+sentinel://, "
+        "rediss+sentinel://, redis+cluster://, rediss+cluster://",
+    )

@@ -54,6 +54,7 @@ def starlette_app(backend: Backend, **stages: object) -> Starlette:
             Route("/orders", create_order, methods=["POST"]),
             Route("/boom", boom),
             Route("/declared", declared),
+            Route("/refunds", refund, methods=["POST"]),
         ],
         exception_handlers={404: own_404, 500: own_500},
     )
@@ -91,6 +92,21 @@ def test_idempotency_alone_replays_and_refuses_in_the_kits_format(only_idempoten
 def test_errorkits_own_errors_raised_by_the_app_are_still_rendered(only_idempotency: TestClient) -> None:
     answer = only_idempotency.get("/declared")
     assert (answer.status_code, answer.json()["code"], answer.json()["detail"]) == (404, "not_found", "No such order.")
+
+
+def test_an_error_a_route_raises_is_stored_and_replayed_like_any_response(only_idempotency: TestClient) -> None:
+    key = {"Idempotency-Key": "refund-1"}
+    answers = [only_idempotency.post("/refunds", headers=key) for _ in range(2)]
+    assert [(a.status_code, a.json()["detail"]) for a in answers] == [
+        (404, "No invoice for refund 1."),
+        (404, "No invoice for refund 1."),
+    ]
+    assert answers[1].headers["idempotent-replayed"] == "true"  # the route ran once
+
+
+async def refund(request: Request) -> Response:
+    request.app.state.refunds = getattr(request.app.state, "refunds", 0) + 1  # (how many times it ran)
+    raise kit.error("not_found", message=f"No invoice for refund {request.app.state.refunds}.")
 
 
 def test_rate_limiting_alone(backend: Backend) -> None:
@@ -160,3 +176,19 @@ def test_an_http_exception_of_the_app_stays_its_own(backend: Backend) -> None:
     with TestClient(app) as client:
         answer = client.get("/tea")
     assert (answer.status_code, answer.text) == (418, "ours: short and stout")
+
+
+def test_fastapis_validation_422_and_errorkits_422_are_both_documented(backend: Backend) -> None:
+    app = FastAPI()
+
+    @app.post("/orders", status_code=201)
+    async def create(order: Order) -> Order:
+        return order
+
+    kit.install(app, handlers=False, idempotency=Idempotency(backend))
+    with TestClient(app) as client:
+        unprocessable = client.get("/openapi.json").json()["paths"]["/orders"]["post"]["responses"]["422"]
+    assert unprocessable["content"]["application/json"]["schema"] == {
+        "oneOf": [{"$ref": "#/components/schemas/HTTPValidationError"}, {"$ref": "#/components/schemas/Error"}]
+    }
+    assert unprocessable["description"].startswith("Validation Error; `idempotency_key_reused`: ")

@@ -78,12 +78,18 @@ def test_a_user_with_every_attribute_is_read_as_it_is() -> None:
     )
 
 
-def test_the_user_id_is_identity_else_id_else_user_id_else_display_name() -> None:
-    assert principal(Plain(identity="i", id=1, user_id="u", display_name="d")).key_id == "i"
+def test_the_user_id_is_identity_else_id_else_user_id_else_username() -> None:
+    assert principal(Plain(identity="i", id=1, user_id="u", username="n")).key_id == "i"
     assert principal(Unimplemented(id=42, user_id="u")).key_id == "42"
     assert principal(Plain(identity="", id=None, user_id="u_9")).key_id == "u_9"
-    assert principal(Plain(display_name="Ann")).key_id == "Ann"
+    assert principal(Plain(username="ann", display_name="Ann")).key_id == "ann"
     assert principal(SimpleUser("ann")).key_id == "ann"
+
+
+def test_a_display_name_is_no_id() -> None:
+    # two users called "Ann" would share one rate limit and one another's stored responses
+    with pytest.raises(TypeError):
+        read(Plain(display_name="Ann"))
 
 
 def test_an_authenticated_user_without_an_id_is_a_type_error() -> None:
@@ -91,24 +97,24 @@ def test_an_authenticated_user_without_an_id_is_a_type_error() -> None:
         read(Unimplemented(tenant_id="acme"))
     assert str(error.value) == (
         "the authenticated Unimplemented in scope['user'] has no user id errorkit can read: give it one of "
-        "identity, id, user_id, display_name (see errorkit.User)"
+        "identity, id, user_id, username (see errorkit.User)"
     )
 
 
 def test_the_workspace_is_workspace_id_else_tenant_id_else_the_user_itself() -> None:
     assert principal(Plain(id="u", workspace_id="ws", tenant_id="t")).workspace_id == "ws"
     assert principal(Plain(id="u", workspace_id=None, tenant_id=7)).workspace_id == "7"
-    assert principal(Plain(id="u", workspace_id="")).workspace_id == "u"
-    assert principal(SimpleUser("ann")).workspace_id == "ann"
+    assert principal(Plain(id="u", workspace_id="")).workspace_id == "user:u"
+    assert principal(SimpleUser("acme")).workspace_id == "user:acme"  # (never tenant "acme"'s)
 
 
 def test_plan_and_project_are_none_when_missing() -> None:
     found = principal(SimpleUser("ann"))
     assert found == Principal(
-        key_id="ann", workspace_id="ann", project_id=None, scopes=frozenset(), key_scope="WORKSPACE", plan=None
+        key_id="ann", workspace_id="user:ann", project_id=None, scopes=frozenset(), key_scope="WORKSPACE", plan=None
     )
     assert principal(Plain(id="u", plan="Pro", project_id="")) == Principal(
-        key_id="u", workspace_id="u", project_id=None, scopes=frozenset(), key_scope="WORKSPACE", plan="Pro"
+        key_id="u", workspace_id="user:u", project_id=None, scopes=frozenset(), key_scope="WORKSPACE", plan="Pro"
     )
 
 
@@ -231,7 +237,7 @@ def test_the_app_sees_the_token_as_errorkits_principal(client: httpx.Client) -> 
         }
     }
     solo = client.get("/whoami", headers=bearer(alice))  # no tenant claim: the user is its own workspace
-    assert solo.json()["principal"]["workspace_id"] == alice
+    assert solo.json()["principal"]["workspace_id"] == f"user:{alice}"
     assert client.get("/whoami").json() == {"principal": None}
 
 

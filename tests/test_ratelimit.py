@@ -313,3 +313,23 @@ def test_the_plan_resolver_is_not_asked_for_exempt_paths_or_routes_with_their_ow
     r = client.get("/campaigns/c1", headers=ONE)
     assert (r.status_code, rl(r)[:2]) == (200, ("7", "6"))  # the route's own limit decides
     assert calls == []
+
+
+def test_switching_the_algorithm_on_a_live_store_starts_each_limit_afresh(backend: Any) -> None:
+    """A fixed window keeps another state than GCRA: its own keys, never the other's (no 500)."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from errorkit import ErrorKit, RateLimiter
+
+    async def ok(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    seen = []
+    for algorithm in ("gcra", "fixed", "gcra"):
+        app = Starlette(routes=[Route("/", ok)])
+        ErrorKit().install(app, rate_limit=RateLimiter(backend, limits="2/hour", algorithm=algorithm))
+        with TestClient(app) as client:
+            seen.append([client.get("/").status_code for _ in range(3)])
+    assert seen == [[200, 200, 429], [200, 200, 429], [429, 429, 429]]  # GCRA's count is still there

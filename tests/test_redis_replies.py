@@ -68,7 +68,7 @@ def build(redis_url: str, *, limiter_failure: str = "fail_open", keys_in_redis: 
 UNAVAILABLE = {
     "error": {
         "code": "service_unavailable",
-        "message": "Service unavailable: the dependency 'redis' cannot serve requests right now; retry after 1 second.",
+        "message": "A required internal dependency (database, cache, etc.) is temporarily unavailable.",
         "doc_url": "https://docs.orq.ai/errors/service_unavailable",
         "details": {"dependency": "redis"},
         "request_id": "rid",

@@ -76,11 +76,12 @@ def post(app: Starlette, request_id: str = "rid") -> httpx.Response:
 # -- a 503 names its dependency ----------------------------------------------------------------
 
 ENVELOPE_DOC = "https://docs.orq.ai/errors/service_unavailable"
-DETAIL_BODY = {"detail": SENTENCE, "code": "service_unavailable", "request_id": "rid"}
+DETAIL_BODY = {"detail": SENTENCE, "code": "service_unavailable", "request_id": "rid"}  # (its only words)
+# the envelope and the problem show details: the catalog's message stands, the details name the store
 ENVELOPE_BODY = {
     "error": {
         "code": "service_unavailable",
-        "message": SENTENCE,
+        "message": "Service Unavailable",
         "details": {"dependency": "redis"},
         "request_id": "rid",
     }
@@ -89,12 +90,13 @@ PROBLEM_BODY = {
     "type": "about:blank",
     "title": "Service Unavailable",
     "status": 503,
-    "detail": SENTENCE,
+    "detail": "Service Unavailable",
     "instance": "/agents",
     "code": "service_unavailable",
     "details": {"dependency": "redis"},
     "request_id": "rid",
 }
+ENVELOPE_MESSAGE = "A required internal dependency (database, cache, etc.) is temporarily unavailable."
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("generic", "detail"): DETAIL_BODY,
     ("generic", "envelope"): ENVELOPE_BODY,
@@ -103,8 +105,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("detail_api", "envelope"): ENVELOPE_BODY,
     ("detail_api", "problem"): PROBLEM_BODY,
     ("envelope_api", "detail"): DETAIL_BODY,
-    ("envelope_api", "envelope"): {"error": {**ENVELOPE_BODY["error"], "doc_url": ENVELOPE_DOC}},
-    ("envelope_api", "problem"): {**PROBLEM_BODY, "type": ENVELOPE_DOC, "title": "Service unavailable"},
+    ("envelope_api", "envelope"): {
+        "error": {**ENVELOPE_BODY["error"], "message": ENVELOPE_MESSAGE, "doc_url": ENVELOPE_DOC}
+    },
+    ("envelope_api", "problem"): {
+        **PROBLEM_BODY,
+        "type": ENVELOPE_DOC,
+        "title": "Service unavailable",
+        "detail": ENVELOPE_MESSAGE,
+    },
 }
 CATALOGS = {"generic": catalogs.GENERIC, "detail_api": catalogs.DETAIL_API, "envelope_api": catalogs.ENVELOPE_API}
 

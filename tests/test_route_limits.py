@@ -197,3 +197,137 @@ def test_limits_as_text_wherever_limits_are_taken(backend: Backend) -> None:
 async def register_keys(backend: Backend) -> None:
     await register_api_key(backend, "ek_free.secret-free-1", workspace_id="ws_free")
     await register_api_key(backend, "ek_pro.secret-pro-1", workspace_id="ws_pro", plan="pro")
+
+
+def test_buckets_are_named_as_the_routes_entries_would_be() -> None:
+    from starlette.routing import Route
+
+    from errorkit._stages.limits import declared_limits
+    from errorkit._stages.routes import AppRoutes
+
+    def endpoint() -> Callable[[Request], Any]:  # (a function of its own each time: marks add up)
+        async def handle(request: Request) -> Response:
+            return JSONResponse({})
+
+        return handle
+
+    def named(route: Route) -> list[tuple[tuple[str, ...], str]]:
+        (served,) = AppRoutes(Starlette(routes=[route])).served
+        return [(d.keys, d.bucket) for d in declared_limits(served)]
+
+    one = errorkit.limit("1/minute")
+    assert named(Route("/items", one(endpoint()))) == [(("GET /items", "HEAD /items"), "GET /items")]  # HEAD is GET's
+    assert named(Route("/items", one(endpoint()), methods=["POST"])) == [(("POST /items",), "POST /items")]
+    assert named(Route("/items", one(endpoint()), methods=["GET", "POST"])) == [
+        (("GET /items", "HEAD /items", "POST /items"), "/items")  # every method: the template alone
+    ]
+    post_only = errorkit.limit("1/minute", methods=["POST"])
+    assert named(Route("/things", post_only(endpoint()), methods=["GET", "POST"])) == [
+        (("POST /things",), "POST /things")
+    ]
+
+
+def test_a_get_route_counts_in_its_routes_entrys_bucket(new_backend: NewBackend) -> None:
+    backend = new_backend()
+
+    async def items(request: Request) -> Response:
+        return JSONResponse({})
+
+    def app(declared: bool) -> Starlette:
+        route = Route("/items", errorkit.limit("2/minute")(items) if declared else items)
+        app = Starlette(routes=[route])
+        ErrorKit().install(app, rate_limit=RateLimiter(backend, routes={} if declared else {"GET /items": "2/minute"}))
+        return app
+
+    with TestClient(app(declared=False)) as client:
+        assert limits(client.get("/items")) == (200, "2", "1")
+    with TestClient(app(declared=True)) as client:
+        assert [limits(client.get("/items")) for _ in range(2)] == [(200, "2", "0"), (429, "2", "0")]
+
+
+def included(backend: Backend, **options: Any) -> FastAPI:
+    """A FastAPI app whose routes live in a router included with a prefix (and one router deeper)."""
+    from fastapi import APIRouter
+
+    router, deeper = APIRouter(), APIRouter()
+
+    @router.post("/widgets", status_code=201)
+    @errorkit.limit("2/minute")
+    async def create_widget() -> dict[str, bool]:
+        return {"ok": True}
+
+    @router.get("/widgets/{widget_id}")
+    async def read_widget(widget_id: str) -> dict[str, str]:
+        return {"id": widget_id}
+
+    @deeper.post("/exports", dependencies=[Depends(errorkit.limit("1/minute").dependency)])
+    async def export() -> dict[str, bool]:
+        return {"ok": True}
+
+    router.include_router(deeper, prefix="/jobs")
+    app = FastAPI()
+    app.include_router(router, prefix="/v1")
+    ErrorKit(catalog=catalogs.DETAIL_API).install(app, rate_limit=RateLimiter(backend, limits="5/hour", **options))
+    return app
+
+
+def test_routes_of_included_routers_are_limited_entered_and_documented(backend: Backend) -> None:
+    app = included(backend, routes={"GET /v1/widgets/{widget_id}": "1/minute"})
+    with TestClient(app) as client:
+        assert [limits(client.post("/v1/widgets")) for _ in range(3)] == [
+            (201, "2", "1"),
+            (201, "2", "0"),
+            (429, "2", "0"),
+        ]
+        assert [limits(client.post("/v1/jobs/exports")) for _ in range(2)] == [(200, "1", "0"), (429, "1", "0")]
+        assert [limits(client.get("/v1/widgets/w_1")) for _ in range(2)] == [(200, "1", "0"), (429, "1", "0")]
+        paths = client.get("/openapi.json").json()["paths"]
+    assert "429" in paths["/v1/widgets"]["post"]["responses"]
+    assert "429" in paths["/v1/jobs/exports"]["post"]["responses"]
+
+
+def test_a_typo_of_an_included_route_fails_the_start_up(backend: Backend) -> None:
+    from errorkit import ConfigurationError
+
+    with (
+        pytest.raises(ConfigurationError) as raised,
+        TestClient(included(backend, routes={"POST /v1/widgetz": "1/second"})),
+    ):
+        pass
+    assert (
+        str(raised.value)
+        == "RateLimiter(routes=...): 'POST /v1/widgetz' names no route of the app; the nearest is 'POST /v1/widgets'"
+    )
+
+
+def test_the_openapi_document_made_before_the_app_starts_documents_the_marks(backend: Backend) -> None:
+    app = FastAPI()
+
+    @app.post("/widgets")
+    @errorkit.limit("2/minute")
+    async def create_widget() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/widgets")
+    async def list_widgets() -> dict[str, bool]:
+        return {"ok": True}
+
+    # the defaults only in shadow: no 429 documented but where a mark limits the route
+    ErrorKit().install(app, rate_limit=RateLimiter(backend, limits=[Limit(5, 3600, shadow=True)]))
+    document = app.openapi()  # (a CI step exporting the schema never starts the app)
+    assert "429" in document["paths"]["/widgets"]["post"]["responses"]
+    assert "429" not in document["paths"]["/widgets"]["get"]["responses"]
+
+
+def test_one_rate_limiter_serves_one_app(backend: Backend) -> None:
+    from errorkit import ConfigurationError
+
+    limiter = RateLimiter(backend)
+    first, second = Starlette(routes=[]), Starlette(routes=[])
+    ErrorKit().install(first, rate_limit=limiter)
+    ErrorKit().install(second, rate_limit=limiter)
+    with TestClient(first):
+        pass
+    with pytest.raises(ConfigurationError) as raised, TestClient(second):
+        pass
+    assert str(raised.value) == "RateLimiter: installed on two apps; build one RateLimiter per app"

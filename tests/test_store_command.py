@@ -150,3 +150,29 @@ def test_bad_arguments_exit_2_with_one_line_and_no_traceback() -> None:
     for verb in ("init", "check"):
         memory = errorkit("store", verb, env_url="memory://")
         assert outcome(memory) == (0, f"memory:// is each process's own memory: nothing to {verb} from here\n", "")
+
+
+def test_a_server_that_is_not_redis_is_one_line_not_a_traceback() -> None:
+    import socket
+    import time
+
+    port = free_port()
+    http = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        done = errorkit("store", "check", "--url", f"redis://127.0.0.1:{port}/0")
+    finally:
+        http.terminate()
+        http.wait(10)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        f"errorkit store check: cannot reach the store redis://127.0.0.1:{port}/0: the server does not speak "
+        'Redis\'s protocol (Protocol error, got "<" as reply type byte)'
+    ]

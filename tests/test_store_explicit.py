@@ -153,7 +153,8 @@ def test_a_reachable_marked_store_passes_and_each_store_is_reached_once(redis: R
         memory = MemoryBackend()
         # stages share one backend: auth.keys, rate_limit.counters, idempotency.records, ... and None
         await check_stores([backend, backend, None, memory, backend, memory, object()])
-        assert backend.redis.commands_sent - sent == 2  # one PING, one EXISTS: the backend was reached once
+        # PING, the write (EVALSHA, then EVAL: the script is new to Redis), EXISTS: the backend was reached once
+        assert backend.redis.commands_sent - sent == 4
         await backend.close()
 
     asyncio.run(main())
@@ -333,3 +334,35 @@ def test_every_step_that_finds_the_data_lost_names_the_command_for_this_redis(re
             await backend.close()
 
     asyncio.run(main())
+
+
+def test_a_redis_that_will_not_run_errorkits_scripts_or_writes_fails_the_check(redis: RedisServer) -> None:
+    """An ACL without scripting, and a read-only replica, answer PING and EXISTS: they fail the check."""
+    from tests.support.servers import redis_server
+
+    async def main(replica_url: str) -> None:
+        admin = RedisBackend(redis.url)
+        await admin.initialize()
+        await admin.redis.execute(
+            "ACL", "SETUSER", "reader", "on", ">reads-only", "~*", "+@read", "+ping", "+hello", "+auth", "+client"
+        )
+        await admin.close()
+
+        reader = RedisBackend(redis.url.replace("redis://", "redis://reader:reads-only@"))
+        with pytest.raises(StoreUnavailable) as raised:
+            await check_stores([reader])
+        shown = redis.url.replace("redis://", "redis://reader:***@")
+        assert str(raised.value).startswith(f"the store {shown} refused errorkit's check: NOPERM")
+        assert "reads-only" not in str(raised.value)
+        await reader.close()
+
+        replica = RedisBackend(replica_url)
+        await replica.redis.execute("REPLICAOF", "127.0.0.1", str(redis.port))
+        with pytest.raises(StoreUnavailable) as raised:
+            await check_stores([], reached=[replica])
+        assert str(raised.value).startswith(f"cannot reach the store {replica_url}: Redis cannot serve now: READONLY")
+        await replica.redis.execute("REPLICAOF", "NO", "ONE")
+        await replica.close()
+
+    with redis_server() as second:
+        asyncio.run(main(second.url))

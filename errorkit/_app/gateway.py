@@ -225,7 +225,7 @@ class GatewayMiddleware:
 
     def _check_late(self, scope: Scope) -> None:
         assert self.startup is not None
-        self.startup.check_routes(scope.get("app"))
+        self.startup.check_late(scope.get("app"))
         self.checked = True
 
     async def _limited_run(

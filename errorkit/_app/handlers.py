@@ -119,9 +119,10 @@ class ExceptionHandler:
         fields = definition.detail_fields
         details = {name: value for name, value in refusal.details.items() if name in fields}
 
-        # the stage's sentence is the one place every shape shows (the detail shape has no details);
-        # a definition formatting its own details into its message says it already
-        message = refusal.message if refusal.message is not None and "{" not in definition.message else None
+        # where the format shows no details (the detail shape), the stage's own sentence says them; a
+        # definition formatting its details into its message says them already
+        says = refusal.message is not None and not self.format.shows_details and "{" not in definition.message
+        message = refusal.message if says else None
 
         try:
             return cls(message=message, headers=refusal.headers, retry_after=refusal.retry_after, **details)

@@ -32,6 +32,7 @@ from typing import Any, NoReturn, get_args
 from errorkit._common.exceptions import StoreError
 from errorkit._common.principal import APIKeyRecord, KeyScope, moment_of
 from errorkit._stages.keys import check_name, issue_api_key, revoke_api_key, set_workspace_disabled
+from errorkit._stores import redis_url_of
 from errorkit._stores.redis.backend import RedisBackend
 from errorkit._stores.redis.connection import Timeouts
 
@@ -76,10 +77,13 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
 
 def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
     """Carry out `errorkit keys ...`; `fail` reports a usage error (exit 2)."""
-    url = args.redis_url or os.environ.get("REDIS_URL")
-    if not url:
+    name, value = ("--redis-url", args.redis_url) if args.redis_url else ("REDIS_URL", os.environ.get("REDIS_URL"))
+    if not value:
         fail("no Redis: pass --redis-url or set REDIS_URL")
     try:
+        url = redis_url_of(name, value)
+        if url is None:  # (each process's memory holds its own keys: none this command could reach)
+            fail(f"{name}={value.strip()}: API keys from the command line need a shared Redis (redis://...)")
         backend = RedisBackend(url, timeout=Timeouts(command=2.0, connect=2.0, dead_after=4.0))  # seconds, not ms
     except ValueError as exc:
         fail(str(exc))

@@ -17,6 +17,7 @@ from errorkit._app.gateway import GatewayMiddleware, request_id_layer
 from errorkit._app.handlers import ExceptionHandler
 from errorkit._app.openapi import ErrorSchemaGenerator, install_fastapi
 from errorkit._app.startup import Startup
+from errorkit._common.exceptions import Refused
 from errorkit._errors.definition import DefinitionFields, ErrorDefinition
 from errorkit._errors.errors import APIError
 from errorkit._errors.formats import FORMATS, Format
@@ -163,22 +164,18 @@ class ErrorKit:
         if any(m.cls is request_id_layer for m in app.user_middleware):  # type: ignore[comparison-overlap]
             raise RuntimeError("an ErrorKit is already installed on this app")
 
-        if handlers:
-            for exc_class in self.handler.exception_classes():
-                app.add_exception_handler(exc_class, self.handler)
-            # Only reached through ServerErrorMiddleware: a middleware added after install() crashed.
+        # errorkit's own errors always: answered inside the app, a route's APIError is a response
+        # idempotency stores and replays like any other
+        for exc_class in self.handler.exception_classes() if handlers else [APIError, Refused]:
+            app.add_exception_handler(exc_class, self.handler)
+        if handlers:  # only reached through ServerErrorMiddleware: a middleware added after install() crashed
             app.add_exception_handler(Exception, self.handler)
 
         inner = [stage for stage in (concurrency, quotas) if stage is not None]
-        stores = [
-            auth and auth.keys,
-            rate_limit and rate_limit.counters,
-            idempotency and idempotency.records,
-            concurrency and concurrency.slots,
-            quotas and quotas.store,
-        ]
+        marked = [auth and auth.keys, idempotency and idempotency.records, quotas and quotas.store]  # (lost data: 503)
+        counters = [rate_limit and rate_limit.counters, concurrency and concurrency.slots]  # (afresh after a loss)
         checked = [stage for stage in (auth, rate_limit, idempotency, *inner) if stage is not None]
-        startup = Startup(checked, limited=rate_limit is not None, stores=stores if check_stores else None)
+        startup = Startup(checked, limited=rate_limit is not None, stores=(marked, counters) if check_stores else None)
 
         app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler, handles_errors=handlers))
         app.user_middleware.append(
@@ -202,10 +199,10 @@ class ErrorKit:
                 stage.observer = observer
 
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
-            _observe_stores(stores, guard(metrics))
+            _observe_stores([*marked, *counters], guard(metrics))
 
         if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
-            install_fastapi(app, self.handler)
+            install_fastapi(app, self.handler, startup)
 
     def schemas(self, base_schema: dict[str, Any], *, models: Sequence[type[Any]] = ()) -> ErrorSchemaGenerator:
         """For a Starlette app: its OpenAPI document, operations from YAML docstrings, errors from the kit.

@@ -23,6 +23,7 @@ from starlette.schemas import SchemaGenerator
 
 from errorkit._app.gateway import GatewayMiddleware
 from errorkit._app.handlers import ExceptionHandler
+from errorkit._app.startup import Startup
 from errorkit._common.refusal import Refusal
 from errorkit._errors.declared import declared
 from errorkit._errors.errors import APIError
@@ -35,6 +36,7 @@ from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.permissions import PERMISSIONS_MARK, dependency_calls, route_permissions
 from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
+from errorkit._stages.routes import routes_of
 
 ERROR_SCHEMA = "Error"
 _STRING = {"type": "string"}
@@ -214,10 +216,20 @@ class ErrorDocumentation:
             description = f"{existing['description']} ({description})"
 
         media_type = self.handler.format.media_type
+        ours = {"schema": {"$ref": self.schema_ref}, "examples": examples}
+        content: dict[str, Any] = {media_type: ours}
+        if existing is not None and _is_fastapi_validation(existing) and not self.stages.handles_errors:
+            # FastAPI answers its own validation errors (handlers=False): both bodies may come back
+            description = f"{existing['description']}; {description}"
+            theirs = existing["content"]["application/json"]["schema"]
+            if media_type == "application/json":
+                content = {media_type: {**ours, "schema": {"oneOf": [theirs, ours["schema"]]}}}
+            else:
+                content = {"application/json": {"schema": theirs}, media_type: ours}
         return {
             "description": description,
             "headers": {**(existing or {}).get("headers", {}), **headers},
-            "content": {media_type: {"schema": {"$ref": self.schema_ref}, "examples": examples}},
+            "content": content,
         }
 
 
@@ -273,8 +285,10 @@ def fastapi_operations(app: Any) -> Iterator[Operation]:
     """The operations of a FastAPI app's routes, with what their endpoints and dependencies declare."""
     from fastapi.routing import APIRoute
 
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+    # (an included router's routes are laid out as their contexts: an APIRoute's fields, with the prefix)
+    routes: list[Any] = list(routes_of(app))
+    for route in routes:
+        if not isinstance(getattr(route, "original_route", route), APIRoute) or not route.include_in_schema:
             continue
         calls = [route.endpoint, *dependency_calls(route.dependant)]
         marks = tuple(error for call in calls for error in declared(call))
@@ -294,13 +308,16 @@ def _has_parameters(dependant: Any) -> bool:
     return any(_has_parameters(d) for d in dependant.dependencies)
 
 
-def install_fastapi(app: Any, handler: ExceptionHandler) -> None:
-    """Make `app.openapi()` return FastAPI's document with the errors added (computed once)."""
+def install_fastapi(app: Any, handler: ExceptionHandler, startup: Startup | None = None) -> None:
+    """Make `app.openapi()` return FastAPI's document with the errors added (computed once; the route
+    checks run first, so `errorkit.limit(...)` marks are documented even before the app starts)."""
     original = app.openapi
     app.openapi_schema = None  # a document FastAPI made before install() lacks the errors
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            if startup is not None:
+                startup.check_late(app)
             document = original()
             docs = ErrorDocumentation(handler, Stages.of(app))
             app.openapi_schema = docs.apply(document, fastapi_operations(app))

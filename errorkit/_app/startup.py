@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from errorkit._common.exceptions import ConfigurationError
-from errorkit._stages.ratelimit import declared_limits
+from errorkit._stages.limits import LIMITS_MARK, declared_limits
 from errorkit._stages.routes import AppRoutes
 from errorkit._stores.check import check_stores
 
@@ -40,19 +40,26 @@ class Checked(Protocol):
 class Startup:
     """The gateway's start-up checks (see the module docstring)."""
 
-    __slots__ = ("done", "limited", "stages", "stores")
+    __slots__ = ("checked", "limited", "stages", "stores")
 
-    def __init__(self, stages: Sequence[Checked], *, limited: bool, stores: Sequence[object] | None) -> None:
+    def __init__(
+        self,
+        stages: Sequence[Checked],
+        *,
+        limited: bool,
+        stores: tuple[Sequence[object], Sequence[object]] | None,
+    ) -> None:
         self.stages = stages
         self.limited = limited  # whether a RateLimiter is among the stages
-        self.stores = stores  # None: not reached at start-up (check_stores=False)
-        self.done = False
+        self.stores = stores  # (marked, only reached), as check_stores takes them; None: not checked
+        self.checked = False  # whether the route checks passed
 
     async def run(self, app: object) -> None:
         """All the checks, when the lifespan starts."""
         self.check_routes(app)
         if self.stores is not None:
-            await check_stores(self.stores)
+            marked, reached = self.stores
+            await check_stores(marked, reached=reached)
 
     def check_routes(self, app: object) -> None:
         """The checks that need only the app's routes (also run by an app's first request)."""
@@ -60,13 +67,32 @@ class Startup:
         for stage in self.stages:
             stage.check_routes(routes)
 
-        if not self.limited:
-            for served in routes.served:
-                for declared in declared_limits(served):
-                    raise ConfigurationError(
-                        f"{declared.origin}: no RateLimiter is installed to count it; "
-                        "install(app, rate_limit=RateLimiter(store))"
-                    )
+        for route in routes.uncounted:
+            endpoint = getattr(route, "endpoint", None)
+            if hasattr(endpoint, LIMITS_MARK):
+                raise ConfigurationError(
+                    f"errorkit.limit(...) on {getattr(endpoint, '__qualname__', endpoint)}: errorkit counts HTTP "
+                    "routes of the app's router, not websocket routes nor routes under a Host"
+                )
+
+        declared = [mark for served in routes.served for mark in declared_limits(served)]
+        if declared and not self.limited:
+            raise ConfigurationError(
+                f"{declared[0].origin}: no RateLimiter is installed to count it; "
+                "install(app, rate_limit=RateLimiter(store))"
+            )
 
         routes.report_unseen(logger)
-        self.done = True
+        self.checked = True
+
+    def check_late(self, app: object) -> None:
+        """The route checks, once, for an app served without the lifespan (its first request, or its
+        OpenAPI document asked for first); the stores are not reached then, and a warning says so."""
+        if self.checked:
+            return
+        self.check_routes(app)
+        if self.stores is not None:
+            logger.warning(
+                "install(check_stores=True): the app is served without the lifespan protocol (--lifespan off, "
+                "a mounted sub-app, a test client outside `with`), so its stores were not reached at start-up"
+            )

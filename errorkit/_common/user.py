@@ -19,7 +19,8 @@ from errorkit._common.principal import Principal
 #: stands for (read by the log records too).
 CONVERTED = "errorkit.principal"
 #: Where the user id and the workspace id are looked for, in order (the first present wins).
-USER_ID_ATTRIBUTES = ("identity", "id", "user_id", "display_name")
+# (never `display_name`: a label two users may share would give them one bucket and one replay cache)
+USER_ID_ATTRIBUTES = ("identity", "id", "user_id", "username")
 WORKSPACE_ID_ATTRIBUTES = ("workspace_id", "tenant_id")
 
 
@@ -32,10 +33,10 @@ class User(Protocol):
 
     - authenticated: `is_authenticated`; missing, it is. False (Starlette's
       `UnauthenticatedUser`): the request is anonymous, counted by client address.
-    - user id: `identity`, else `id`, `user_id`, `display_name`; missing: `TypeError` (a 500),
+    - user id: `identity`, else `id`, `user_id`, `username`; missing: `TypeError` (a 500),
       since errorkit cannot tell this user from any other.
-    - workspace (tenant): `workspace_id`, else `tenant_id`; missing: the user id (the user is
-      a workspace of its own).
+    - workspace (tenant): `workspace_id`, else `tenant_id`; missing: `user:<user id>`, a workspace
+      of the user's own (never the bare id: user "acme" would share tenant "acme"'s quota).
     - plan: `plan`; missing: None (quotas then take their `default_plan`).
     - permissions: `scope["auth"].scopes` (Starlette's `AuthCredentials`), else the user's
       `scopes`; missing: none. A string is split on spaces, as OAuth 2 writes `scope`.
@@ -84,7 +85,7 @@ def principal_of(user: object, credentials: object = None) -> Principal | None:
     project = _first(user, ("project_id",))
     return Principal(
         key_id=user_id,
-        workspace_id=_first(user, WORKSPACE_ID_ATTRIBUTES) or user_id,
+        workspace_id=_first(user, WORKSPACE_ID_ATTRIBUTES) or f"user:{user_id}",
         project_id=project,
         scopes=_permissions(user, credentials),
         key_scope="PROJECT" if project is not None else "WORKSPACE",

@@ -70,6 +70,8 @@ class Format(ABC):
 
     name: ClassVar[str] = ""
     media_type: ClassVar[str] = "application/json"
+    #: Whether bodies show an error's details (a refusal's own sentence stands in where they do not).
+    shows_details: ClassVar[bool] = True
 
     @abstractmethod
     def render(self, error: APIError, context: ErrorContext) -> dict[str, Any]:
@@ -106,6 +108,7 @@ class DetailFormat(Format):
     """
 
     name = "detail"
+    shows_details = False
 
     def render(self, error: APIError, context: ErrorContext) -> dict[str, Any]:
         issues = error.details.get("issues")

@@ -89,7 +89,6 @@ class APIKeyAuth:
     ) -> None:
         self.keys = keys
         self.public_paths = PathPatterns(public_paths, "APIKeyAuth(public_paths=...)")
-        self.checks_public = public_paths is not HEALTH  # (the default names a route the app need not have)
         self.cache = cache
         self.on_failure = FailurePolicy.of(on_failure)
         self.workspace_param = workspace_param
@@ -101,8 +100,7 @@ class APIKeyAuth:
 
     def check_routes(self, app: AppRoutes) -> None:
         """When the app starts: every `public_paths=` path reaches a route of the app."""
-        if self.checks_public:
-            app.check_paths(self.public_paths.patterns, "APIKeyAuth(public_paths=...)")
+        app.check_paths(self.public_paths.patterns, "APIKeyAuth(public_paths=...)")
 
     def is_public(self, path: str) -> bool:
         return self.public_paths.matches(path)
@@ -134,7 +132,7 @@ class APIKeyAuth:
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: put the principal in the scope, or refuse."""
-        if self.is_public(scope["path"]):
+        if self.public_paths.matches_request(scope):
             scope["auth"], scope["user"] = _PUBLIC_AUTH, _ANONYMOUS
             return None
 

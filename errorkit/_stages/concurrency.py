@@ -77,7 +77,6 @@ class ConcurrencyLimit:
         self.give_back_within = max(GIVE_BACK_WITHIN, lease)  # (after that, the slot has lapsed anyway)
         self.retry_after = retry_after
         self.exempt = PathPatterns(exempt, "ConcurrencyLimit(exempt=...)")
-        self.checks_exempt = exempt is not HEALTH  # (the default names a route the app need not have)
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
         self.on_failure = FailurePolicy.of(on_failure)
@@ -88,8 +87,7 @@ class ConcurrencyLimit:
         """When the app starts: every `routes=` entry and `exempt=` path names a route of the app."""
         for key in self.routes:
             app.check_key(key, "ConcurrencyLimit(routes=...)")
-        if self.checks_exempt:
-            app.check_paths(self.exempt.patterns, "ConcurrencyLimit(exempt=...)")
+        app.check_paths(self.exempt.patterns, "ConcurrencyLimit(exempt=...)")
 
     def bucket_for(self, method: str, template: str) -> tuple[str, int] | None:
         """The bucket and limit a route's requests count against (None: not limited); a HEAD
@@ -125,7 +123,7 @@ class ConcurrencyLimit:
 
     async def around(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         """The gateway's inner stage: take a slot, run the app, give the slot back."""
-        if self.exempt.matches(scope["path"]):
+        if self.exempt.matches_request(scope):
             await app(scope, receive, send)
             return
 

@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errorkit._common.background import Background, keep_trying
 from errorkit._common.body import BODY_KEY, keep_body
 from errorkit._common.exceptions import ConfigurationError, StoreDataLost, StoreError, StoreUnavailable
-from errorkit._common.paths import PathPatterns
+from errorkit._common.paths import PathPatterns, route_path
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
 from errorkit._observe.observer import Observer
@@ -152,10 +152,11 @@ class Idempotency:
         app.check_paths(self.required.patterns, "Idempotency(required=...)")
 
         served = {method for s in app.served for method in s.methods or ()}
-        for method in sorted(self.methods - served - STANDARD_METHODS):
+        unknown = sorted(self.methods - served - STANDARD_METHODS)
+        if unknown:
             raise ConfigurationError(
-                f"Idempotency(methods=...): no route of the app serves {method!r}"
-                + nearest(method, sorted(served | STANDARD_METHODS))
+                f"Idempotency(methods=...): no route of the app serves {unknown[0]!r}"
+                + nearest(unknown[0], sorted(served | STANDARD_METHODS))
             )
 
     def guards(self, method: str, path: str) -> bool:
@@ -176,7 +177,7 @@ class Idempotency:
 
     def claims(self, scope: Scope) -> bool:
         """Whether `wrap` will claim this request (unless its body is too large): a valid key on a guarded route."""
-        if scope["method"] not in self.methods or self.exempt.matches(scope["path"]):
+        if scope["method"] not in self.methods or self.exempt.matches_request(scope):
             return False
         raw = _idempotency_key(scope)
         return raw is not None and raw is not _TWO_KEYS and _KEY.fullmatch(raw) is not None and bool(raw.strip())
@@ -227,7 +228,7 @@ class Idempotency:
     def _key_of(self, scope: Scope) -> str | Refusal | None:
         """The request's `Idempotency-Key`; None when there is nothing to guard; the 400 for a key that
         is missing where one is required, malformed, or sent twice."""
-        path: str = scope["path"]
+        path = route_path(scope)
         if scope["method"] not in self.methods or self.exempt.matches(path):
             return None
 

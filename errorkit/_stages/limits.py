@@ -14,21 +14,27 @@ counts them exactly as a `RateLimiter(routes=...)` entry for the same route.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
 from starlette.types import Scope
 
 from errorkit._common.exceptions import ConfigurationError
+from errorkit._stages.permissions import dependency_calls
+from errorkit._stages.routes import Served
 
 #: The seconds in each unit the text form names (`month` and `year` as the `limits` library counts them).
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400, "month": 30 * 86_400, "year": 360 * 86_400}
-_ONE = re.compile(r"\s*(\d+)\s*(?:/|\s+per\s+)\s*(\d+)?\s*([a-z]+?)s?\s*", re.IGNORECASE)
+_ONE = re.compile(r"\s*([0-9]+)\s*(?:/|per)\s*([0-9]+)?\s*([a-z]+?)s?\s*", re.IGNORECASE)
 _SEPARATOR = re.compile(r"[;,|]")
 _GRAMMAR = "'<count>/<unit>' or '<count> per <n> <units>' (unit: second, minute, hour, day, month or year)"
+
+#: The longest period: the stores count in microseconds, exact in a double (2**53) only while the
+#: time plus a period stays below it (now + 10 years, with room to spare). A limit allows at most
+#: one request per microsecond (its count at most its period in microseconds): GCRA spaces them so.
+MAX_PERIOD = 10 * 365 * 86_400
 
 #: The attribute `errorkit.limit(...)` leaves on an endpoint or dependency: its `RouteLimit`s.
 LIMITS_MARK = "__errorkit_limits__"
@@ -47,8 +53,8 @@ class Limit:
 
     limit: int
     period: float
-    name: str
-    shadow: bool
+    name: str = field(compare=False)  # a label (headers, metrics): limits of one count and period are equal
+    shadow: bool = False
 
     def __init__(self, limit: int, period: float | None = None, name: str = "", shadow: bool = False) -> None:
         if isinstance(limit, str):
@@ -62,8 +68,10 @@ class Limit:
                 f"Limit({limit}, {period!r}): the period is a number of seconds, Limit({limit}, 60); "
                 f"{_text_hint(f'{limit}/{period}')}"
             )
-        if isinstance(period, bool) or not isinstance(period, int | float) or not 0 < period < math.inf:
-            raise ConfigurationError(f"Limit({limit}, {period!r}): the period is a number of seconds above 0")
+        if isinstance(period, bool) or not isinstance(period, int | float) or not 0 < period <= MAX_PERIOD:
+            raise ConfigurationError(f"Limit({limit}, {period!r}): the period is seconds above 0, at most 10 years")
+        if limit > period * 1_000_000:
+            raise ConfigurationError(f"Limit({limit}, {period!r}): at most one request per microsecond")
 
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "period", period)
@@ -84,6 +92,8 @@ class Limit:
 
         limits = []
         for part in _SEPARATOR.split(text):
+            if not part.strip():
+                raise ConfigurationError(f"{text!r} has an empty limit: nothing before, between or after a ';'")
             match = _ONE.fullmatch(part)
             unit = match.group(3).lower() if match else ""
             if match is None or unit not in UNITS:
@@ -92,14 +102,18 @@ class Limit:
             count, every = int(match.group(1)), int(match.group(2) or 1)
             if count < 1 or every < 1:
                 raise ConfigurationError(f"{part.strip()!r}: a rate limit's count and period are at least 1")
-            limits.append(cls(count, every * UNITS[unit], shadow=shadow))
+            if every * UNITS[unit] > MAX_PERIOD or count > every * UNITS[unit] * 1_000_000:
+                raise ConfigurationError(f"{part.strip()!r}: at most 10 years, and one request per microsecond")
+            name = f"{count}-per-{unit}" if every == 1 else f"{count}-per-{every}-{unit}s"  # (as written, in headers)
+            limits.append(cls(count, every * UNITS[unit], name, shadow))
         return tuple(limits)
 
 
-def limits_of(value: str | Limit | Iterable[str | Limit], where: str) -> tuple[Limit, ...]:
+def limits_of(value: str | Limit | Iterable[str | Limit], where: str, *, route: bool = False) -> tuple[Limit, ...]:
     """The limits an option gives: a text (`"5/minute; 100/hour"`), a `Limit`, or several of either.
 
-    `where` names the option in the messages (`"RateLimiter(limits=...)"`)."""
+    `where` names the option in the messages (`"RateLimiter(limits=...)"`); `route`: a route's
+    entry, which None exempts."""
     if isinstance(value, str | Limit):
         items: list[object] = [value]
     elif isinstance(value, Iterable) and not isinstance(value, bytes | Mapping):
@@ -120,7 +134,8 @@ def limits_of(value: str | Limit | Iterable[str | Limit], where: str) -> tuple[L
             raise TypeError(f"{where}: a limit is a text such as '5/minute' or a Limit, not {item!r}")
 
     if not limits:
-        raise ConfigurationError(f"{where}: no limits given (write '100/minute', or None to exempt a route)")
+        exempting = ", or None for a route without limits" if route else ""
+        raise ConfigurationError(f"{where}: no limits given (write '100/minute'{exempting})")
     return tuple(limits)
 
 
@@ -128,10 +143,13 @@ class RouteLimit:
     """Limits declared beside a route by `errorkit.limit(...)`: a decorator for the endpoint, or
     `.dependency` for FastAPI's `Depends()`."""
 
-    __slots__ = ("cost", "dependency", "limits", "methods")
+    __slots__ = ("cost", "dependency", "limits", "methods", "written")
 
-    def __init__(self, limits: tuple[Limit, ...], cost: Cost | None, methods: frozenset[str] | None) -> None:
+    def __init__(
+        self, limits: tuple[Limit, ...], cost: Cost | None, methods: frozenset[str] | None, written: str = ""
+    ) -> None:
         self.limits = limits
+        self.written = written  # the arguments as the decorator was given them, for messages
         self.cost = cost
         self.methods = methods
 
@@ -150,8 +168,7 @@ class RouteLimit:
         return endpoint
 
     def __repr__(self) -> str:
-        methods = "" if self.methods is None else f", methods={sorted(self.methods)}"
-        return f"errorkit.limit({', '.join(repr(lim.name) for lim in self.limits)}{methods})"
+        return f"errorkit.limit({self.written})"
 
 
 def limit(*limits: str | Limit, cost: Cost | None = None, methods: Iterable[str] | None = None) -> RouteLimit:
@@ -181,8 +198,56 @@ def limit(*limits: str | Limit, cost: Cost | None = None, methods: Iterable[str]
 
     if cost is not None and not callable(cost) and (isinstance(cost, bool) or not isinstance(cost, int) or cost < 1):
         raise ConfigurationError(f"{where}: cost is a number of units (at least 1) or (scope) -> int, not {cost!r}")
+    if isinstance(cost, int) and cost > min(lim.limit for lim in parsed):  # (it could never pass)
+        smallest = min(parsed, key=lambda lim: lim.limit)
+        raise ConfigurationError(f"{where}: cost={cost} is more than the {smallest.name} limit allows at once")
     named = None if methods is None else frozenset(method_names(methods, f"{where}, methods="))
-    return RouteLimit(parsed, cost, named)
+    if named is not None and not named:
+        raise ConfigurationError(f"{where}: methods= names no method; leave it out to limit all the route's methods")
+    written = ", ".join(repr(item) for item in limits)
+    return RouteLimit(parsed, cost, named, written)
+
+
+class Declared(NamedTuple):
+    """An `errorkit.limit(...)` on one route: the route entries it makes, named like `routes=` ones."""
+
+    keys: tuple[str, ...]
+    bucket: str
+    limits: tuple[Limit, ...]
+    cost: Cost | None
+    origin: str  # the decorator and the route, for messages
+
+
+def declared_limits(served: Served) -> list[Declared]:
+    """The `errorkit.limit(...)` marks on a route's endpoint and (FastAPI) its dependencies.
+
+    One mark is one policy, whose methods (by default the route's) share one bucket, named as
+    the `routes=` entry for them would be: `"POST /widgets"`; `"GET /items"` for a route of GET
+    and the HEAD Starlette adds to it; the template alone for a route's every method.
+    """
+    route = served.route
+    endpoint = getattr(route, "endpoint", None)
+    calls = [endpoint, *dependency_calls(getattr(route, "dependant", None))]
+    marks: list[RouteLimit] = [mark for call in calls for mark in getattr(call, LIMITS_MARK, ())]
+    origin = f"errorkit.limit(...) on {getattr(endpoint, '__qualname__', endpoint)} ({served.template})"
+    for call in calls:
+        if isinstance(call, RouteLimit):
+            raise ConfigurationError(f"{origin}: write Depends({call!r}.dependency): the limit itself is no dependency")
+
+    declared = []
+    for mark in marks:
+        if mark.methods is not None and served.methods is not None and not mark.methods <= served.methods:
+            others = ", ".join(sorted(mark.methods - served.methods))
+            serves = ", ".join(sorted(served.methods))
+            raise ConfigurationError(f"{origin}: methods= names {others}, which the route does not serve ({serves})")
+
+        methods = mark.methods if mark.methods is not None else served.methods
+        keys = tuple(f"{m} {served.template}" for m in sorted(methods)) if methods else (served.template,)
+        named = sorted(methods - {"HEAD"} if methods and "GET" in methods else methods or ())  # (HEAD is GET's)
+        every = mark.methods is None and len(named) != 1  # the route's every method: named by its template
+        bucket = served.template if every else f"{','.join(named)} {served.template}"
+        declared.append(Declared(keys, bucket, mark.limits, mark.cost, origin))
+    return declared
 
 
 def method_names(methods: Iterable[str], where: str) -> list[str]:
@@ -221,4 +286,14 @@ def _nearest(part: str) -> str:
     return f"; did you mean {(part[:start] + close[0] + part[start + len(unit) :]).strip()!r}?"
 
 
-__all__ = ["LIMITS_MARK", "Cost", "Limit", "RouteLimit", "limit", "limits_of", "method_names"]
+__all__ = [
+    "LIMITS_MARK",
+    "Cost",
+    "Declared",
+    "Limit",
+    "RouteLimit",
+    "declared_limits",
+    "limit",
+    "limits_of",
+    "method_names",
+]

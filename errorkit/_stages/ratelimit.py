@@ -18,7 +18,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from starlette.types import Scope
 
@@ -32,8 +31,7 @@ from errorkit._stages.algorithms import ALGORITHMS, Algorithm
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
 from errorkit._stages.identity import TrustedProxies, identity_of
-from errorkit._stages.limits import LIMITS_MARK, Cost, Limit, RouteLimit, limits_of
-from errorkit._stages.permissions import dependency_calls
+from errorkit._stages.limits import Cost, Declared, Limit, declared_limits, limits_of
 from errorkit._stages.routes import HEALTH, AppRoutes, Served, route_keys, route_template
 from errorkit._stores.protocols import (
     Claim,
@@ -108,6 +106,8 @@ class RateLimiter:
         shadow: bool = False,
         shadow_headers: bool = False,
     ) -> None:
+        if cost is not None and not callable(cost):
+            raise TypeError(f"RateLimiter(cost=...) is (scope) -> int, a request's weight, not {cost!r}")
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, not {algorithm!r}")
 
@@ -117,16 +117,14 @@ class RateLimiter:
         self.shadow_headers = shadow_headers
         self.default = self._policy(limits_of(limits, "RateLimiter(limits=...)"), "*", "default")
         self.plans = plans
-        self.given_routes = {
-            key: (
-                self._policy(limits_of(lim, f"RateLimiter(routes=...)[{key!r}]"), key, key) if lim is not None else None
-            )
-            for key, lim in route_keys(routes, "RateLimiter(routes=...)").items()
-        }
+        self.given_routes: dict[str, _Policy | None] = {}
+        for key, lim in route_keys(routes, "RateLimiter(routes=...)").items():
+            where = f"RateLimiter(routes=...)[{key!r}]"
+            self.given_routes[key] = None if lim is None else self._policy(limits_of(lim, where, route=True), key, key)
         self.routes = dict(self.given_routes)  # and, once the app starts, the routes limited where they are declared
+        self.app: object | None = None  # the app whose routes were read
 
         self.exempt = PathPatterns(exempt, "RateLimiter(exempt=...)")
-        self.checks_exempt = exempt is not HEALTH  # (the default names a route the app need not have)
         self.cost = cost
         self.identity = identity
         self.proxies = TrustedProxies(trusted_proxies)
@@ -139,30 +137,29 @@ class RateLimiter:
         self.observer: Observer | None = None  # set by install(): metrics, traces
 
     def _policy(self, limits: Sequence[Limit], bucket: str, label: str, cost: Cost | None = None) -> _Policy:
-        return _Policy(limits, bucket, label, shadow=self.shadow, report_shadow=self.shadow_headers, cost=cost)
+        # a fixed window's state is another shape than GCRA's: its own keys, so switching `algorithm` on a
+        # live store starts each limit afresh instead of reading the other's state (WRONGTYPE, a 500)
+        key = bucket if self.algorithm.name == "gcra" else f"{bucket}:{self.algorithm.name}"
+        return _Policy(limits, key, label, shadow=self.shadow, report_shadow=self.shadow_headers, cost=cost)
 
     def check_routes(self, app: AppRoutes) -> None:
         """When the app starts: every `routes=` entry and `exempt=` path must name a route of the app
         (`ConfigurationError` naming the nearest); the limits declared by `errorkit.limit(...)` on
         the app's routes join the route entries."""
+        if self.app is not None and self.app is not app.app:  # (the marks read are one app's)
+            raise ConfigurationError("RateLimiter: installed on two apps; build one RateLimiter per app")
+        self.app = app.app
+
         for key in self.given_routes:
             app.check_key(key, "RateLimiter(routes=...)")
-        if self.checks_exempt:
-            app.check_paths(self.exempt.patterns, "RateLimiter(exempt=...)")
+        app.check_paths(self.exempt.patterns, "RateLimiter(exempt=...)")
 
         routes = dict(self.given_routes)
         for served in app.served:
             for declared in declared_limits(served):
+                self._check_declared(declared, served, routes)
                 policy = self._policy(declared.limits, declared.bucket, declared.bucket, declared.cost)
-                for key in declared.keys:
-                    if key in routes:
-                        raise ConfigurationError(
-                            f"{declared.origin} on {key!r}: the route is limited twice; "
-                            "keep either the decorator or the RateLimiter(routes=...) entry"
-                            if key in self.given_routes
-                            else f"{declared.origin}: two errorkit.limit(...) on {key!r}; put the limits in one"
-                        )
-                    routes[key] = policy
+                routes.update(dict.fromkeys(declared.keys, policy))
         self.routes = routes
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
@@ -236,7 +233,7 @@ class RateLimiter:
         """The policy, identity and cost of this request; None when exempt, or the shield's refusal.
 
         The plan resolver is asked only when neither an exemption nor a route decides."""
-        if self.exempt.matches(scope["path"]):
+        if self.exempt.matches_request(scope):
             return None
 
         policy: _Policy | None = None
@@ -259,8 +256,21 @@ class RateLimiter:
                 return refused[0]
 
         weight = self.cost if policy.cost is None else policy.cost  # (a route's own cost first)
-        cost = 1 if weight is None else weight if isinstance(weight, int) else weight(scope)
+        cost = 1 if weight is None else weight if isinstance(weight, int) else _weighed(weight, scope)
         return policy, who, cost
+
+    def _check_declared(self, declared: Declared, served: Served, routes: Mapping[str, _Policy | None]) -> None:
+        """A route limited by `errorkit.limit(...)` must not be limited, exempted or exempt otherwise."""
+        for key in (*declared.keys, served.template):
+            if key in self.given_routes:
+                raise ConfigurationError(
+                    f"{declared.origin}: RateLimiter(routes=...)[{key!r}] names the route too; "
+                    "keep the decorator or the entry"
+                )
+        if self.exempt.matches(served.template):
+            raise ConfigurationError(f"{declared.origin}: the route is exempt by RateLimiter(exempt=...)")
+        if any(key in routes for key in declared.keys):
+            raise ConfigurationError(f"{declared.origin}: the route is limited by two errorkit.limit(...); use one")
 
     def _route_policy(self, method: str, template: str) -> _Policy | None:
         """The route's own policy (`METHOD template` before `template`), None for a route without
@@ -457,53 +467,17 @@ class _Limit:
         self.header = b"%d" % limit.limit
 
 
+def _weighed(weigh: Callable[[Scope], int], scope: Scope) -> int:
+    """What a `cost=` function weighs a request at, refused (a 500, logged) unless a whole number of at
+    least 1: a cost of 0 would count nothing, a negative one would give units back."""
+    cost = weigh(scope)
+    if type(cost) is not int or cost < 1:
+        raise ConfigurationError(f"a rate-limit cost= function returned {cost!r}: a cost is a whole number, at least 1")
+    return cost
+
+
 def _first(pair: tuple[int, _Limit]) -> int:
     return pair[0]
-
-
-class _Declared(NamedTuple):
-    """An `errorkit.limit(...)` on one route: the route entries it makes, named like `routes=` ones."""
-
-    keys: tuple[str, ...]
-    bucket: str
-    limits: tuple[Limit, ...]
-    cost: Cost | None
-    origin: str
-
-
-def declared_limits(served: Served) -> list[_Declared]:
-    """The `errorkit.limit(...)` marks on a route's endpoint and (FastAPI) its dependencies.
-
-    One mark is one policy: its methods (by default the route's) share one bucket, named
-    `"POST /widgets"` as the `routes=` entry for the route would be.
-    """
-    route = served.route
-    endpoint = getattr(route, "endpoint", None)
-    origin = f"errorkit.limit(...) on {getattr(endpoint, '__qualname__', endpoint)!r}"
-    calls = [endpoint, *dependency_calls(getattr(route, "dependant", None))]
-    for call in calls:
-        if isinstance(call, RouteLimit):
-            raise ConfigurationError(f"{origin}: write Depends({call!r}.dependency): the limit itself is no dependency")
-
-    marks: list[RouteLimit] = [mark for call in calls for mark in getattr(call, LIMITS_MARK, ())]
-    declared = []
-    for mark in marks:
-        if mark.methods is None:
-            methods = served.methods
-        elif served.methods is not None and not mark.methods <= served.methods:
-            others = ", ".join(sorted(mark.methods - served.methods))
-            raise ConfigurationError(
-                f"{origin}: methods= names {others}, which {served.template} does not serve "
-                f"(it serves {', '.join(sorted(served.methods))})"
-            )
-        else:
-            methods = mark.methods
-
-        names = sorted(methods) if methods is not None else []
-        keys = tuple(f"{m} {served.template}" for m in names) or (served.template,)
-        bucket = f"{','.join(names)} {served.template}" if names else served.template
-        declared.append(_Declared(keys, bucket, mark.limits, mark.cost, origin))
-    return declared
 
 
 #: `_route_policy`'s answer when no route entry names the route: the default (or plan) policy applies.

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
-from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, WebSocketRoute
 from starlette.types import Scope
 
 from errorkit._common.exceptions import ConfigurationError
@@ -33,8 +33,39 @@ def route_template(scope: Scope) -> str | None:
 def route_of(scope: Scope) -> tuple[str, BaseRoute] | None:
     """The template and the route (the innermost, through mounts) that serve a request; a route
     that matches the path but not the method when none matches both; None when no route matches."""
-    routes: Sequence[BaseRoute] = getattr(scope.get("app"), "routes", ())
-    return _match(routes, scope)
+    return _match(routes_of(scope.get("app")), scope)
+
+
+def routes_of(app: object) -> Sequence[BaseRoute]:
+    """An app's (or a router's) routes, with FastAPI's included routers laid out flat.
+
+    FastAPI (0.150 and later) keeps an `include_router()` as one route that resolves its routes
+    lazily; laid out, each is a route of its own with its whole path (the prefix included), its
+    methods, endpoint and dependencies, as `app.openapi()` sees them. Kept per list of routes and
+    laid out again when the list grows (one dictionary look-up a request)."""
+    routes: Sequence[BaseRoute] | None = getattr(app, "routes", None)
+    if not routes:
+        return ()
+
+    kept = _LAID_OUT.get(id(routes))
+    if kept is None or kept[0] is not routes or kept[1] != len(routes):
+        laid_out = tuple(_laid_out(routes))
+        kept = _LAID_OUT[id(routes)] = (routes, len(routes), laid_out if len(laid_out) != len(routes) else routes)
+    return kept[2]
+
+
+def _laid_out(routes: Sequence[BaseRoute]) -> Iterable[BaseRoute]:
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)  # (FastAPI's included router)
+        if contexts is None:
+            yield route
+            continue
+        for context in contexts():  # a Starlette route as it is (prefixed), a FastAPI route as its context
+            yield context.starlette_route or context
+
+
+#: Per list of routes (by id, kept alive with it): the list, its length then, and its routes laid out.
+_LAID_OUT: dict[int, tuple[Sequence[BaseRoute], int, Sequence[BaseRoute]]] = {}
 
 
 def _match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, BaseRoute] | None:
@@ -46,7 +77,7 @@ def _match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, BaseRoute] |
 
         found: tuple[str, BaseRoute] = (str(getattr(route, "path", "")), route)
         if isinstance(route, Mount):
-            inner = _match(route.routes, {**scope, **child})
+            inner = _match(routes_of(route), {**scope, **child})
             found = (route.path, route) if inner is None else (route.path + inner[0], inner[1])
         if match is Match.FULL:
             return found
@@ -56,8 +87,8 @@ def _match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[str, BaseRoute] |
 
 def serves(scope: Scope) -> bool:
     """Whether a route of the app takes this request as it is (path and method); True without a router."""
-    routes: Sequence[BaseRoute] | None = getattr(scope.get("app"), "routes", None)
-    return True if routes is None else _serves(routes, scope)
+    app = scope.get("app")
+    return True if getattr(app, "routes", None) is None else _serves(routes_of(app), scope)
 
 
 def _serves(routes: Sequence[BaseRoute], scope: Scope) -> bool:
@@ -65,7 +96,7 @@ def _serves(routes: Sequence[BaseRoute], scope: Scope) -> bool:
         match, child = route.matches(scope)
         if match is Match.FULL:
             if isinstance(route, Mount) and hasattr(route.app, "routes"):
-                return _serves(route.routes, {**scope, **child})
+                return _serves(routes_of(route), {**scope, **child})
             return True  # a route, or a mounted app whose routes cannot be seen (middleware, plain ASGI)
     return False
 
@@ -123,26 +154,31 @@ class AppRoutes:
     """
 
     def __init__(self, app: object) -> None:
-        self.routes: Sequence[BaseRoute] = getattr(app, "routes", None) or ()
+        self.app = app
+        self.routes: Sequence[BaseRoute] = routes_of(app)
         self.served: list[Served] = []
         self.hidden: list[tuple[str, object]] = []  # (mount path, the mounted app)
         self.unseen: dict[str, list[str]] = {}  # mount path -> the entries under it, not checked
+        self.uncounted: list[BaseRoute] = []  # routes no stage counts: websockets, and routes under a Host
         self._walk(self.routes, "")
 
     def _walk(self, routes: Sequence[BaseRoute], prefix: str) -> None:
         for route in routes:
             if isinstance(route, Mount):
                 mounted = getattr(route, "_base_app", route.app)  # (inside the Mount's own middleware, if any)
-                inner = getattr(mounted, "routes", None)
-                if inner is None:
+                if getattr(mounted, "routes", None) is None:
                     self.hidden.append((prefix + route.path, mounted))
                 else:
-                    self._walk(inner, prefix + route.path)
-            elif isinstance(route, Route):
-                methods = frozenset(route.methods) if route.methods is not None else None
-                self.served.append(Served(prefix + route.path, methods, route))
-            elif not isinstance(route, WebSocketRoute):  # a Host, or a route type of the app's own
+                    self._walk(routes_of(mounted), prefix + route.path)
+            elif isinstance(route, WebSocketRoute):
+                self.uncounted.append(route)
+            elif getattr(route, "path_format", None) is None:  # a Host, or a route type of the app's own
                 self.hidden.append((prefix, route))
+                self.uncounted += _every_route(getattr(route, "routes", ()))
+            else:  # a Route, or a FastAPI route of an included router (its context: no Route, same fields)
+                methods = getattr(route, "methods", None)
+                template = prefix + str(getattr(route, "path", ""))
+                self.served.append(Served(template, frozenset(methods) if methods else None, route))
 
     def check_key(self, key: str, where: str) -> None:
         """Raise `ConfigurationError` unless `key` (`route_key`'s form) names a route of the app."""
@@ -150,10 +186,10 @@ class AppRoutes:
         same_path = [s for s in self.served if s.template == template]
         if any(name == "" or s.methods is None or name in s.methods for s in same_path):
             return
-        if self._under_hidden(template, f"{where} {key!r}"):
-            return
 
         candidates = self._keys() if name else sorted({s.template for s in self.served})
+        if self._under_hidden(template, f"{where} {key!r}", near=_close(key, candidates)):
+            return
         serves = ", ".join(sorted(m for s in same_path for m in s.methods or ()))
         raise ConfigurationError(
             f"{where}: {key!r} names no route of the app"
@@ -162,28 +198,29 @@ class AppRoutes:
         )
 
     def check_paths(self, patterns: Iterable[str], where: str) -> None:
-        """Raise `ConfigurationError` unless every path pattern (`"/health"`, `"/docs*"`) reaches a route."""
+        """Raise `ConfigurationError` unless every path pattern (`"/widgets/w_1"`, `"/docs*"`) reaches a
+        route; `"/health"` is not checked (the default of several options: an app need not have it)."""
+        templates = sorted({s.template for s in self.served})
         for pattern in patterns:
+            if pattern in HEALTH:
+                continue
+
             if pattern.endswith("*"):
                 prefix = pattern[:-1]
-                if any(s.template.startswith(prefix) for s in self.served):
+                if any(template.startswith(prefix) for template in templates):
                     continue
                 if self._under_hidden(prefix, f"{where} {pattern!r}", prefix=True):
                     continue
-                candidates = sorted({s.template for s in self.served})
-                raise ConfigurationError(
-                    f"{where}: no route of the app starts with {prefix!r}" + nearest(prefix, candidates)
-                )
+                problem = f"no route of the app starts with {prefix!r}"
+                raise ConfigurationError(f"{where}: {problem}" + nearest(prefix, templates))
 
             found = _match(self.routes, {"type": "http", "path": pattern, "root_path": "", "method": "GET"})
             if found is not None and not isinstance(found[1], Mount):
                 continue
-            if self._under_hidden(pattern, f"{where} {pattern!r}"):
+            if self._under_hidden(pattern, f"{where} {pattern!r}", near=_close(pattern, templates)):
                 continue
-            candidates = sorted({s.template for s in self.served})
-            raise ConfigurationError(
-                f"{where}: {pattern!r} is the path of no route of the app" + nearest(pattern, candidates)
-            )
+            problem = f"{pattern!r} is the path of no route of the app"
+            raise ConfigurationError(f"{where}: {problem}" + nearest(pattern, templates))
 
     def report_unseen(self, logger: logging.Logger) -> None:
         """One warning per mounted application whose routes hide entries that could not be checked."""
@@ -191,13 +228,19 @@ class AppRoutes:
             mounted = dict(self.hidden)[path]
             logger.warning(
                 "errorkit cannot see the routes of %s mounted at %r; these entries were not checked: %s",
-                type(mounted).__name__,
+                getattr(mounted, "__qualname__", type(mounted).__name__),
                 path or "/",
                 "; ".join(entries),
             )
 
-    def _under_hidden(self, path: str, entry: str, *, prefix: bool = False) -> bool:
+    def _under_hidden(self, path: str, entry: str, *, prefix: bool = False, near: str | None = None) -> bool:
+        """Whether `path` may be served by a mounted app whose routes cannot be seen (noting `entry`).
+
+        A mount at the root (`Mount("/", StaticFiles(...))`, a `Host`) could serve any path: an
+        entry close to a route the app does serve (`near`) is then a typo of it, not the mount's."""
         for mount, _ in self.hidden:
+            if mount == "" and near is not None:
+                continue
             if path == mount or path.startswith(mount + "/") or mount == "" or (prefix and mount.startswith(path)):
                 self.unseen.setdefault(mount, []).append(entry)
                 return True
@@ -208,6 +251,21 @@ class AppRoutes:
         for served in self.served:  # (a route of every method is named by its template alone)
             keys += [f"{m} {served.template}" for m in served.methods] if served.methods else [served.template]
         return sorted(keys)
+
+
+def _every_route(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """The routes under `routes`, through mounts and hosts."""
+    found: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "routes", None)
+        found += _every_route(inner) if inner is not None else [route]
+    return found
+
+
+def _close(key: str, candidates: list[str]) -> str | None:
+    """A candidate so close to `key` that `key` can only be a typo of it."""
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def nearest(key: str, candidates: list[str]) -> str:

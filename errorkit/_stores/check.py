@@ -23,18 +23,24 @@ from typing import Protocol, runtime_checkable
 class Checked(Protocol):
     """A store that can tell at start-up whether it will serve (`errorkit._stores.protocols.Backend`)."""
 
-    def check(self) -> Awaitable[None]: ...
+    def check(self, *, marker: bool = True) -> Awaitable[None]: ...
 
 
-async def check_stores(stores: Iterable[object]) -> None:
-    """Check each distinct store in `stores` (None and repeats skipped); the first failure is raised."""
-    seen: set[int] = set()
-    for store in stores:
-        if store is None or id(store) in seen:
-            continue
-        seen.add(id(store))  # (one backend usually serves every stage: it is reached once)
+async def check_stores(stores: Iterable[object], *, reached: Iterable[object] = ()) -> None:
+    """Check each distinct store (None and repeats skipped); the first failure is raised.
+
+    `stores` must hold errorkit's dataset marker: what they keep (keys, claims, quota usage) is
+    refused while it may be lost. `reached` are only reached: rate-limit counters and concurrency
+    slots start afresh on an emptied Redis, which is no reason to refuse a start-up."""
+    marked = [store for store in stores if store is not None]
+    checks = {id(store): (store, True) for store in marked}
+    for store in reached:
+        if store is not None and id(store) not in checks:
+            checks[id(store)] = (store, False)
+
+    for store, marker in checks.values():  # (one backend usually serves every stage: it is reached once)
         if isinstance(store, Checked):
-            await store.check()
+            await store.check(marker=marker)
 
 
 __all__ = ["Checked", "check_stores"]

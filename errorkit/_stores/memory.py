@@ -70,7 +70,7 @@ class MemoryBackend:
         """Nothing to mark: this store's data lives and dies with the process (0 markers written)."""
         return 0
 
-    async def check(self) -> None:
+    async def check(self, *, marker: bool = True) -> None:
         """Nothing to reach: this process's memory is always there, and never lost while it runs."""
         return None
 

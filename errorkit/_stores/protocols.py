@@ -302,9 +302,10 @@ class Backend(
         """Mark the store as holding errorkit's data (so its loss is told from unknown keys); how many marks."""
         ...
 
-    async def check(self) -> None:
-        """Reach the store within its timeouts: `StoreUnavailable` (unreachable) or `StoreDataLost` (no
-        dataset marker) naming the store and the remedy, as a first request would find (`check_stores`)."""
+    async def check(self, *, marker: bool = True) -> None:
+        """Reach the store within its timeouts: `StoreUnavailable` (unreachable) or, with `marker`,
+        `StoreDataLost` (no dataset marker) naming the store and the remedy, as a first request would
+        find (`check_stores`)."""
         ...
 
 

@@ -15,8 +15,9 @@ being the identity a step works on, so each step touches one slot (Redis Cluster
 | concurrency | `<prefix>:cc:{<identity>}:<bucket>` | sorted set: slot token -> lease end (ms, Redis's clock) |
 | dataset marker | `<prefix>:dataset`; on Cluster `<prefix>:dataset:{<tag>}` in each slot | time first written |
 
-A hash tag is the identity with `%`, `{` and `}` written as `%25`, `%7B` and `%7D` (one
-identity, one tag: `acme{eu}` and `acme(eu)` never share a counter).
+A rate-limit bucket is `*` (the default and plan limits) or the route entry, then `:fixed` for a
+fixed window, then `:<limit>/<period>`. A hash tag is the identity with `%`, `{` and `}` written
+as `%25`, `%7B` and `%7D` (one identity, one tag: `acme{eu}` and `acme(eu)` never share a counter).
 
 The dataset marker tells a Redis that lost errorkit's data (restarted without persistence,
 flushed, evicting) from one that simply does not know a key: a key lookup or an idempotency
@@ -118,6 +119,8 @@ def _lost(what: str, remedy: str) -> str:
 
 
 _MARKERS_AT_ONCE = 256
+#: What every stage needs of Redis besides reading: running a script that writes.
+_WRITE_CHECK = Script("return redis.call('SET', KEYS[1], '1', 'PX', 1000)")
 _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl"}
 
 
@@ -309,14 +312,23 @@ class RedisBackend:
         except (StoreUnavailable, RedisError) as exc:
             raise self._unreachable(exc) from None
 
-    async def check(self) -> None:
+    async def check(self, *, marker: bool = True) -> None:
         """What a first request would find, told at start-up: `StoreUnavailable` when Redis cannot be
-        reached (as `reach()`), `StoreDataLost` naming the remedy when a dataset marker is missing.
+        reached (as `reach()`) or will not run errorkit's scripts and writes (an ACL without them, a
+        read-only replica), and with `marker`, `StoreDataLost` naming the remedy when a dataset marker
+        is missing.
 
-        Only reads; on Cluster it asks for every slot's marker, in batches as `initialize()` writes them.
-        Each command has the store's own deadline, so a Redis that never answers fails it, never hangs it.
+        Writes one key of its own (`<prefix>:check`, gone after a second) through a script; on Cluster
+        it asks for every slot's marker, in batches as `initialize()` writes them. Each command has the
+        store's own deadline, so a Redis that never answers fails it, never hangs it.
         """
         await self.reach()
+        try:
+            await self.redis.run(_WRITE_CHECK, [f"{self.prefix}:check"], ())
+        except (StoreUnavailable, RedisError) as exc:
+            raise self._unreachable(exc) from None
+        if not marker:
+            return
         try:
             found = await self._each_marker("EXISTS")
         except (StoreUnavailable, RedisError) as exc:

@@ -163,39 +163,45 @@ class _Protocol(asyncio.Protocol):
         waiters = self.waiters
         misdirected = False
 
-        while (reply := self.reader.gets()) is not False:
-            try:
-                waiter, evalsha, convert, late = waiters.popleft()
-            except IndexError:  # nobody asked: a message pushed to a subscribed connection
-                if self.owner.on_push is not None:
-                    self.owner.on_push(reply)
-                continue
+        try:  # (a try costs nothing until something raises)
+            while (reply := self.reader.gets()) is not False:
+                try:
+                    waiter, evalsha, convert, late = waiters.popleft()
+                except IndexError:  # nobody asked: a message pushed to a subscribed connection
+                    if self.owner.on_push is not None:
+                        self.owner.on_push(reply)
+                    continue
 
-            self.replied += 1
-            is_error = isinstance(reply, hiredis.ReplyError)
-            if is_error and str(reply).split(" ", 1)[0] in MISDIRECTED_REPLIES:
-                misdirected = True
+                self.replied += 1
+                is_error = isinstance(reply, hiredis.ReplyError)
+                if is_error and str(reply).split(" ", 1)[0] in MISDIRECTED_REPLIES:
+                    misdirected = True
 
-            if waiter.done():  # its caller gave up (deadline) or was cancelled: drop the reply
-                if late is not None and not is_error:
-                    with contextlib.suppress(StoreError):
-                        late(reply if convert is None else convert(reply))
-                continue
+                if waiter.done():  # its caller gave up (deadline) or was cancelled: drop the reply
+                    if late is not None and not is_error:
+                        with contextlib.suppress(StoreError):
+                            late(reply if convert is None else convert(reply))
+                    continue
 
-            if not is_error:
-                try:  # a store's convert raises StoreError for a reply that means "cannot answer"
-                    waiter.set_result(reply if convert is None else convert(reply))
-                except StoreError as exc:
-                    waiter.set_exception(exc)
-            elif evalsha is not None and str(reply).startswith("NOSCRIPT"):
-                # the script was not run (first use, flush, restart, a node new to the slot): EVAL loads and
-                # runs it once, after ASKING again if the EVALSHA had it (else an importing node says MOVED)
-                self.owner._evaluate(self, waiter, evalsha, convert, late)
-            else:
-                error = reply_error(str(reply))
-                waiter.set_exception(error)
-                if isinstance(error, StoreUnavailable) and self.published:
-                    self.owner._report_failure("unavailable", 1)
+                if not is_error:
+                    try:  # a store's convert raises StoreError for a reply that means "cannot answer"
+                        waiter.set_result(reply if convert is None else convert(reply))
+                    except StoreError as exc:
+                        waiter.set_exception(exc)
+                elif evalsha is not None and str(reply).startswith("NOSCRIPT"):
+                    # the script was not run (first use, flush, restart, a node new to the slot): EVAL loads and
+                    # runs it once, after ASKING again if the EVALSHA had it (else an importing node says MOVED)
+                    self.owner._evaluate(self, waiter, evalsha, convert, late)
+                else:
+                    error = reply_error(str(reply))
+                    waiter.set_exception(error)
+                    if isinstance(error, StoreUnavailable) and self.published:
+                        self.owner._report_failure("unavailable", 1)
+        except hiredis.ProtocolError as exc:  # not Redis at the other end (an HTTP server on that port, say)
+            self.fail(StoreUnavailable(f"the server does not speak Redis's protocol ({exc})"))
+            if self.transport is not None:
+                self.transport.abort()
+            return
 
         if self.sent:
             self.owner._replied(self)
