@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,3 +204,30 @@ def test_initialize_warns_when_redis_may_evict_errorkit_keys(caplog: pytest.LogC
             "may evict API keys and idempotency records when full; set noeviction (see the README's Deploying "
             "with Redis)"
         ]
+
+
+def test_a_claim_lost_with_its_count_still_answers_the_counts_headers(redis: Any) -> None:
+    """Counted and claimed in one step on a Redis without errorkit's data: the count stands, so the
+    503 carries the rate-limit headers the count made, and the next request sees it."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from errorkit import ErrorKit, Idempotency, RateLimiter, RedisBackend
+
+    async def ok(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok", status_code=201)
+
+    backend = RedisBackend(redis.url)
+    app = Starlette(routes=[Route("/orders", ok, methods=["GET", "POST"])])
+    ErrorKit().install(app, rate_limit=RateLimiter(backend, limits="4/minute"), idempotency=Idempotency(backend))
+    with TestClient(app) as client:
+        lost = client.post("/orders", headers={"Idempotency-Key": "k1"})
+        after = client.get("/orders")
+    assert (lost.status_code, lost.headers["x-ratelimit-limit"], lost.headers["x-ratelimit-remaining"]) == (
+        503,
+        "4",
+        "3",
+    )
+    assert (after.status_code, after.headers["x-ratelimit-remaining"]) == (201, "2")

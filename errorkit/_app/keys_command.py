@@ -5,7 +5,7 @@
     errorkit keys revoke KEY_ID
     errorkit keys disable-workspace ws_1 [--reason "payment overdue"] [--enable]
 
-`--redis-url` (else the `REDIS_URL` environment variable) takes every URL form errorkit
+`--redis-url` or `--url` (else the `REDIS_URL` environment variable) takes every URL form errorkit
 accepts (`redis://`, `rediss://`, `unix://`, `redis+sentinel://`, `redis+cluster://`).
 `issue` prints the token, once, alone on standard output; everything else goes to standard
 error. Exit status: 0 done, 1 no such key (revoke), 2 bad arguments, 3 Redis unreachable or
@@ -49,7 +49,7 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     keys = commands.add_parser("keys", help="issue, list and revoke API keys")
     verbs = keys.add_subparsers(dest="verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--redis-url", help="the store (default: $REDIS_URL)")
+    common.add_argument("--redis-url", "--url", dest="redis_url", help="the store (default: $REDIS_URL)")
 
     issue = verbs.add_parser("issue", parents=[common], help="create a key; prints its token once")
     issue.add_argument("--workspace", required=True)

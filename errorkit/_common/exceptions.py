@@ -93,7 +93,12 @@ class StoreDataLost(StoreUnavailable):
     again. Stages answer it like any unavailability (503 naming the store); the failure
     policy logs it as an error. It lasts until the data is back (restored, or the keys
     registered again) or `initialize()` adopts the emptied store.
+
+    `counted`: when a rate-limit count and a claim went in one step, the count the store did
+    make (its headers and its refusal still stand); None otherwise.
     """
+
+    counted: object | None = None
 
 
 class RedisError(StoreError):

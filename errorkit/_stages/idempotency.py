@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from errorkit._common.background import Background, keep_trying
 from errorkit._common.body import BODY_KEY, keep_body
 from errorkit._common.exceptions import ConfigurationError, StoreDataLost, StoreError, StoreUnavailable
-from errorkit._common.paths import PathPatterns, route_path
+from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
 from errorkit._observe.observer import Observer
@@ -45,7 +45,7 @@ from errorkit._stages.identity import TrustedProxies
 from errorkit._stages.lease import GIVE_BACK_WITHIN, renew_while_held, settle
 from errorkit._stages.limits import method_names
 from errorkit._stages.routes import STANDARD_METHODS, AppRoutes, nearest, serves
-from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, IdempotencyStore
+from errorkit._stores.protocols import Claim, ClaimRequest, ClaimState, Counted, IdempotencyStore
 
 logger = logging.getLogger("errorkit.idempotency")
 
@@ -228,13 +228,12 @@ class Idempotency:
     def _key_of(self, scope: Scope) -> str | Refusal | None:
         """The request's `Idempotency-Key`; None when there is nothing to guard; the 400 for a key that
         is missing where one is required, malformed, or sent twice."""
-        path = route_path(scope)
-        if scope["method"] not in self.methods or self.exempt.matches(path):
+        if scope["method"] not in self.methods or self.exempt.matches_request(scope):
             return None
 
         raw = _idempotency_key(scope)
         if raw is None:
-            return _KEY_REQUIRED if self.required.matches(path) else None
+            return _KEY_REQUIRED if self.required.matches_request(scope) else None
         if raw is _TWO_KEYS or not _KEY.fullmatch(raw) or not raw.strip():
             return _INVALID_KEY
         return raw
@@ -279,6 +278,13 @@ class Idempotency:
                 return charged  # nothing to wait for (one coroutine fewer on the hot path)
             return await self._claim(request, charged)
         except StoreUnavailable as exc:
+            made = exc.counted if isinstance(exc, StoreDataLost) else None
+            if charge is not None and isinstance(made, Counted):  # the limit counted: its headers, its 429 first
+                answered = True
+                limited = charge.settle(made)
+                if limited is not None:
+                    return limited
+
             # the limiter's policy, unless the store did answer (it counted) and only the records are lost
             limiter_failed = charge is not None and not answered and not isinstance(exc, StoreDataLost)
             limited = charge.failed(exc) if charge is not None and limiter_failed else None

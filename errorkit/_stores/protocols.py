@@ -15,6 +15,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from errorkit._common.exceptions import StoreDataLost
 from errorkit._common.principal import APIKeyRecord
 from errorkit._observe.observer import Observer
 
@@ -322,4 +323,8 @@ async def count_then_claim(
     counted = await store.count(algorithm, identity, buckets, args, cost)
     if not counted.admitted:
         return counted, None
-    return counted, await store.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
+    try:
+        return counted, await store.claim(claim.tenant, claim.key, claim.fingerprint, claim.owner, claim.lease_ms)
+    except StoreDataLost as lost:
+        lost.counted = counted  # (as one step: the count stands)
+        raise

@@ -151,7 +151,14 @@ def _slot(reply: list[int]) -> Slot:
 
 
 def _counted_and_claimed(remedy: str, reply: list[Any]) -> tuple[Counted, Claim | None]:
-    return _counted(reply[0]), _claim(remedy, reply[1]) if len(reply) > 1 else None
+    counted = _counted(reply[0])
+    if len(reply) == 1:
+        return counted, None
+    try:
+        return counted, _claim(remedy, reply[1])
+    except StoreDataLost as lost:
+        lost.counted = counted  # (the limit did count: its headers and its refusal still stand)
+        raise
 
 
 def _reason(error: StoreUnavailable, timeouts: Timeouts) -> str:
