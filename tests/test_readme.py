@@ -69,11 +69,16 @@ def test_json_logging_set_up_prints_the_request_fields() -> None:
     )
 
 
-def _block(heading: str, language: str = "python") -> str:
-    """The first fenced block of `language` under a README heading."""
+def _blocks(heading: str, language: str = "python") -> list[str]:
+    """The fenced blocks of `language` under a README heading, in order."""
     section = README.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
     blocks = section.split("```")[1::2]  # (what lies between an opening and a closing fence)
-    return next(block.split("\n", 1)[1] for block in blocks if block.split("\n", 1)[0] == language)
+    return [block.split("\n", 1)[1] for block in blocks if block.split("\n", 1)[0] == language]
+
+
+def _block(heading: str, language: str = "python") -> str:
+    """The first fenced block of `language` under a README heading."""
+    return _blocks(heading, language)[0]
 
 
 def test_the_whole_stack_runs_as_written(tmp_path: Path) -> None:
@@ -151,3 +156,76 @@ def test_the_defaults_tables_are_the_signatures() -> None:
             else:
                 value = eval(written[option.name].strip("`"), {**vars(errorkit), "time": time})
                 assert value == option.default, (heading, option.name)
+
+
+def test_the_rate_limits_snippets_run_as_written() -> None:
+    """The decorator, the dependency form and the central form, on the app the README assumes."""
+    from fastapi import Depends, FastAPI
+
+    import errorkit
+    from errorkit import APIKeyAuth, ErrorKit, Limit, MemoryBackend
+
+    store = MemoryBackend()
+    namespace: dict[str, object] = {
+        "app": FastAPI(),
+        "Depends": Depends,
+        "store": store,
+        "kit": ErrorKit(),
+        "auth": APIKeyAuth(store),
+        "Limit": Limit,
+    }
+    declared, central = _blocks("## Rate limits")
+    exec(compile(declared, "README.md", "exec"), namespace)
+    key = {"X-API-Key": "ek_readme.readme-secret-1"}
+    with TestClient(namespace["app"]) as client:  # type: ignore[arg-type]
+        client.portal.call(register_readme_key, store)  # type: ignore[union-attr]
+        starts = [client.post("/campaigns/c_1/start", headers=key) for _ in range(6)]
+        exports = [client.post("/exports", headers=key) for _ in range(3)]
+    assert [r.status_code for r in starts] == [200] * 5 + [429]
+    assert starts[0].headers["x-ratelimit-limit"] == "5"
+    assert [r.status_code for r in exports] == [200, 200, 429]
+
+    exec(compile(central, "README.md", "exec"), namespace)
+    limiter = namespace["limiter"]
+    assert isinstance(limiter, errorkit.RateLimiter)
+    assert sorted(limiter.routes) == ["/internal/metrics", "POST /campaigns/{campaign_id}/start"]
+
+
+async def register_readme_key(store: object) -> None:
+    from errorkit import register_api_key
+
+    await register_api_key(store, "ek_readme.readme-secret-1", workspace_id="ws_1")  # type: ignore[arg-type]
+
+
+def test_the_one_piece_snippet_runs_as_written() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from errorkit import ErrorKit, Idempotency, MemoryBackend
+
+    async def my_404(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("mine", status_code=404)
+
+    async def my_500(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("my 500", status_code=500)
+
+    async def create(request: Request) -> Response:
+        return JSONResponse({"id": "o_1"}, status_code=201)
+
+    namespace: dict[str, object] = {
+        "routes": [Route("/orders", create, methods=["POST"])],
+        "my_404": my_404,
+        "my_500": my_500,
+        "store": MemoryBackend(),
+        "Starlette": Starlette,
+        "ErrorKit": ErrorKit,
+        "Idempotency": Idempotency,
+    }
+    exec(compile(_blocks("## One piece at a time")[0], "README.md", "exec"), namespace)
+    with TestClient(namespace["app"]) as client:  # type: ignore[arg-type]
+        missing = client.get("/nowhere")
+        first, again = [client.post("/orders", headers={"Idempotency-Key": "o-1"}) for _ in range(2)]
+    assert (missing.status_code, missing.text) == (404, "mine")
+    assert (first.status_code, again.headers["idempotent-replayed"]) == (201, "true")

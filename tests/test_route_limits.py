@@ -331,3 +331,20 @@ def test_one_rate_limiter_serves_one_app(backend: Backend) -> None:
     with pytest.raises(ConfigurationError) as raised, TestClient(second):
         pass
     assert str(raised.value) == "RateLimiter: installed on two apps; build one RateLimiter per app"
+
+
+def test_an_app_of_one_included_router_of_one_route_is_laid_out(backend: Backend) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.post("/only")
+    @errorkit.limit("1/minute")
+    async def only() -> dict[str, bool]:
+        return {"ok": True}
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # (its one route: the included router)
+    app.include_router(router, prefix="/v1")
+    ErrorKit().install(app, rate_limit=RateLimiter(backend))
+    with TestClient(app) as client:
+        assert [limits(client.post("/v1/only")) for _ in range(2)] == [(200, "1", "0"), (429, "1", "0")]

@@ -75,8 +75,8 @@ class Startup:
                     "routes of the app's router, not websocket routes nor routes under a Host"
                 )
 
-        declared = [mark for served in routes.served for mark in declared_limits(served)]
-        if declared and not self.limited:
+        declared = [] if self.limited else [mark for served in routes.served for mark in declared_limits(served)]
+        if declared:  # (with a RateLimiter, its own check read them)
             raise ConfigurationError(
                 f"{declared[0].origin}: no RateLimiter is installed to count it; "
                 "install(app, rate_limit=RateLimiter(store))"

@@ -49,8 +49,7 @@ def routes_of(app: object) -> Sequence[BaseRoute]:
 
     kept = _LAID_OUT.get(id(routes))
     if kept is None or kept[0] is not routes or kept[1] != len(routes):
-        laid_out = tuple(_laid_out(routes))
-        kept = _LAID_OUT[id(routes)] = (routes, len(routes), laid_out if len(laid_out) != len(routes) else routes)
+        kept = _LAID_OUT[id(routes)] = (routes, len(routes), tuple(_laid_out(routes)))
     return kept[2]
 
 
