@@ -49,9 +49,9 @@ __all__ = [
     "should_retry",
 ]
 
-#: The longest retry delay read from a response, in seconds: a longer `Retry-After` counts as this
-#: (the OpenAI and Anthropic SDKs follow the header only up to 60 s).
 MAX_RETRY_DELAY = 60.0
+"""The longest retry delay read from a response, in seconds: a longer `Retry-After` counts as this
+(the OpenAI and Anthropic SDKs follow the header only up to 60 s)."""
 # statuses the OpenAI and Anthropic SDKs retry when no x-should-retry header says otherwise
 _RETRIED_BY_SDKS = frozenset({408, 409, 429})
 _PROBLEM = ProblemFormat()

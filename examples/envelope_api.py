@@ -227,6 +227,9 @@ async def get_deployment(request: Request) -> Response:
     "provider_credential_invalid",
     "prompt_snippet_not_found",
     "request_timeout",
+    "provider_error",
+    "provider_timeout",
+    "provider_overloaded",
 )
 async def invoke(request: Request) -> Response:
     """Invoke a deployment
@@ -277,6 +280,7 @@ async def upstream(provider: str, prompt: str, simulate: str | None) -> str:
 
 
 @auth.requires("deployments:invoke")
+@raises("not_implemented")
 async def batch(request: Request) -> Response:
     raise kit.error("not_implemented", feature="batch_invoke")
 
@@ -303,6 +307,7 @@ def counted_create(resource: str) -> Any:
 
 
 @auth.requires("knowledge:read")
+@raises("service_unavailable")
 async def search_knowledge(request: Request) -> Response:
     """Search a knowledge base
     ---

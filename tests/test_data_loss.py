@@ -182,7 +182,7 @@ def test_idempotency_alone_needs_a_marked_redis_and_refuses_after_a_flush(caplog
         "never initialized; each stage answers as its failure policy says until"
     )
     marked = [r.getMessage() for r in caplog.records if r.getMessage().startswith("marked")]
-    assert marked == [f"marked {described[0]} as holding errorkit's data (1 dataset markers written)"] * 2
+    assert marked == [f"marked {described[0]} as holding errorkit's data (1 dataset marker written)"] * 2
 
 
 def test_initialize_warns_when_redis_may_evict_errorkit_keys(caplog: pytest.LogCaptureFixture) -> None:
@@ -201,8 +201,8 @@ def test_initialize_warns_when_redis_may_evict_errorkit_keys(caplog: pytest.LogC
 
         assert asyncio.run(main()) == [
             f"{backend!r} runs with maxmemory-policy allkeys-lru: Redis "
-            "may evict API keys and idempotency records when full; set noeviction (see the README's Deploying "
-            "with Redis)"
+            "may evict API keys and idempotency records when full; set noeviction "
+            "(see https://errorkit.github.io/errorkit/guides/redis/#what-errorkit-needs-from-redis)"
         ]
 
 

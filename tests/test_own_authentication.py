@@ -9,11 +9,9 @@ counted by different identities, on one Redis and on a Cluster.
 
 import asyncio
 import math
-import re
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -428,49 +426,6 @@ def test_on_a_cluster_a_limit_and_a_claim_in_different_slots_take_two_steps() ->
         default_scope = asyncio.run(post_costs(RedisBackend(cluster.url, prefix="two"), False, users))
     assert per_user_scope == [[2, 1]] * 3
     assert default_scope == [[3, 2]] * 3
-
-
-# -- the README's example ---------------------------------------------------------------------------
-
-
-def test_the_readme_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    found = re.search(r"## Bring your own authentication\n\n.*?```python\n(.*?)```", readme, re.S)
-    assert found is not None
-    monkeypatch.setenv("REDIS_URL", "memory://")
-    namespace: dict[str, Any] = {}
-    exec(compile(found.group(1), "README.md", "exec"), namespace)
-
-    def user(sub: str, tenant: str, plan: str = "Free", scope: str = "widgets:write") -> dict[str, str]:
-        claims = {"sub": sub, "tenant": tenant, "plan": plan, "scope": scope}
-        return {"Authorization": "Bearer " + jwt.encode(claims, namespace["SECRET"]), **RID}
-
-    example = TestClient(namespace["app"])
-
-    def post(headers: dict[str, str]) -> tuple[int, str | None, str | None, Any]:
-        r = example.post("/widgets", headers=headers)
-        body = r.json() if r.headers["content-type"] == "application/json" else r.text
-        return r.status_code, r.headers.get("x-ratelimit-remaining"), r.headers.get("idempotent-replayed"), body
-
-    message = "The workspace has reached the limit for a resource on its current plan."
-    full = {"detail": message, "code": "quota_exceeded", "request_id": "jwt-test"}  # (the generic catalog)
-    with example:
-        alice, bob = user("alice", "acme"), user("bob", "acme")
-        assert [post(alice) for _ in range(3)] == [(201, str(99 - n), None, {"by": "alice"}) for n in range(3)]
-        assert post(alice) == (402, "96", None, full)
-        assert post(bob) == (402, "99", None, full)
-        assert post(user("carol", "globex", scope="")) == (
-            403,
-            "99",
-            None,
-            {"detail": "Forbidden", "code": "forbidden", "request_id": "jwt-test"},
-        )
-
-        dave, erin = user("dave", "initech", plan="Pro"), user("erin", "initech", plan="Pro")
-        assert post({**dave, "Idempotency-Key": "k"}) == (201, "99", None, {"by": "dave"})
-        assert post({**dave, "Idempotency-Key": "k"}) == (201, "98", "true", {"by": "dave"})
-        assert post({**erin, "Idempotency-Key": "k"}) == (201, "99", None, {"by": "erin"})
-        assert post({"Authorization": "Bearer not-a-jwt"}) == (400, None, None, "Not enough segments")
 
 
 def test_a_key_refused_by_api_key_auth_is_counted_by_address_whatever_user_is_outside(redis_url: str) -> None:

@@ -1,4 +1,5 @@
-"""Reference pages: generated from the registry, carrying both documents' content, committed, served."""
+"""Reference pages: generated from the registry, carrying both documents' content, committed, served;
+an app's page lists what the app can answer with, by HTTP status, with the routes that return each code."""
 
 import os
 import re
@@ -8,19 +9,37 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from errorkit import ErrorKit, ReferencePage, Registry, Table, catalogs
-from errorkit._app.cli import write_built_in
+from errorkit import (
+    APIKeyAuth,
+    ConcurrencyLimit,
+    ErrorKit,
+    Idempotency,
+    MemoryBackend,
+    Quotas,
+    RateLimiter,
+    ReferencePage,
+    Registry,
+    Table,
+    catalogs,
+    raises,
+)
+from errorkit._app.cli import reference_of, write_built_in
+from errorkit._app.openapi import STAGE_VOCABULARY
 from errorkit.catalogs.pages import PAGES
 from errorkit.catalogs.traffic import STAGE_CODES
 from tests.support.servers import free_port, uvicorn
 
 ROOT = Path(__file__).parent.parent
 SPEC = Path(__file__).parent / "spec"
-DOCS = ROOT / "docs"
+DOCS = ROOT / "docs" / "reference"
 
 
 def normalized(text: str) -> str:
@@ -47,7 +66,7 @@ def test_the_committed_pages_are_up_to_date(tmp_path: Path) -> None:
     for path in written:
         committed = DOCS / path.name
         assert committed.read_text() == path.read_text(), (
-            f"{committed} is stale: run `python -m errorkit docs --write docs`"
+            f"{committed} is stale: run `python -m errorkit docs --write docs/reference`"
         )
 
 
@@ -136,7 +155,20 @@ def test_a_page_shows_each_code_with_its_details_and_sample_body() -> None:
         '    "details": {\n      "required_permission": "<required_permission>",\n      "key_scope": "PUBLIC"\n    },\n'
         '    "request_id": "5f0c2b8e9a1d4c7b0000000000000001"\n  }\n}\n```\n\n'
     )
-    assert page.index("## Authentication errors") < page.index("## Quota") < page.index("## HTTP statuses")
+    headings = re.findall(r"^## (\d{3}) (.+)$", page, flags=re.M)
+    assert headings == [
+        ("400", "Bad Request"), ("401", "Unauthorized"), ("402", "Payment Required"), ("403", "Forbidden"),
+        ("404", "Not Found"), ("405", "Method Not Allowed"), ("406", "Not Acceptable"), ("408", "Request Timeout"),
+        ("409", "Conflict"), ("410", "Gone"), ("413", "Content Too Large"), ("415", "Unsupported Media Type"),
+        ("422", "Unprocessable Entity"), ("429", "Too Many Requests"), ("500", "Internal Server Error"),
+        ("501", "Not Implemented"), ("502", "Bad Gateway"), ("503", "Service Unavailable"), ("504", "Gateway Timeout"),
+    ]  # fmt: skip
+    codes = re.findall(r'^### <a id="([a-z_]+)"></a>', page, flags=re.M)
+    assert codes[:7] == ["bad_request", "idempotency_key_required", "invalid_idempotency_key", "invalid_json",
+                         "invalid_request_body", "invalid_request_parameters", "unsupported_engine"]  # fmt: skip
+    statuses = [kit.reference().class_of(code).definition.status for code in codes]
+    assert [(s, c) for s, c in zip(statuses, codes, strict=True)] == sorted(zip(statuses, codes, strict=True))
+    assert sorted(codes) == sorted({*(d.code for d in catalogs.ENVELOPE_API), *(d.code for d in STAGE_CODES)})
 
 
 def test_html_is_escaped_and_self_contained() -> None:
@@ -170,7 +202,7 @@ def test_the_command_line_renders_and_refuses_clearly(tmp_path: Path) -> None:
         (["docs", "tests.nothing_here:kit"], "errorkit docs: error: cannot load 'tests.nothing_here:kit': No module "
                                              "named 'tests.nothing_here'"),
         (["docs", "tests.test_reference:ROOT"], "errorkit docs: error: 'tests.test_reference:ROOT' is a PosixPath, "
-                                                "not a Registry or an ErrorKit"),
+                                                "not a Registry, an ErrorKit or an app"),
         (["docs"], "errorkit docs: error: name a catalog, or use --write FOLDER"),
     ]:  # fmt: skip
         bad = subprocess.run([sys.executable, "-m", "errorkit", *args], capture_output=True, text=True, cwd=ROOT)
@@ -217,9 +249,10 @@ def test_a_mounted_reference_serves_each_code_and_the_kits_404() -> None:
     client = TestClient(app)
     index = client.get("/errors/")
     assert (index.status_code, index.headers["content-type"]) == (200, "text/html; charset=utf-8")
-    assert index.text == kit.reference(PAGES["envelope_api"]).html()
+    assert index.text == kit.reference(PAGES["envelope_api"], app=app).html()
+    assert 'id="quota_exceeded"' not in index.text  # no quotas stage on this app: not on its page...
     one = client.get("/errors/quota_exceeded", headers={"Host": "evil.example"})
-    assert one.status_code == 200
+    assert one.status_code == 200  # ...but every code of the kit keeps a page of its own
     assert one.text == kit.reference(PAGES["envelope_api"]).html(only="quota_exceeded", index_url="./")
     assert '<a href="./">All errors</a>' in one.text and "evil" not in client.get("/errors/quota_exceeded").text
     assert one.text.count("<section") == 1 and "<td>Knowledge Bases + Memory Stores</td>" in one.text
@@ -235,10 +268,29 @@ def test_a_mounted_reference_serves_each_code_and_the_kits_404() -> None:
     }
 
 
-@pytest.mark.parametrize(("example", "catalog"), [
-    ("examples.envelope_api:app", catalogs.ENVELOPE_API), ("examples.detail_api:app", catalogs.DETAIL_API),
+ENVELOPE_EXAMPLE_CODES = [
+    "invalid_idempotency_key", "invalid_request_body", "unsupported_engine", "authentication_required",
+    "expired_api_key", "invalid_api_key", "quota_exceeded", "insufficient_scope", "workspace_disabled", "wrong_project",
+    "deployment_not_found", "integration_not_found", "not_found", "prompt_snippet_not_found", "method_not_allowed",
+    "request_timeout", "conflict", "idempotency_key_in_use", "idempotency_response_unavailable", "payload_too_large",
+    "idempotency_key_reused", "model_configuration_missing", "provider_credential_invalid", "variant_not_resolved",
+    "rate_limit_exceeded", "internal_error", "not_implemented", "provider_error", "provider_overloaded",
+    "service_unavailable", "provider_timeout",
+]  # fmt: skip
+DETAIL_EXAMPLE_CODES = [
+    "invalid_idempotency_key", "invalid_json", "expired_api_key", "invalid_api_key", "insufficient_scope",
+    "workspace_disabled", "workspace_forbidden", "not_found", "method_not_allowed", "campaign_locked", "graph_not_ready",
+    "idempotency_key_in_use", "idempotency_response_unavailable", "synthesis_pending", "payload_too_large",
+    "idempotency_key_reused", "validation_error", "rate_limited", "too_many_concurrent_requests", "internal_error",
+    "service_unavailable",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("example", "catalog", "listed"), [
+    ("examples.envelope_api:app", catalogs.ENVELOPE_API, ENVELOPE_EXAMPLE_CODES),
+    ("examples.detail_api:app", catalogs.DETAIL_API, DETAIL_EXAMPLE_CODES),
 ])  # fmt: skip
-def test_the_examples_doc_urls_point_at_pages_they_serve(example: str, catalog: Registry) -> None:
+def test_the_examples_doc_urls_point_at_pages_they_serve(example: str, catalog: Registry, listed: list[str]) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     with uvicorn(example, port=port, env={"REDIS_URL": "", "PUBLIC_URL": public}), httpx.Client() as client:
@@ -250,8 +302,9 @@ def test_the_examples_doc_urls_point_at_pages_they_serve(example: str, catalog: 
             page = client.get(f"{public}/errors/{definition.code}")
             assert page.status_code == 200 and f'<section id="{definition.code}">' in page.text, definition.code
         index = client.get(f"{public}/errors/")
+        assert index.status_code == 200  # the app's page: what it answers (its routes declare their codes)
+        assert re.findall(r'<section id="([a-z_]+)">', index.text) == listed
         stage_codes = [d.code for d in STAGE_CODES if d.code not in catalog]  # answered from errorkit's own
-        assert index.status_code == 200 and index.text.count("<section") == len(catalog) + len(stage_codes)
         for code in stage_codes:
             assert client.get(f"{public}/errors/{code}").status_code == 200, code
 
@@ -268,3 +321,290 @@ def test_a_named_mount_and_two_kits_each_serve_their_own_pages() -> None:
     assert client.get("/envelope-errors/campaign_locked").status_code == 404  # not a code of the second
     page = client.get("/envelope-errors/quota_exceeded").text
     assert '<a href="./">All errors</a>' in page and "detail-errors" not in page
+
+
+# -- An app's page: what the app can answer with, by status, with the routes that return each code ---------------
+
+
+class Widget(BaseModel):
+    name: str
+
+
+def widgets_app(kit: ErrorKit, **stages: object) -> FastAPI:
+    """Four routes (one declaring its own code), /health, the reference mounted at /errors; `kit` installed."""
+    if "widget_not_found" not in kit.registry:
+        kit.define("widget_not_found", status=404, message="No widget {widget_id}.", details={"widget_id": str})
+    app = FastAPI()
+
+    @app.get("/widgets")
+    async def list_widgets() -> list[Widget]:
+        return []
+
+    @app.post("/widgets", status_code=201)
+    async def create_widget(widget: Widget) -> Widget:
+        return widget
+
+    @app.get("/widgets/{widget_id}")
+    @raises("widget_not_found")
+    async def read_widget(widget_id: str) -> Widget:
+        raise kit.error("widget_not_found", widget_id=widget_id)
+
+    @app.delete("/widgets/{widget_id}", status_code=204)
+    async def delete_widget(widget_id: str) -> None:
+        return None
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/errors", kit.reference_app())
+    kit.install(app, **stages)  # type: ignore[arg-type]
+    return app
+
+
+def public(store: MemoryBackend) -> APIKeyAuth:
+    return APIKeyAuth(store, public_paths=["/health", "/errors*", "/docs*", "/openapi.json", "/redoc"])
+
+
+def served_codes(app: Starlette) -> list[str]:
+    """The codes of the app's page as it serves it, in their order, checked the same in the table and the sections."""
+    page = TestClient(app).get("/errors/").text
+    sections = re.findall(r'<section id="([a-z_]+)">', page)
+    assert re.findall(r'<tr><td>\d{3}</td><td><a href="#([a-z_]+)">', page) == sections
+    return sections
+
+
+def test_an_app_with_only_the_error_handlers_lists_no_stage_codes() -> None:
+    app = widgets_app(ErrorKit())
+    assert served_codes(app) == [
+        "invalid_json", "not_found", "widget_not_found", "method_not_allowed", "validation_error", "internal_error",
+    ]  # fmt: skip
+
+
+def test_codes_are_ordered_by_status_then_code_in_sections_per_status() -> None:
+    store = MemoryBackend()
+    kit = ErrorKit(format="envelope")
+    kit.define("widget_locked", status=409, message="The widget is locked.")
+    app = widgets_app(
+        kit,
+        auth=public(store),
+        rate_limit=RateLimiter(store, limits="100/minute"),
+        idempotency=Idempotency(store),
+        concurrency=ConcurrencyLimit(store, limit=2, on_failure="fail_closed"),
+        quotas=Quotas(store, limits={"widgets": {"free": 3}}, creates={"POST /widgets": "widgets"}),
+    )
+    assert served_codes(app) == [
+        "invalid_idempotency_key", "invalid_request_body", "invalid_request_parameters",
+        "expired_api_key", "invalid_api_key", "unauthorized",
+        "quota_exceeded",
+        "workspace_disabled",
+        "not_found", "widget_not_found",
+        "method_not_allowed",
+        "idempotency_key_in_use", "idempotency_response_unavailable", "widget_locked",
+        "payload_too_large",
+        "idempotency_key_reused",
+        "rate_limit_exceeded", "too_many_concurrent_requests",
+        "internal_error",
+        "service_unavailable",
+    ]  # fmt: skip
+    page = kit.reference(app=app).markdown()
+    assert re.findall(r"^## (.+)$", page, flags=re.M) == [
+        "Quick reference", "400 Bad Request", "401 Unauthorized", "402 Payment Required", "403 Forbidden",
+        "404 Not Found", "405 Method Not Allowed", "409 Conflict", "413 Content Too Large", "422 Unprocessable Entity",
+        "429 Too Many Requests", "500 Internal Server Error", "503 Service Unavailable",
+    ]  # fmt: skip
+    assert re.findall(r'^### <a id="([a-z_]+)"></a>', page, flags=re.M) == served_codes(app)
+
+
+def test_an_app_with_auth_and_a_limiter_lists_401_403_429_but_no_quota_or_idempotency_code() -> None:
+    store = MemoryBackend()
+    app = widgets_app(ErrorKit(format="envelope"), auth=public(store), rate_limit=RateLimiter(store, limits="9/second"))
+    codes = served_codes(app)
+    assert {"unauthorized", "invalid_api_key", "expired_api_key", "workspace_disabled", "rate_limit_exceeded"} <= set(
+        codes
+    )
+    assert "service_unavailable" in codes  # auth refuses a key it cannot check while the store is away
+    for absent in ("quota_exceeded", "too_many_concurrent_requests", "invalid_idempotency_key",
+                   "idempotency_key_in_use", "idempotency_key_reused", "payload_too_large",
+                   "too_many_requests", "forbidden", "gone", "bad_gateway"):  # fmt: skip
+        assert absent not in codes, absent
+    # nothing fails closed without auth: a limiter failing open (its default) adds no 503
+    alone = widgets_app(
+        ErrorKit(format="envelope"), rate_limit=RateLimiter(store, limits="9/second", on_failure="fail_open")
+    )
+    assert "rate_limit_exceeded" in served_codes(alone) and "service_unavailable" not in served_codes(alone)
+
+
+@pytest.mark.parametrize(("format", "validation", "not_listed"), [
+    ("problem", ["invalid_json", "validation_error"], ["invalid_request_body", "invalid_request_parameters"]),
+    ("detail", ["invalid_json", "validation_error"], ["invalid_request_body", "invalid_request_parameters"]),
+    ("envelope", ["invalid_request_body", "invalid_request_parameters"], ["validation_error", "invalid_json"]),
+])  # fmt: skip
+def test_an_app_lists_the_validation_codes_of_its_format(
+    format: str, validation: list[str], not_listed: list[str]
+) -> None:
+    app = widgets_app(ErrorKit(format=format))
+    codes = served_codes(app)
+    assert [code for code in codes if code in validation + not_listed] == validation
+    if format == "problem":
+        page = TestClient(app).get("/errors/").text
+        assert '<tr><td>422</td><td><a href="#validation_error"><code>validation_error</code></a></td>' in page
+
+
+def test_the_routes_marks_of_a_fastapi_app_are_its_routes() -> None:
+    store = MemoryBackend()
+    kit = ErrorKit(format="problem")
+    app = widgets_app(kit, auth=public(store), rate_limit=RateLimiter(store, limits="9/second"))
+    reference = kit.reference(app=app)
+    assert reference.operations == (
+        "GET /widgets", "POST /widgets", "GET /widgets/{widget_id}", "DELETE /widgets/{widget_id}", "GET /health"
+    )  # fmt: skip
+    everything_but_health = ("every route except", ["GET /health"])
+    assert {code: reference.routes_for(code) for code in reference.codes()} == {
+        "invalid_json": ("", ["POST /widgets"]),
+        "expired_api_key": everything_but_health,
+        "invalid_api_key": everything_but_health,
+        "unauthorized": everything_but_health,
+        "workspace_disabled": everything_but_health,
+        "not_found": None,  # any path no route serves
+        "widget_not_found": ("", ["GET /widgets/{widget_id}"]),
+        "method_not_allowed": None,
+        "validation_error": ("", ["POST /widgets", "GET /widgets/{widget_id}", "DELETE /widgets/{widget_id}"]),
+        "rate_limit_exceeded": everything_but_health,  # (/health is exempt by default)
+        "internal_error": None,
+        "service_unavailable": everything_but_health,
+    }
+    page = reference.markdown()
+    assert "**Returned by:** `GET /widgets/{widget_id}`\n" in page
+    assert "**Returned by:** every route except `GET /health`\n" in page
+    html = TestClient(app).get("/errors/widget_not_found").text
+    assert "<p><b>Returned by:</b> <code>GET /widgets/{widget_id}</code></p>" in html
+
+    # the marks are the OpenAPI document's: each operation's error examples name the codes it answers
+    in_document: dict[str, set[str]] = {}
+    for path, item in app.openapi()["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                for code in response.get("content", {}).get("application/problem+json", {}).get("examples", {}):
+                    assert int(status) >= 400
+                    in_document.setdefault(code, set()).add(f"{method.upper()} {path}")
+    assert {code: set(routes) for code, routes in reference.returned_by.items()} == {
+        code: routes
+        for code, routes in in_document.items()
+        if code != "internal_error"  # (500: any request)
+    }
+
+
+def test_the_document_is_made_once_and_the_page_once_per_app() -> None:
+    app = widgets_app(ErrorKit(format="problem"))
+    client = TestClient(app)
+    document = app.openapi()
+    first = client.get("/errors/")
+    assert app.openapi() is document  # the page read the cached document, and left it as it was
+    assert client.get("/errors/").text == first.text and client.get("/openapi.json").json() == document
+
+
+DOCUMENTED = ErrorKit(format="envelope", catalog=catalogs.ENVELOPE_API)
+
+
+@raises("deployment_not_found")
+async def read_deployment(request: Request) -> Response:
+    """Read a deployment
+    ---
+    responses:
+      200:
+        description: The deployment
+    """
+    raise DOCUMENTED.error("deployment_not_found", key=request.path_params["key"])
+
+
+async def undocumented(request: Request) -> Response:
+    return JSONResponse({})
+
+
+def test_a_starlette_app_is_marked_from_its_documents_operations_and_unmarked_without_one() -> None:
+    schemas = DOCUMENTED.schemas({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}})
+    app = Starlette(routes=[
+        Route("/deployments/{key}", read_deployment), Route("/other", undocumented), schemas.route(),
+        Mount("/errors", DOCUMENTED.reference_app()),
+    ])  # fmt: skip
+    DOCUMENTED.install(app)
+    reference = DOCUMENTED.reference(app=app)
+    assert reference.operations == ("GET /deployments/{key}",)  # the document's (the other route has no docstring)
+    assert reference.routes_for("deployment_not_found") == ("", ["GET /deployments/{key}"])
+    # a route declares its codes: the catalog's other codes (provider_error...) are not listed
+    assert served_codes(app) == [
+        "invalid_request_body", "deployment_not_found", "not_found", "method_not_allowed", "internal_error",
+    ]  # fmt: skip
+
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+    kit.define("deployment_archived", status=409, message="The deployment is archived.")
+    bare = Starlette(routes=[Route("/other", undocumented), Mount("/errors", kit.reference_app())])
+    kit.install(bare)
+    codes = served_codes(bare)  # no route declares a code: the catalog's own codes are all listed, and the kit's
+    # not the stages' codes (quota_exceeded, authentication_required...), nor the generic statuses never sent
+    assert codes == [
+        "invalid_request_body", "unsupported_engine", "deployment_not_found", "integration_not_found", "not_found",
+        "prompt_snippet_not_found", "method_not_allowed", "request_timeout", "deployment_archived",
+        "model_configuration_missing", "provider_credential_invalid", "variant_not_resolved", "internal_error",
+        "not_implemented", "provider_error", "provider_overloaded", "provider_timeout",
+    ]  # fmt: skip
+    assert "Returned by" not in TestClient(bare).get("/errors/").text  # no document: no marks
+
+
+def test_with_the_apps_own_handlers_the_page_lists_no_handler_code() -> None:
+    store = MemoryBackend()
+    app = widgets_app(ErrorKit(format="problem"), auth=public(store), handlers=False)
+    assert served_codes(app) == [
+        "expired_api_key", "invalid_api_key", "unauthorized", "workspace_disabled", "widget_not_found",
+        "service_unavailable",
+    ]  # fmt: skip
+
+
+def test_the_stage_vocabulary_names_every_code_a_stage_refuses_with() -> None:
+    store = MemoryBackend()
+    auth = APIKeyAuth(store)
+    limiter = RateLimiter(store, limits="1/second", on_failure="fail_closed")
+    idempotency = Idempotency(store, required=["/w/*"])
+    concurrency = ConcurrencyLimit(store, limit=1, on_failure="fail_closed")
+    quotas = Quotas(store, limits={"w": {"free": 1}}, creates={"POST /w/{workspace_id}/{project_id}": "w"})
+    path = "/w/{workspace_id}/{project_id}"
+    refusals = [*auth.route_refusals(path, ["w:write"]), *limiter.route_refusals("POST", path),
+                *idempotency.route_refusals("POST", path), *concurrency.route_refusals("POST", path),
+                *quotas.route_refusals("POST", path)]  # fmt: skip
+    codes = {code for refusal in refusals for code in refusal.codes}
+    assert codes == STAGE_VOCABULARY  # (a refusal names the codes it means, the first the catalog defines wins)
+
+
+def test_the_page_of_an_app_needs_its_kit_installed_and_the_command_line_renders_it() -> None:
+    kit = ErrorKit()
+    with pytest.raises(ValueError, match="this kit is not installed on that app"):
+        kit.reference(app=Starlette())
+    assert reference_of("tests.test_reference:CLI_APP").markdown() == CLI_KIT.reference(app=CLI_APP).markdown()
+    for name, message in [
+        ("tests.test_reference:BARE_APP", "'tests.test_reference:BARE_APP' is an app no ErrorKit is installed on"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            reference_of(name)
+    with pytest.raises(ValueError, match="drop --format and --doc-url"):
+        reference_of("tests.test_reference:CLI_APP", format="problem")
+    done = subprocess.run([sys.executable, "-m", "errorkit", "docs", "tests.test_reference:CLI_APP", "--html"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and done.stdout == CLI_KIT.reference(app=CLI_APP).html()
+    assert re.findall(r'<section id="([a-z_]+)">', done.stdout) == served_codes(CLI_APP)
+
+
+def test_every_anchor_of_a_page_resolves() -> None:
+    store = MemoryBackend()
+    app = widgets_app(ErrorKit(), auth=public(store), idempotency=Idempotency(store))
+    for page in (TestClient(app).get("/errors/").text, (DOCS / "envelope_api.html").read_text(),
+                 (DOCS / "detail_api.html").read_text()):  # fmt: skip
+        ids = set(re.findall(r' id="([^"]+)"', page))
+        targets = re.findall(r'href="#([^"]+)"', page)
+        assert targets and set(targets) <= ids
+        assert len(re.findall(r'<section id="', page)) == len(targets)  # one row of the table per code
+
+
+CLI_KIT = ErrorKit(format="problem")
+CLI_APP = widgets_app(CLI_KIT)
+BARE_APP = Starlette()

@@ -60,7 +60,7 @@ def test_init_marks_a_new_or_flushed_redis_and_check_says_so(redis: RedisServer)
     assert outcome(errorkit("store", "init", "--url", url)) == (
         0,
         f"initialized {url} (prefix 'errorkit'): 1 dataset marker written\n",
-        marked + "(1 dataset markers written)\n",  # (the store's own log line, as `errorkit keys issue` shows it)
+        marked + "(1 dataset marker written)\n",  # (the store's own log line, as `errorkit keys issue` shows it)
     )
     assert outcome(errorkit("store", "init", env_url=url)) == (  # $REDIS_URL when there is no --url
         0,

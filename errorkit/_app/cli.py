@@ -5,10 +5,12 @@
     errorkit docs envelope_api                      # Markdown on stdout
     errorkit docs detail_api --html -o errors.html
     errorkit docs myapp.errors:kit --doc-url 'https://docs.example.com/errors/{code}'
-    errorkit docs --write docs/                     # both built-in catalogs, .md and .html
+    errorkit docs myapp.main:app --html -o errors.html  # an app's page, as its /errors/ serves it
+    errorkit docs --write docs/reference            # both built-in catalogs, .md and .html
 
 A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
-naming a `Registry` or an `ErrorKit`. Exit status: 0 done, 2 bad arguments or a file that
+naming a `Registry`, an `ErrorKit` (its catalog's page) or an app a kit is installed on (that
+app's page: what it can answer with). Exit status: 0 done, 2 bad arguments or a file that
 cannot be written (one line on standard error, never a traceback).
 """
 
@@ -21,9 +23,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from starlette.applications import Starlette
+
 from errorkit import catalogs
 from errorkit._app import keys_command, store_command
 from errorkit._app.kit import ErrorKit
+from errorkit._app.openapi import app_reference, installed_handler, mounted_page
 from errorkit._errors.formats import FORMATS
 from errorkit._errors.reference import Reference
 from errorkit._errors.registry import Registry
@@ -33,12 +38,15 @@ BUILT_IN = {"generic": catalogs.GENERIC, "detail_api": catalogs.DETAIL_API, "env
 
 
 def reference_of(name: str, *, format: str | None = None, doc_url: str | None = None) -> Reference:
-    """The reference of a built-in catalog or of `module:attribute` (a Registry or an ErrorKit)."""
+    """The reference of a built-in catalog or of `module:attribute` (a Registry, an ErrorKit, or an app
+    an ErrorKit is installed on)."""
     target: object
     if name in BUILT_IN:
         target = BUILT_IN[name]
     elif ":" in name:
         module, _, attribute = name.partition(":")
+        if os.getcwd() not in sys.path:  # (as uvicorn does: `errorkit docs myapp:kit` finds ./myapp.py)
+            sys.path.insert(0, os.getcwd())
         try:
             target = getattr(importlib.import_module(module), attribute)
         except Exception as exc:  # whatever the module's own import raises: a message, not a traceback
@@ -46,6 +54,13 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
     else:
         raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
 
+    if isinstance(target, Starlette):
+        handler = installed_handler(target)
+        if handler is None:
+            raise ValueError(f"{name!r} is an app no ErrorKit is installed on (kit.install(app))")
+        if format is not None or doc_url is not None:
+            raise ValueError("an app's page is in its kit's format, with its doc URLs: drop --format and --doc-url")
+        return app_reference(target, handler, mounted_page(target, handler))
     if isinstance(target, Registry):
         kit = ErrorKit(catalog=target, format=format, doc_url=doc_url)
     elif isinstance(target, ErrorKit):
@@ -53,7 +68,7 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
         if format is not None or doc_url is not None:  # the same catalog, with what was asked for
             kit = ErrorKit(catalog=target.registry, format=format or target.format, doc_url=doc_url or target.doc_url)
     else:
-        raise ValueError(f"{name!r} is a {type(target).__name__}, not a Registry or an ErrorKit")
+        raise ValueError(f"{name!r} is a {type(target).__name__}, not a Registry, an ErrorKit or an app")
     return kit.reference(page=PAGES.get(name))
 
 
@@ -74,8 +89,12 @@ def write_built_in(folder: Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="errorkit", description="errorkit's command line")
     commands = parser.add_subparsers(dest="command", required=True)
-    docs = commands.add_parser("docs", help="render a catalog's reference page")
-    docs.add_argument("catalog", nargs="?", help="generic, detail_api, envelope_api, or module:attribute")
+    docs = commands.add_parser("docs", help="render a catalog's or an app's reference page")
+    docs.add_argument(
+        "catalog",
+        nargs="?",
+        help="generic, detail_api, envelope_api, or module:attribute (a Registry, an ErrorKit or an app)",
+    )
     docs.add_argument("--html", action="store_true", help="one self-contained HTML page instead of Markdown")
     docs.add_argument("--format", choices=sorted(FORMATS), help="body format of the samples")
     docs.add_argument("--doc-url", help="doc URL template, e.g. https://docs.example.com/errors/{code}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any, Unpack
 
@@ -15,7 +16,14 @@ from starlette.routing import Route, Router
 
 from errorkit._app.gateway import GatewayMiddleware, request_id_layer
 from errorkit._app.handlers import ExceptionHandler
-from errorkit._app.openapi import ErrorSchemaGenerator, install_fastapi
+from errorkit._app.openapi import (
+    ErrorSchemaGenerator,
+    ReferenceRouter,
+    app_reference,
+    install_fastapi,
+    installed_handler,
+    mounted_page,
+)
 from errorkit._app.startup import Startup
 from errorkit._common.exceptions import Refused
 from errorkit._errors.definition import DefinitionFields, ErrorDefinition
@@ -34,6 +42,10 @@ from errorkit._stages.ratelimit import RateLimiter
 from errorkit._stores.protocols import Observed
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
+
+#: The codes errorkit's handlers answer by name (a failed validation, a malformed JSON body),
+#: taken from GENERIC when the kit's catalog does not define them.
+_ANSWERED_BY_CODE = ("validation_error", "invalid_json", "invalid_request_parameters", "invalid_request_body")
 
 
 class ErrorKit:
@@ -55,6 +67,10 @@ class ErrorKit:
         logger: logging.Logger | None = None,
     ) -> None:
         self.registry = Registry("app", include=[catalog])
+        for code in _ANSWERED_BY_CODE:  # (a catalog made without GENERIC must not turn a bad request into a 500)
+            if code not in self.registry:
+                self.registry.add(GENERIC[code], origin=GENERIC.name)
+
         self.format = _format(format or catalog.format or "detail")
         self.doc_url = doc_url if doc_url is not None else catalog.doc_url
         if self.doc_url is not None and "{code}" not in self.doc_url:
@@ -93,35 +109,58 @@ class ErrorKit:
         """The definition's own doc URL, else the kit's template filled with its code."""
         return self.handler.doc_url_for(definition)
 
-    def reference(self, page: ReferencePage | None = None) -> Reference:
-        """This kit's reference page (`.markdown()`, `.html()`): every code, in this kit's format,
-        and the stages' codes its catalog does not define (what its gateway answers with then)."""
-        return Reference(self.registry, self.format, doc_url=self.doc_url, page=page, defaults=STAGE_CODES)
+    def reference(self, page: ReferencePage | None = None, *, app: Starlette | None = None) -> Reference:
+        """A reference page (`.markdown()`, `.html()`) in this kit's format, codes ordered by HTTP status.
+
+        Without `app`: the catalog's page, every code of the kit, and the stages' codes its catalog
+        does not define (what its gateway answers with then). With `app` (this kit installed on it):
+        that app's page, only what the app can answer with (the codes the kit defines, its
+        catalog's own codes unless routes declare theirs with `raises()`, the codes of the stages
+        installed, the handlers' 404, 405, 500 and validation errors), each with the routes that
+        return it when the app has an OpenAPI document; `page` defaults to the text of the
+        reference the app mounts (`reference_app(page)`).
+        """
+        if app is None:
+            return Reference(self.registry, self.format, doc_url=self.doc_url, page=page, defaults=STAGE_CODES)
+        if installed_handler(app) is not self.handler:
+            raise ValueError("this kit is not installed on that app: call kit.install(app) first")
+        return app_reference(app, self.handler, page or mounted_page(app, self.handler))
 
     def reference_app(self, page: ReferencePage | None = None) -> Router:
         """An ASGI app serving the reference as HTML: mount it where `doc_url` points.
 
-        `app.mount("/errors", kit.reference_app())` serves the whole page at `/errors/` and each
-        code's own page at `/errors/{code}`; an unknown code is this kit's 404. The pages are
-        rendered once, on first use.
+        `app.mount("/errors", kit.reference_app())` serves the app's page at `/errors/` (what the
+        app can answer with, see `reference(app=...)`) and each code's own page at `/errors/{code}`
+        (every code of the kit has one, so no doc URL of a body leads nowhere); an unknown code is
+        this kit's 404. Mounted in an app this kit is not installed on, it serves the catalog's
+        page. The pages are made once per app, on first use (after the app's routes are all added).
         """
-        reference = self.reference(page)
-        pages: dict[str, str] = {}
+        pages: weakref.WeakKeyDictionary[object, tuple[Reference, dict[str, str]]] = weakref.WeakKeyDictionary()
+
+        def reference_of(request: Request) -> tuple[Reference, dict[str, str]]:
+            app = request.app
+            found = pages.get(app)
+            if found is None:
+                installed = installed_handler(app) is self.handler
+                found = pages[app] = (self.reference(page, app=app if installed else None), {})
+            return found
 
         async def index(request: Request) -> Response:
-            if "" not in pages:
-                pages[""] = reference.html()
-            return HTMLResponse(pages[""])
+            reference, rendered = reference_of(request)
+            if "" not in rendered:
+                rendered[""] = reference.html()
+            return HTMLResponse(rendered[""])
 
         async def one_code(request: Request) -> Response:
             code = request.path_params["code"]
+            reference, rendered = reference_of(request)
             if code not in reference:
                 raise HTTPException(404)
-            if code not in pages:  # (the link back is relative: nothing of the request is kept in the page)
-                pages[code] = reference.html(only=code, index_url="./")
-            return HTMLResponse(pages[code])
+            if code not in rendered:  # (the link back is relative: nothing of the request is kept in the page)
+                rendered[code] = reference.html(only=code, index_url="./")
+            return HTMLResponse(rendered[code])
 
-        return Router([Route("/", index), Route("/{code}", one_code)])
+        return ReferenceRouter([Route("/", index), Route("/{code}", one_code)], self.handler, page)
 
     def install(
         self,

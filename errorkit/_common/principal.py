@@ -24,6 +24,11 @@ from typing import Literal, cast, get_args
 from starlette.authentication import BaseUser
 
 KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
+"""What a key is scoped to, as `Principal.key_scope` and the `key_scope` detail say it.
+
+A key with a project is `"PROJECT"`, else `"WORKSPACE"`, unless it was issued with a scope of
+its own (`issue_api_key(key_scope=...)`, `errorkit keys issue --key-scope`).
+"""
 _TOKEN = re.compile(r"([\x21-\x2d\x2f-\x7e]{1,128})\.([\x21-\x2d\x2f-\x7e]{8,256})")
 _KEY_SCOPES = get_args(KeyScope)
 #: The fields of a stored record that `KeyStore.update_api_key` may change; the identity

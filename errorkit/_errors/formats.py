@@ -88,8 +88,8 @@ class Format(ABC):
     def validation_error(self, registry: Registry, issues: Sequence[Issue]) -> APIError:
         """The error a failed request validation becomes (422 `validation_error` by default).
 
-        A body that is not JSON at all is `invalid_json` (400): the first document's
-        "malformed request" rather than a field-level failure.
+        A body that is not JSON at all is `invalid_json` (400): a malformed request rather
+        than a field-level failure.
         """
         if _is_malformed_body(issues):
             return registry.error("invalid_json")

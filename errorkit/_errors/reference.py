@@ -1,8 +1,9 @@
 """Reference pages from a registry: Markdown and one self-contained HTML page.
 
-Each page has a quick-reference table, then one section per group, and for every code its
-HTTP status, when it happens, how to fix it, its details and a sample body in the kit's
-format. A `ReferencePage` adds a catalog's own text (an introduction, notes under a code).
+A page has a quick-reference table, then one section per HTTP status (codes in status order,
+then by code), and for every code its status, the routes that return it (when known), when it
+happens, how to fix it, its details and a sample body in the kit's format. A `ReferencePage`
+adds a catalog's own text (an introduction, notes under a code).
 """
 
 from __future__ import annotations
@@ -22,16 +23,6 @@ from errorkit._errors.registry import Registry
 from errorkit._errors.samples import sample_error
 
 SAMPLE_REQUEST_ID = "5f0c2b8e9a1d4c7b0000000000000001"
-_GROUP_TITLES = {
-    "http": "HTTP statuses",
-    "not_found": "Not found",
-    "rate_limiting": "Rate limiting",
-    "idempotency": "Idempotency",
-    "provider": "Provider errors",
-    "server": "Server errors",
-    "validation": "Validation errors",
-    "authentication": "Authentication errors",
-}
 
 
 @dataclass(frozen=True)
@@ -64,7 +55,14 @@ class _Entry:
 
 
 class Reference:
-    """The reference of one registry in one format; `markdown()` and `html()` render it."""
+    """The reference of one registry in one format; `markdown()` and `html()` render it.
+
+    By default the page lists every code of `registry`, and those of `defaults` it does not
+    define. `listed` narrows the page to those classes (an app's page: what the app answers);
+    a code of the registry or the defaults keeps a page of its own (`html(only=code)`) either way.
+    `returned_by` maps a code to the operations that return it (`"POST /widgets"`), out of
+    `operations` (all of them); `summary` is said under the page's introduction.
+    """
 
     def __init__(
         self,
@@ -74,22 +72,51 @@ class Reference:
         doc_url: str | None = None,
         page: ReferencePage | None = None,
         defaults: Registry | None = None,
+        listed: Iterable[type[APIError]] | None = None,
+        returned_by: Mapping[str, Sequence[str]] | None = None,
+        operations: Sequence[str] = (),
+        summary: Sequence[Block] = (),
     ) -> None:
         self.registry = registry
         self.format = format
         self.doc_url = doc_url
         self.page = page or ReferencePage()
         self.defaults = defaults  # codes answered from errorkit's own definitions when `registry` lacks them
+        self.listed = None if listed is None else {cls.definition.code: cls for cls in listed}
+        self.returned_by = dict(returned_by or {})
+        self.operations = tuple(operations)
+        self.summary = tuple(summary)
+        self._entries: dict[str, _Entry] = {}
 
     def classes(self) -> list[type[APIError]]:
-        """Every code the page shows: the registry's, then the defaults it does not define."""
-        found = [self.registry[d.code] for d in self.registry]
-        if self.defaults is not None:
-            found += [self.defaults[d.code] for d in self.defaults if d.code not in self.registry]
-        return found
+        """Every code the page lists, by HTTP status, then code."""
+        if self.listed is not None:
+            found = list(self.listed.values())
+        else:
+            found = [self.registry[d.code] for d in self.registry]
+            if self.defaults is not None:
+                found += [self.defaults[d.code] for d in self.defaults if d.code not in self.registry]
+        return sorted(found, key=lambda cls: (cls.definition.status, cls.definition.code))
+
+    def codes(self) -> list[str]:
+        """The codes the page lists, in its order."""
+        return [cls.definition.code for cls in self.classes()]
 
     def __contains__(self, code: object) -> bool:
-        return code in self.registry or (self.defaults is not None and code in self.defaults)
+        """Whether `code` has a page: a code of the registry, of the defaults, or listed."""
+        return (
+            code in self.registry
+            or (self.defaults is not None and code in self.defaults)
+            or (self.listed is not None and code in self.listed)
+        )
+
+    def class_of(self, code: str) -> type[APIError]:
+        """The class a code stands for on this page (the listed one, else the registry's, else the default)."""
+        if self.listed is not None and code in self.listed:
+            return self.listed[code]
+        if code in self.registry or self.defaults is None:
+            return self.registry[code]
+        return self.defaults[code]
 
     def sample_body(self, cls: type[APIError], path: str = "/example") -> dict[str, Any]:
         """The body this format gives an error of class `cls`, with sample details."""
@@ -98,12 +125,18 @@ class Reference:
             error, ErrorContext(SAMPLE_REQUEST_ID, path, cls.definition.doc_url_from(self.doc_url))
         )
 
-    def groups(self) -> list[tuple[str, list[_Entry]]]:
-        """Codes by group, groups in the order they first appear in the registry (the bare HTTP statuses last)."""
-        grouped: dict[str, list[_Entry]] = {}
+    def sections(self) -> list[tuple[int, list[_Entry]]]:
+        """The listed codes by HTTP status, statuses in increasing order."""
+        by_status: dict[int, list[_Entry]] = {}
         for cls in self.classes():
-            definition = cls.definition
-            entry = _Entry(
+            by_status.setdefault(cls.definition.status, []).append(self._entry(cls))
+        return list(by_status.items())
+
+    def _entry(self, cls: type[APIError]) -> _Entry:
+        definition = cls.definition
+        entry = self._entries.get(definition.code)
+        if entry is None:
+            entry = self._entries[definition.code] = _Entry(
                 definition,
                 [
                     (name, _type_name(f.annotation), f.is_required())
@@ -111,25 +144,38 @@ class Reference:
                 ],
                 json.dumps(self.sample_body(cls), indent=2, ensure_ascii=False, default=str),
             )
-            grouped.setdefault(definition.group, []).append(entry)
-        return sorted(grouped.items(), key=lambda item: item[0] == "http")
+        return entry
+
+    def routes_for(self, code: str) -> tuple[str, list[str]] | None:
+        """Which operations return `code`, as a page says it: ("every route", []), ("every route
+        except", [...]) or ("", [...]); None when the page does not know."""
+        routes = self.returned_by.get(code)
+        if not routes:
+            return None
+        missing = [op for op in self.operations if op not in routes]
+        if len(self.operations) > 1 and not missing:
+            return "every route", []
+        if len(routes) > 3 and len(missing) < len(routes) and len(missing) <= 3:
+            return "every route except", missing
+        return "", list(routes)
 
     # -- Markdown --------------------------------------------------------------------------
 
     def markdown(self) -> str:
         lines = [f"# {self.page.title}", ""]
         lines += _markdown_blocks(self.page.intro)
-        groups = self.groups()
+        lines += _markdown_blocks(self.summary)
+        sections = self.sections()
 
-        lines += ["## Quick reference", "", "| code | HTTP status | meaning |", "|---|---|---|"]
-        for _, entries in groups:
+        lines += ["## Quick reference", "", "| HTTP status | code | meaning |", "|---|---|---|"]
+        for status, entries in sections:
             for e in entries:
                 d = e.definition
-                lines.append(f"| [`{d.code}`](#{d.code}) | {d.status} | {_cell(_meaning(d))} |")
+                lines.append(f"| {status} | [`{d.code}`](#{d.code}) | {_cell(_meaning(d))} |")
         lines.append("")
 
-        for group, entries in groups:
-            lines += [f"## {_group_title(group)}", ""]
+        for status, entries in sections:
+            lines += [f"## {status} {status_phrase(status)}", ""]
             for e in entries:
                 lines += self._markdown_entry(e)
         lines += _markdown_blocks(self.page.outro)
@@ -139,6 +185,11 @@ class Reference:
         d = entry.definition
         lines = [f'### <a id="{d.code}"></a>`{d.code}`', ""]
         lines += [f"**HTTP status:** {d.status} {status_phrase(d.status)}", ""]
+        routes = self.routes_for(d.code)
+        if routes is not None:
+            said, named = routes
+            shown = ", ".join(f"`{op}`" for op in named)
+            lines += [f"**Returned by:** {' '.join(part for part in (said, shown) if part)}", ""]
         if d.when:
             lines += [f"**When this occurs:** {d.when}", ""]
         if d.fix:
@@ -156,42 +207,48 @@ class Reference:
     # -- HTML ------------------------------------------------------------------------------
 
     def html(self, only: str | None = None, index_url: str | None = None) -> str:
-        """The whole page, or (`only`) the page of one code, linking back to `index_url`."""
-        groups = self.groups()
+        """The whole page, or (`only`, a code the page knows) the page of one code, linking back to `index_url`."""
         title = self.page.title if only is None else f"{only} · {self.page.title}"
         body: list[str] = [f"<h1>{_h(self.page.title if only is None else only)}</h1>"]
 
-        if only is None:
-            body += _html_blocks(self.page.intro)
-            body += ["<h2>Quick reference</h2>", "<table><tr><th>code</th><th>HTTP status</th><th>meaning</th></tr>"]
-            for _, entries in groups:
-                for e in entries:
-                    d = e.definition
-                    body.append(
-                        f'<tr><td><a href="#{d.code}"><code>{d.code}</code></a></td><td>{d.status}</td>'
-                        f"<td>{_h(_meaning(d))}</td></tr>"
-                    )
-            body.append("</table>")
-        elif index_url is not None:
-            body.append(f'<p><a href="{_h(index_url)}">All errors</a></p>')
+        if only is not None:
+            if index_url is not None:
+                body.append(f'<p><a href="{_h(index_url)}">All errors</a></p>')
+            body += self._html_entry(self._entry(self.class_of(only)))
+            return _HTML_PAGE.format(title=_h(title), body="\n".join(body))
 
-        for group, entries in groups:
-            shown = [e for e in entries if only is None or e.definition.code == only]
-            if not shown:
-                continue
-            if only is None:
-                body.append(f"<h2>{_h(_group_title(group))}</h2>")
-            for e in shown:
+        sections = self.sections()
+        body += _html_blocks(self.page.intro)
+        body += _html_blocks(self.summary)
+        body += [
+            "<h2>Quick reference</h2>",
+            "<table><tr><th>HTTP status</th><th>code</th><th>meaning</th></tr>",
+        ]
+        for status, entries in sections:
+            for e in entries:
+                d = e.definition
+                body.append(
+                    f'<tr><td>{status}</td><td><a href="#{d.code}"><code>{d.code}</code></a></td>'
+                    f"<td>{_h(_meaning(d))}</td></tr>"
+                )
+        body.append("</table>")
+
+        for status, entries in sections:
+            body.append(f'<h2 id="status-{status}">{status} {_h(status_phrase(status))}</h2>')
+            for e in entries:
                 body += self._html_entry(e)
-
-        if only is None:
-            body += _html_blocks(self.page.outro)
+        body += _html_blocks(self.page.outro)
         return _HTML_PAGE.format(title=_h(title), body="\n".join(body))
 
     def _html_entry(self, entry: _Entry) -> list[str]:
         d = entry.definition
         out = [f'<section id="{d.code}">', f"<h3><code>{d.code}</code></h3>"]
         out.append(f"<p><b>HTTP status:</b> {d.status} {_h(status_phrase(d.status))}</p>")
+        routes = self.routes_for(d.code)
+        if routes is not None:
+            said, named = routes
+            shown = ", ".join(f"<code>{_h(op)}</code>" for op in named)
+            out.append(f"<p><b>Returned by:</b> {' '.join(part for part in (said, shown) if part)}</p>")
         if d.when:
             out.append(f"<p><b>When this occurs:</b> {_h(d.when)}</p>")
         if d.fix:
@@ -226,10 +283,6 @@ def _retry(definition: ErrorDefinition) -> str:
     if not definition.retryable:
         return "no"
     return f"yes, after {definition.retry_after} s" if definition.retry_after else "yes"
-
-
-def _group_title(group: str) -> str:
-    return _GROUP_TITLES.get(group) or group.replace("_", " ").capitalize()
 
 
 def _type_name(annotation: Any) -> str:
@@ -302,6 +355,9 @@ pre {{ background: #f4f4f5; padding: .75rem; overflow-x: auto; border-radius: 4p
 table {{ border-collapse: collapse; margin: .5rem 0 1rem; }}
 th, td {{ border: 1px solid #d4d4d8; padding: .25rem .5rem; text-align: left; vertical-align: top; }}
 section {{ border-top: 1px solid #e4e4e7; margin-top: 1.5rem; }}
+h2 + section {{ border-top: none; margin-top: 0; }}
+h3 code {{ font-size: 1.15rem; font-weight: 600; }}
+p code, td code {{ background: #f4f4f5; padding: 0 .25em; border-radius: 3px; }}
 </style>
 </head>
 <body>

@@ -48,7 +48,8 @@ class TrustedProxies:
     """Networks whose `X-Forwarded-For` is believed; empty means the peer address is the client.
 
     Behind trusted proxies the client is the rightmost hop that is not one of them. uvicorn's
-    own `--forwarded-allow-ips` rewrites the peer before errorkit sees it (see the README).
+    own `--forwarded-allow-ips` rewrites the peer before errorkit sees it (see the operating guide's
+    "Client addresses behind proxies").
     """
 
     __slots__ = ("networks",)

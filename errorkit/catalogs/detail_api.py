@@ -8,6 +8,9 @@ from errorkit._errors.registry import Registry
 from errorkit.catalogs.generic import GENERIC
 
 DETAIL_API = Registry("detail_api", include=[GENERIC], format="detail")
+"""A published API error reference in the `detail` format (`{"detail": ..., "code": ...}`), exactly:
+its 7 codes on top of `GENERIC`'s statuses. For a server that must answer with exactly those errors.
+"""
 
 _FIX_401 = "Check X-API-Key or Authorization header"
 _FIX_403 = "Add the missing scope, or you\u2019re hitting a workspace you don\u2019t belong to"

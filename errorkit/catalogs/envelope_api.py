@@ -27,6 +27,9 @@ ENVELOPE_API = Registry(
     format="envelope",
     doc_url="https://docs.orq.ai/errors/{code}",
 )
+"""A published API error reference in the `envelope` format (`{"error": {"code", "message", "doc_url",
+"details"}}`), exactly: its 23 codes and doc URLs. For a server that must answer with exactly those errors.
+"""
 
 ENVELOPE_API.define(
     "authentication_required",

@@ -10,6 +10,10 @@ from typing import Any
 from errorkit._errors.registry import Registry
 
 GENERIC = Registry("generic", format="detail")
+"""The default catalog: one code per HTTP error status (`not_found`, `too_many_requests`...), and the
+codes of bad requests (`invalid_json`, `invalid_request_body`, `invalid_request_parameters`), in
+the `detail` format. A new API starts from it, or includes it in a catalog of its own.
+"""
 
 Issues = list[dict[str, Any]]
 

@@ -302,8 +302,9 @@ class RedisBackend:
         created = sum(reply is not None for reply in written)
 
         if created:
+            written_markers = "1 dataset marker" if created == 1 else f"{created} dataset markers"
             logger.warning(
-                "marked %r as holding errorkit's data (%d dataset markers written)", self, created, extra=log_extra()
+                "marked %r as holding errorkit's data (%s written)", self, written_markers, extra=log_extra()
             )
 
         await self._check_eviction()
@@ -373,7 +374,8 @@ class RedisBackend:
         if policy not in _SAFE_EVICTION:
             logger.warning(
                 "%r runs with maxmemory-policy %s: Redis may evict API keys and idempotency records "
-                "when full; set noeviction (see the README's Deploying with Redis)",
+                "when full; set noeviction "
+                "(see https://errorkit.github.io/errorkit/guides/redis/#what-errorkit-needs-from-redis)",
                 self,
                 policy.decode(),
                 extra=log_extra(),

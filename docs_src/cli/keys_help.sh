@@ -1,0 +1,2 @@
+errorkit keys --help
+errorkit keys issue --help

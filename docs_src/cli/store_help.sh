@@ -1,0 +1,2 @@
+errorkit store --help
+errorkit store init --help

@@ -1,0 +1,2 @@
+export REDIS_URL=memory://
+uvicorn widgets:app

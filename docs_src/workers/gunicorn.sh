@@ -1,0 +1,2 @@
+pip install gunicorn uvicorn-worker
+gunicorn app:app -c gunicorn.conf.py
