@@ -62,6 +62,7 @@ from errorkit._stores.protocols import (
     RateLimitStore,
 )
 from errorkit._stores.redis.backend import RedisBackend
+from errorkit._stores.redis.connection import Timeouts
 
 __all__ = [
     "APIError",
@@ -117,6 +118,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredResponses",
     "Table",
+    "Timeouts",
     "TrustedProxies",
     "UnknownCode",
     "User",

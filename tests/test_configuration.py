@@ -93,6 +93,17 @@ def test_a_misspelt_path_fails_the_start_up_with_the_nearest_route() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("entry", "template"),
+    [("DELETE /widgets/w_1", "DELETE /widgets/{widget_id}"), ("/widgets/w_1", "/widgets/{widget_id}")],
+)
+def test_a_url_where_a_route_is_expected_names_the_template_that_serves_it(entry: str, template: str) -> None:
+    message = startup_error(rate_limit=RateLimiter(store, routes={entry: "1/minute"}))
+    assert (
+        message == f"RateLimiter(routes=...): {entry!r} is a URL, not a route: write the route's template, {template!r}"
+    )
+
+
 def test_a_path_without_a_method_is_checked_against_templates() -> None:
     message = startup_error(rate_limit=RateLimiter(store, routes={"/widget/{widget_id}": "1/minute"}))
     assert message == (

@@ -137,7 +137,7 @@ def test_idempotency_alone_needs_a_marked_redis_and_refuses_after_a_flush(caplog
 
         async def main() -> None:
             backend = RedisBackend(server.url)
-            described.append(repr(backend))
+            described.append(str(backend))
 
             async def orders(request: Request) -> Response:
                 effects["orders"] += 1
@@ -200,7 +200,7 @@ def test_initialize_warns_when_redis_may_evict_errorkit_keys(caplog: pytest.LogC
             return warned
 
         assert asyncio.run(main()) == [
-            f"{backend!r} runs with maxmemory-policy allkeys-lru: Redis "
+            f"{backend} runs with maxmemory-policy allkeys-lru: Redis "
             "may evict API keys and idempotency records when full; set noeviction "
             "(see https://errorkit.github.io/errorkit/guides/redis/#what-errorkit-needs-from-redis)"
         ]

@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from errorkit import Registry, catalogs
+from errorkit import ErrorKit, Registry, catalogs
 from errorkit.client import error_from_response
+from errorkit.testing import assert_error
 from tests.support.servers import free_port, redis_server, uvicorn
 
 ADMIN = {"X-API-Key": "ont_admin.demo-admin-secret"}
@@ -25,11 +27,6 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     else:
         with redis_server() as redis:
             yield {"REDIS_URL": redis.url}
-
-
-def code_of(r: httpx.Response) -> str:
-    body = r.json()
-    return str(body["error"]["code"] if "error" in body else body["code"])
 
 
 class ErrorTally:
@@ -61,6 +58,7 @@ class ErrorTally:
 def test_detail_api_walk(backend_env: dict[str, str]) -> None:
     seen: dict[str, int] = {}
     tally = ErrorTally(catalogs.DETAIL_API)
+    kit = ErrorKit(catalog=catalogs.DETAIL_API)  # the example's (its doc URLs aside: the detail format shows none)
     with (
         uvicorn("examples.detail_api:app", env={**backend_env, "EXAMPLE_EXPORT_SECONDS": "0.5"}) as server,
         httpx.Client(base_url=server.url, event_hooks={"response": [tally.hook]}) as c,
@@ -70,7 +68,8 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
             assert r.status_code == status, r.text
             assert r.headers["x-request-id"]
             if code is not None:
-                assert code_of(r) == code
+                # the catalog's status, the detail format, the request id, x-should-retry and Retry-After
+                assert_error(r, code, registry=kit)
                 assert r.json() == {"detail": r.json()["detail"], "code": code, "request_id": r.headers["x-request-id"]}
                 seen[code] = status
             return r.json()
@@ -114,6 +113,7 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
             at_once = list(pool.map(lambda _: c.post(f"{ws}/campaigns/{cmp}/export", headers=ADMIN), range(2)))
         assert sorted(r.status_code for r in at_once) == [202, 429]
         busy = next(r for r in at_once if r.status_code == 429)
+        assert_error(busy, "too_many_concurrent_requests", registry=kit)  # Retry-After: 1, x-should-retry: true
         assert busy.json() == {
             "detail": "The workspace has too many requests in progress at once.",
             "code": "too_many_concurrent_requests",
@@ -124,6 +124,11 @@ def test_detail_api_walk(backend_env: dict[str, str]) -> None:
         expect(r, 429, "rate_limited")
         assert int(r.headers["retry-after"]) >= 1 and r.headers["x-ratelimit-remaining"] == "0"
         tally.assert_scraped(c)
+        # a requests response reads the same (after the scrape: the tally counts httpx's responses)
+        gone = requests.get(
+            f"{server.url}{ws}/campaigns/cmp_gone", headers={**ADMIN, "X-Request-ID": "req-r"}, timeout=10
+        )
+        assert assert_error(gone, "not_found", registry=kit).request_id == "req-r"
     detail_codes = {
         "invalid_api_key",
         "insufficient_scope",
@@ -142,6 +147,7 @@ def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
     port = free_port()  # doc URLs point at the reference pages the example serves (tests/test_reference.py)
     env = {**backend_env, "PUBLIC_URL": f"http://127.0.0.1:{port}"}
     tally = ErrorTally(catalogs.ENVELOPE_API)
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API, doc_url=f"http://127.0.0.1:{port}/errors/{{code}}")  # the example's
     with (
         uvicorn("examples.envelope_api:app", env=env, port=port) as server,
         httpx.Client(base_url=server.url, event_hooks={"response": [tally.hook]}) as c,
@@ -152,10 +158,12 @@ def test_envelope_api_walk(backend_env: dict[str, str]) -> None:
         ) -> Any:
             assert r.status_code == status, r.text
             if code is not None:
-                error = r.json()["error"]
-                assert error["code"] == code and error["doc_url"] == f"{server.url}/errors/{code}"
-                assert error["message"] == catalogs.ENVELOPE_API[code].definition.message
-                assert error.get("details", {}) == (details or {})
+                # the code and the catalog's status, message and doc URL, in the envelope format, with the request
+                # id, x-should-retry and Retry-After; then every detail, none left out
+                message = catalogs.ENVELOPE_API[code].definition.message
+                error = assert_error(r, code, registry=kit, message=message, **(details or {}))
+                assert error.details == (details or {})
+                assert r.json()["error"]["doc_url"] == f"{server.url}/errors/{code}"
                 seen[code] = status
             return r.json()
 

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit, Registry, catalogs
+from errorkit.testing import assert_error
 from tests.apps.routes import build_app
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -24,6 +25,8 @@ def render_all(catalog: Registry, format: str) -> dict[str, Any]:
     rendered = {}
     for definition in sorted(kit.registry, key=lambda d: d.code):
         r = client.get(f"/raise/{definition.code}", headers={"X-Request-ID": "req-golden"})
+        # the code's status, the kit's format and doc URL, the request id, x-should-retry and Retry-After
+        assert assert_error(r, definition.code, registry=kit).request_id == "req-golden"
         entry: dict[str, Any] = {"status": r.status_code, "content_type": r.headers["content-type"]}
         if "retry-after" in r.headers:
             entry["retry_after"] = r.headers["retry-after"]

@@ -436,3 +436,16 @@ def test_a_catalog_made_without_generic_still_answers_a_bad_request_with_its_cod
         return body["error"]["code"] if format == "envelope" else body.get("code")
 
     assert ((invalid.status_code, code(invalid)), (malformed.status_code, code(malformed))) == expected
+
+
+def test_generic_answers_only_what_the_catalog_lacks_and_is_not_the_kits() -> None:
+    """GENERIC stands behind a catalog made without it: the kit may still define those codes itself,
+    and they are neither listed nor counted as the kit's."""
+    shop = errorkit.Registry("shop")
+    shop.define("out_of_stock", status=409, message="Out of stock")
+    kit = errorkit.ErrorKit(catalog=shop)
+    assert kit.registry["invalid_json"] is catalogs.GENERIC["invalid_json"]
+    assert [d.code for d in kit.registry] == ["out_of_stock"] and "invalid_json" not in kit.registry
+
+    own = kit.define("validation_error", status=422, message="The request is not valid.")
+    assert kit.registry["validation_error"] is own

@@ -55,7 +55,7 @@ def eventually(check: object, request: object, within: float = 2.0) -> httpx.Res
 
 def test_a_key_issued_on_the_command_line_works_on_a_running_example_until_revoked(redis_url: str) -> None:
     issued = errorkit("keys", "issue", "--workspace", "ws_cli", "--scope", "campaigns:write", "--scope",
-                      "campaigns:read", "--plan", "Growth", "--prefix", "ont_", url=redis_url)  # fmt: skip
+                      "campaigns:read", "--plan", "Growth", "--token-prefix", "ont_", url=redis_url)  # fmt: skip
     assert issued.returncode == 0, issued.stderr
     token = issued.stdout.strip()
     assert issued.stdout == token + "\n" and token.startswith("ont_")  # the token alone on stdout
@@ -132,7 +132,7 @@ def test_exit_codes_and_messages_scripts_can_use(redis_url: str) -> None:
     assert bad_expiry.returncode == 2 and bad_expiry.stderr.splitlines()[-1] == (
         "errorkit keys issue: error: argument --expires: 'tomorrow' is neither an ISO 8601 time nor a duration like 30d"
     )
-    bad_prefix = errorkit("keys", "issue", "--workspace", "ws_1", "--prefix", "a.b", url=redis_url)
+    bad_prefix = errorkit("keys", "issue", "--workspace", "ws_1", "--token-prefix", "a.b", url=redis_url)
     assert bad_prefix.returncode == 2 and bad_prefix.stderr.startswith("errorkit keys: a token is")
 
     unreachable = errorkit("keys", "list", "--workspace", "ws_1", url="redis://:hunter2-secret@127.0.0.1:1/0")
@@ -383,3 +383,24 @@ def test_keys_need_a_shared_redis_and_a_url_errorkit_reads() -> None:
         "redis://? errorkit accepts memory://, redis://, rediss://, unix://, redis+sentinel://, "
         "rediss+sentinel://, redis+cluster://, rediss+cluster://",
     )
+
+
+def test_prefix_names_the_apps_store_prefix_for_every_verb(redis_url: str) -> None:
+    """`--prefix` is the app's `RedisBackend(prefix=...)`, as for `errorkit store`: a key issued under
+    `billing` is the billing app's, and the default prefix never sees it."""
+    issued = errorkit("keys", "issue", "--workspace", "ws_billing", "--prefix", "billing", url=redis_url)
+    assert issued.returncode == 0, issued.stderr
+    key_id = issued.stdout.strip().split(".")[0]
+
+    async def found(prefix: str) -> list[str]:
+        backend = RedisBackend(redis_url, timeout=5.0, prefix=prefix)
+        try:
+            return [record.key_id for record in await backend.list_api_keys("ws_billing")]
+        finally:
+            await backend.close()
+
+    assert asyncio.run(found("billing")) == [key_id]
+    assert asyncio.run(found("errorkit")) == []
+    listed = errorkit("keys", "list", "--workspace", "ws_billing", "--prefix", "billing", url=redis_url)
+    assert (listed.returncode, listed.stdout.split()[:1]) == (0, [key_id])
+    assert errorkit("keys", "list", "--workspace", "ws_billing", url=redis_url).stdout == ""

@@ -17,7 +17,7 @@ LAYERS = [
     ("errors", ["errorkit._errors", "errorkit.catalogs", "errorkit.client"]),
     ("stores", ["errorkit._stores"]),
     ("stages", ["errorkit._stages"]),
-    ("app", ["errorkit._app", "errorkit.__main__", "errorkit"]),
+    ("app", ["errorkit._app", "errorkit.__main__", "errorkit.testing", "errorkit"]),
 ]
 #: The two halves: neither imports the other (they meet only in the app layer).
 ERRORS_HALF = ("errorkit._errors", "errorkit.catalogs", "errorkit.client")
@@ -132,6 +132,7 @@ def test_the_package_root_holds_only_public_modules_and_layer_folders() -> None:
         "catalogs",
         "client.py",
         "py.typed",
+        "testing.py",
     ]
 
 
@@ -140,7 +141,8 @@ def test_the_public_namespace() -> None:
     for name in errorkit.__all__:
         assert getattr(errorkit, name) is not None
     implementation = [m for m in modules() if m.count(".") == 1 and not m.split(".")[1].startswith("_")]
-    assert implementation == ["errorkit.catalogs", "errorkit.client"]  # every other module is private
+    # every other module is private; errorkit.testing (the pytest plugin) is not imported by errorkit itself
+    assert implementation == ["errorkit.catalogs", "errorkit.client", "errorkit.testing"]
 
 
 def test_every_exception_has_one_root() -> None:

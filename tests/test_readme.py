@@ -123,3 +123,43 @@ def test_the_examples_curl_commands_succeed(example: str) -> None:
     status_line = done.stdout.split("\n", 1)[0].strip()
     assert status_line == {"detail_api": "HTTP/1.1 201 Created", "envelope_api": "HTTP/1.1 200 OK"}[example]
     assert public == [200, 200]
+
+
+def test_the_catalogs_named_are_the_built_in_ones() -> None:
+    """The quick start names the default catalog and the two built-in ones with their formats; the
+    examples answer those catalogs' errors."""
+    from errorkit import ErrorKit, catalogs
+    from examples import detail_api, envelope_api
+
+    section = _section("Quick start")
+    assert "`errorkit.catalogs.DETAIL_API` reproduces the Ontora\nAPI's error reference (the `detail` format" in section
+    assert "`errorkit.catalogs.ENVELOPE_API`\nthe Orq.ai API's (the `envelope` format" in section
+    assert "a new API starts from `generic` or its own catalog" in section
+    assert catalogs.GENERIC.name == "generic" and ErrorKit().format.name == "detail"
+    assert ErrorKit(catalog=catalogs.DETAIL_API).format.name == "detail"
+    assert ErrorKit(catalog=catalogs.ENVELOPE_API).format.name == "envelope"
+    assert "not_found" in catalogs.GENERIC and "internal_error" in catalogs.GENERIC
+    assert "synthesis_pending" in detail_api.kit.registry and detail_api.kit.format.name == "detail"
+    assert "quota_exceeded" in envelope_api.kit.registry and envelope_api.kit.format.name == "envelope"
+
+
+def test_development_says_what_the_scripts_run() -> None:
+    """What the Development section says scripts/test, scripts/system-deps and CI run is what they run."""
+    section = _section("Development")
+    script = (ROOT / "scripts" / "test").read_text()
+    for step in ("ruff check", "ruff format --check", "mypy errorkit", "mkdocs build --strict", "scripts/check-dist"):
+        assert step in script, step
+    assert "errorkit contract check examples.detail_api:app" in script
+    assert re.search(r"^\.venv/bin/python -m pytest", script, re.M)
+    assert "strict = true" in (ROOT / "pyproject.toml").read_text()  # mypy's
+    for claim in ("ruff (lint and format check)", "mypy (strict)", "`mkdocs build --strict`", "`scripts/check-dist`"):
+        assert claim in section.replace("\n", " "), claim
+    system_deps = (ROOT / "scripts" / "system-deps").read_text()
+    packages = set(re.findall(r"missing\+=\(([\w-]+)\)", system_deps))
+    assert packages == {"redis-server", "redis-tools", "openssl", "curl", "chromium", "python3-venv"}
+    for package in packages:
+        assert f"`{package}`" in section, package
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.findall(r"^scripts/[\w-]+$", ci, re.M) == ["scripts/test", "scripts/test-oldest"]
+    oldest = (ROOT / "scripts" / "oldest.txt").read_text()
+    assert {line.split("==")[0] for line in oldest.splitlines() if "==" in line} == {"starlette", "fastapi", "pydantic"}

@@ -1,11 +1,15 @@
 """Reference pages: generated from the registry, carrying both documents' content, committed, served;
 an app's page lists what the app can answer with, by HTTP status, with the routes that return each code."""
 
+import gc
+import json
+import logging
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,12 +18,14 @@ from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 from starlette.testclient import TestClient
 
+import errorkit
 from errorkit import (
     APIKeyAuth,
     ConcurrencyLimit,
+    ConfigurationError,
     ErrorKit,
     Idempotency,
     MemoryBackend,
@@ -31,8 +37,9 @@ from errorkit import (
     catalogs,
     raises,
 )
-from errorkit._app.cli import reference_of, write_built_in
-from errorkit._app.openapi import STAGE_VOCABULARY
+from errorkit._app import openapi
+from errorkit._app.cli import main, reference_of, write_built_in
+from errorkit._app.openapi import STAGE_VOCABULARY, ErrorDocumentation
 from errorkit.catalogs.pages import PAGES
 from errorkit.catalogs.traffic import STAGE_CODES
 from tests.support.servers import free_port, uvicorn
@@ -199,8 +206,8 @@ def test_the_command_line_renders_and_refuses_clearly(tmp_path: Path) -> None:
     for args, message in [
         (["docs", "nope"], "errorkit docs: error: unknown catalog 'nope': use one of ['detail_api', 'envelope_api', "
                            "'generic'] or module:attribute"),
-        (["docs", "tests.nothing_here:kit"], "errorkit docs: error: cannot load 'tests.nothing_here:kit': No module "
-                                             "named 'tests.nothing_here'"),
+        (["docs", "tests.nothing_here:kit"], "errorkit docs: error: cannot load 'tests.nothing_here:kit': "
+                                             "ModuleNotFoundError: No module named 'tests.nothing_here'"),
         (["docs", "tests.test_reference:ROOT"], "errorkit docs: error: 'tests.test_reference:ROOT' is a PosixPath, "
                                                 "not a Registry, an ErrorKit or an app"),
         (["docs"], "errorkit docs: error: name a catalog, or use --write FOLDER"),
@@ -233,7 +240,9 @@ def test_the_command_line_says_in_one_line_what_it_cannot_write_or_load(tmp_path
     exploding = subprocess.run([sys.executable, "-m", "errorkit", "docs", "exploding:kit"], capture_output=True,
                                text=True, cwd=ROOT, env=env)  # fmt: skip
     assert (exploding.returncode, exploding.stdout) == (2, "") and "Traceback" not in exploding.stderr
-    assert exploding.stderr.splitlines()[-1] == "errorkit docs: error: cannot load 'exploding:kit': no catalog today"
+    assert exploding.stderr.splitlines()[-1] == (
+        "errorkit docs: error: cannot load 'exploding:kit': RuntimeError: no catalog today"
+    )
 
 
 OWN_KIT = ErrorKit(doc_url="https://docs.example.com/errors/{code}")
@@ -608,3 +617,313 @@ def test_every_anchor_of_a_page_resolves() -> None:
 CLI_KIT = ErrorKit(format="problem")
 CLI_APP = widgets_app(CLI_KIT)
 BARE_APP = Starlette()
+
+
+# -- Mistakes and edges: codes a kit lacks, pages served alone, mounts, documents kept to an app ---------------
+
+
+def declaring_app(framework: str, kit: ErrorKit, code: str) -> Starlette:
+    """/widgets/{widget_id} declaring `code`, the reference mounted at /errors, `kit` installed."""
+    app: Starlette
+    if framework == "fastapi":
+        app = FastAPI()
+
+        @app.get("/widgets/{widget_id}")
+        @raises(code)
+        async def read_widget(widget_id: str) -> dict[str, str]:
+            return {}
+
+    else:
+
+        @raises(code)
+        async def read_widget(request: Request) -> Response:  # type: ignore[misc]
+            return JSONResponse({})
+
+        app = Starlette(routes=[Route("/widgets/{widget_id}", read_widget)])
+    app.mount("/errors", kit.reference_app())
+    kit.install(app)
+    return app
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "starlette"])
+def test_a_code_raises_names_that_the_kit_lacks_fails_the_start_up_naming_the_endpoint_and_the_nearest_code(
+    framework: str,
+) -> None:
+    kit = ErrorKit()
+    kit.define("widget_gone", status=410, message="The widget is gone.")
+    app = declaring_app(framework, kit, "widget_gon")
+    said = re.escape("read_widget (/widgets/{widget_id}): no error code 'widget_gon' in registry 'app'; did you mean "
+                     "'widget_gone'?")  # fmt: skip
+    with pytest.raises(ConfigurationError, match=rf"^errorkit\.raises\('widget_gon'\) on .*{said}"), TestClient(app):
+        pass
+    with pytest.raises(ConfigurationError, match=said):  # the page from Python: the same message, not UnknownCode
+        kit.reference(app=app)
+
+    # served without the lifespan, every request is the kit's 500 (as for any start-up mistake), its pages too
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/errors/").status_code == client.get("/errors/not_found").status_code == 500
+
+
+def test_fastapis_document_is_published_only_once_its_errors_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = widgets_app(ErrorKit())
+
+    def failing(self: ErrorDocumentation, document: dict[str, Any], operations: object) -> dict[str, Any]:
+        raise RuntimeError("no errors today")
+
+    monkeypatch.setattr(ErrorDocumentation, "apply", failing)
+    with pytest.raises(RuntimeError, match="no errors today"):
+        app.openapi()
+    assert app.openapi_schema is None  # not FastAPI's own document, which /openapi.json would then serve as it is
+    monkeypatch.undo()
+    document = TestClient(app).get("/openapi.json").json()
+    assert "widget_not_found" in json.dumps(document["paths"]["/widgets/{widget_id}"]["get"]["responses"])
+
+
+class WatchedFastAPI(FastAPI):
+    """A FastAPI app noting, when a document is published in `openapi_schema`, whether its errors were in first."""
+
+    published_before_its_errors = False
+
+    @property  # type: ignore[override]
+    def openapi_schema(self) -> dict[str, Any] | None:
+        return self.__dict__.get("_schema")
+
+    @openapi_schema.setter
+    def openapi_schema(self, document: dict[str, Any] | None) -> None:
+        made = getattr(openapi, "_FASTAPI_DOCUMENTS", {}).get(self)
+        if document is not None and "Error" in document.get("components", {}).get("schemas", {}):
+            self.published_before_its_errors |= made is None or made.document is not document
+        self.__dict__["_schema"] = document
+
+
+def test_a_page_made_while_the_document_is_published_finds_its_errors() -> None:
+    # (a thread reading the page between the two steps found the document without its errors: a KeyError)
+    kit = ErrorKit()
+    app = WatchedFastAPI()
+
+    @app.get("/widgets")
+    @raises("not_found")
+    async def list_widgets() -> list[str]:
+        return []
+
+    kit.install(app)
+    assert kit.reference(app=app).routes_for("not_found") is None  # (404: from any request)
+    assert kit.reference(app=app).operations == ("GET /widgets",) and not app.published_before_its_errors
+
+
+def test_a_codes_page_is_the_catalogs_when_the_apps_page_cannot_be_made(caplog: pytest.LogCaptureFixture) -> None:
+    kit = ErrorKit()
+    app = FastAPI()
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("schema exploded")
+
+    app.openapi = broken  # type: ignore[method-assign]
+    app.mount("/errors", kit.reference_app())
+    kit.install(app)
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level(logging.WARNING, logger="errorkit"):
+        one = client.get("/errors/not_found")
+    assert one.status_code == 200 and one.text == kit.reference().html(only="not_found", index_url="./")
+    assert "RuntimeError: schema exploded" in caplog.text
+    index = client.get("/errors/")  # the app's page itself: the kit's 500
+    assert index.status_code == 500 and index.json()["code"] == "internal_error"
+
+
+def test_the_command_line_says_in_one_line_why_an_apps_page_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rv_typo_app.py").write_text(
+        "from fastapi import FastAPI\nfrom errorkit import ErrorKit, raises\nkit = ErrorKit()\n"
+        "kit.define('widget_gone', status=410, message='Gone.')\napp = FastAPI()\n"
+        "@app.get('/w')\n@raises('widget_gon')\nasync def w(): return {}\nkit.install(app)\n"
+    )
+    (tmp_path / "rv_broken_app.py").write_text(
+        "from fastapi import FastAPI\nfrom errorkit import ErrorKit\nkit = ErrorKit()\napp = FastAPI()\n"
+        "def broken():\n    raise RuntimeError('schema exploded')\napp.openapi = broken\nkit.install(app)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name, said in [
+        ("rv_typo_app:app", "ConfigurationError: errorkit.raises('widget_gon') on w (/w): no error code 'widget_gon' "
+                            "in registry 'app'; did you mean 'widget_gone'? (kit.define() it, or name a code the kit "
+                            "has)"),
+        ("rv_broken_app:app", "RuntimeError: schema exploded"),
+    ]:  # fmt: skip
+        with pytest.raises(SystemExit) as exited:
+            main(["docs", name])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2 and "Traceback" not in err
+        assert err.splitlines()[-1] == f"errorkit docs: error: cannot make the page of {name!r}: {said}"
+    for module in ("rv_typo_app", "rv_broken_app"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def test_a_reference_app_served_without_a_starlette_app_serves_the_catalogs_pages() -> None:
+    kit = ErrorKit()
+    alone = TestClient(kit.reference_app())
+    assert alone.get("/").text == kit.reference().html()
+    assert alone.get("/not_found").text == kit.reference().html(only="not_found", index_url="./")
+    routed = TestClient(Router([Mount("/errors", kit.reference_app())]))  # (a bare Router puts no app in the scope)
+    assert routed.get("/errors/").text == kit.reference().html()
+
+
+def test_routes_under_mounts_and_left_out_of_the_document_are_listed_but_named_only_from_the_document() -> None:
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+    page = ReferencePage(title="Nested errors")
+    app = FastAPI()
+
+    @app.get("/ping")
+    @raises("integration_not_found")
+    async def ping() -> dict[str, str]:
+        return {}
+
+    @app.get("/internal", include_in_schema=False)
+    @raises("prompt_snippet_not_found")
+    async def internal() -> dict[str, str]:
+        return {}
+
+    app.mount("/v1", Router([Route("/deployments/{key}", read_deployment)]))
+    app.mount("/site", Router([Mount("/errors", kit.reference_app(page))]))  # (the page's text, two mounts deep)
+    kit.install(app)
+    reference = kit.reference(app=app)
+    assert {"deployment_not_found", "prompt_snippet_not_found", "integration_not_found"} <= set(reference.codes())
+    assert reference.operations == ("GET /ping",)  # the published document's operations, and only those
+    assert reference.routes_for("integration_not_found") == ("", ["GET /ping"])
+    assert reference.routes_for("deployment_not_found") is reference.routes_for("prompt_snippet_not_found") is None
+    assert reference.page is page
+    assert TestClient(app).get("/site/errors/").text == reference.html()
+
+
+def test_a_starlette_apps_page_reads_its_limit_declarations_before_any_request() -> None:
+    kit = ErrorKit()
+
+    @errorkit.limit("5/minute")
+    async def create(request: Request) -> Response:
+        return JSONResponse({})
+
+    app = Starlette(routes=[Route("/widgets", create, methods=["POST"])])
+    shadow = RateLimiter(MemoryBackend(), limits=errorkit.Limit(100, 60, shadow=True))  # (it refuses nothing itself)
+    kit.install(app, rate_limit=shadow)
+    assert "rate_limit_exceeded" in kit.reference(app=app).codes()  # (the route checks read the declaration)
+
+
+def test_making_a_page_says_nothing_of_the_lifespan(caplog: pytest.LogCaptureFixture) -> None:
+    store = MemoryBackend()
+    app = widgets_app(ErrorKit(), rate_limit=RateLimiter(store, limits="5/minute"), check_stores=True)
+    with caplog.at_level(logging.WARNING, logger="errorkit"):
+        assert reference_of("tests.test_reference:CHECKED_APP").codes()
+        assert "rate_limit_exceeded" in app.openapi()["paths"]["/widgets"]["get"]["responses"]["429"]["description"]
+    assert caplog.records == []  # (no "served without the lifespan protocol": the app is not being served)
+
+
+@raises("integration_not_found")
+async def read_integration(request: Request) -> Response:
+    """Read an integration
+    ---
+    responses:
+      200:
+        description: The integration
+    """
+    return JSONResponse({})
+
+
+def test_a_starlette_document_is_the_apps_whose_routes_serve_it_and_lives_as_long_as_the_app() -> None:
+    schemas = DOCUMENTED.schemas({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}})
+    for i in range(60):  # (apps made and dropped in turn: a new one often gets a dead one's id)
+        endpoint, path = (read_deployment, "/deployments/{key}") if i % 2 else (read_integration, "/integrations/{id}")
+        app = Starlette(routes=[Route(path, endpoint), schemas.route()])
+        DOCUMENTED.install(app)
+        assert DOCUMENTED.reference(app=app).operations == (f"GET {path}",), i
+        del app
+        gc.collect()
+    assert len(schemas._made) == 0  # no document outlives its app
+
+    elsewhere = Starlette(routes=[Route("/deployments/{key}", read_deployment)])  # (it does not serve the document)
+    DOCUMENTED.install(elsewhere)
+    reference = DOCUMENTED.reference(app=elsewhere)
+    assert reference.operations == () and reference.routes_for("deployment_not_found") is None
+
+
+def test_an_app_that_publishes_no_document_names_none_of_its_routes() -> None:
+    kit = ErrorKit()
+    app = FastAPI(openapi_url=None)
+
+    @app.post("/internal/admin/rotate-master-key")
+    async def rotate(reason: str) -> dict[str, str]:
+        return {}
+
+    app.mount("/errors", kit.reference_app())
+    kit.install(app)
+    page = TestClient(app).get("/errors/").text
+    assert "Returned by" not in page and "/internal/admin" not in page
+    assert 'id="validation_error"' in page  # (its codes are listed all the same)
+
+
+def test_a_catalog_named_app_is_not_taken_for_the_kits_own_codes() -> None:
+    catalog = Registry("app", include=[catalogs.GENERIC])
+    catalog.define("widget_gone", status=410, message="The widget is gone.")
+    catalog.define("order_locked", status=409, message="The order is locked.")
+    kit = ErrorKit(catalog=catalog)
+    kit.define("widget_archived", status=409, message="The widget is archived.")
+    app = declaring_app("fastapi", kit, "widget_gone")
+    codes = kit.reference(app=app).codes()
+    assert "widget_gone" in codes and "widget_archived" in codes  # declared; the kit's own
+    assert "order_locked" not in codes  # the catalog's, declared by no route
+    assert catalog.own_codes() == {"widget_gone", "order_locked"} and kit.registry.own_codes() == {"widget_archived"}
+    assert kit.registry.without("order_locked").own_codes() == {"widget_archived"}
+
+
+def test_the_page_says_what_it_does_not_list() -> None:
+    bare_status = (
+        "A route that raises a bare HTTP status (an HTTPException with 403 or 409) answers in this format too, "
+        "but its code is listed only where a route declares it."
+    )
+    undeclared = "a code of the catalog no route declares is not listed (it keeps its own page)."
+    widgets_kit = ErrorKit()
+    declares = widgets_kit.reference(app=widgets_app(widgets_kit)).markdown()
+    assert f"{bare_status} The routes declare the codes they return, so {undeclared}" in normalized(declares)
+    kit = ErrorKit(catalog=catalogs.ENVELOPE_API)
+    app = Starlette(routes=[Route("/other", undocumented)])
+    kit.install(app)
+    nothing_declared = normalized(kit.reference(app=app).markdown())
+    assert bare_status in nothing_declared and undeclared not in nothing_declared
+
+
+def test_the_command_finds_modules_in_its_folder_and_reference_of_leaves_the_import_path_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rv_folder_kit.py").write_text("from errorkit import ErrorKit\nkit = ErrorKit()\n")
+    (tmp_path / "rv_unset_app.py").write_text("import os\napp = os.environ['NOPE_NOT_SET']\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    before = list(sys.path)
+    with pytest.raises(ValueError, match="cannot load 'rv_folder_kit:kit': ModuleNotFoundError: No module named"):
+        reference_of("rv_folder_kit:kit")  # a library function: it leaves the import path as it is
+    assert sys.path == before
+
+    assert main(["docs", "rv_folder_kit:kit"]) == 0 and '<a id="not_found"></a>' in capsys.readouterr().out
+    assert main(["contract", "save", "rv_folder_kit:kit"]) == 0 and '"not_found"' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main(["docs", "rv_unset_app:app"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "errorkit docs: error: cannot load 'rv_unset_app:app': KeyError: 'NOPE_NOT_SET'"
+    )
+    monkeypatch.delitem(sys.modules, "rv_folder_kit", raising=False)
+
+
+CHECKED_APP = widgets_app(ErrorKit(), rate_limit=RateLimiter(MemoryBackend(), limits="5/minute"), check_stores=True)
+
+
+def test_a_mounted_app_with_a_kit_of_its_own_declares_that_kits_codes() -> None:
+    outer_kit, inner_kit = ErrorKit(), ErrorKit()
+    inner_kit.define("widget_gone", status=410, message="The widget is gone.")
+    inner = declaring_app("fastapi", inner_kit, "widget_gone")
+    app = FastAPI()
+    app.mount("/inner", inner)
+    outer_kit.install(app)
+    with TestClient(app) as client:  # (its code is not the outer kit's: no start-up failure)
+        assert client.get("/inner/errors/widget_gone").status_code == 200
+    assert "widget_gone" not in outer_kit.reference(app=app).codes()
+    assert "widget_gone" in inner_kit.reference(app=inner).codes()

@@ -55,7 +55,7 @@ def lost(url: str, command: str | None = None) -> str:
 
 def test_init_marks_a_new_or_flushed_redis_and_check_says_so(redis: RedisServer) -> None:
     url = redis.url
-    marked = f"marked <RedisBackend <Redis {url} timeout=2.0s> prefix='errorkit'> as holding errorkit's data "
+    marked = f"marked {url} (prefix 'errorkit') as holding errorkit's data "
     assert outcome(errorkit("store", "check", "--url", url)) == (1, "", lost(url))
     assert outcome(errorkit("store", "init", "--url", url)) == (
         0,

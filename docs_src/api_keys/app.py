@@ -4,14 +4,14 @@ from fastapi import Depends, FastAPI
 
 from errorkit import APIKeyAuth, ErrorKit, MemoryBackend, Principal, backend_from_env, issue_api_key
 
-backend = backend_from_env()  # REDIS_URL: redis://... for every worker, or memory:// for one process
-auth = APIKeyAuth(backend, public_paths=["/health", "/docs*", "/openapi.json", "/redoc"])
+store = backend_from_env()  # REDIS_URL: redis://... for every worker, or memory:// for one process
+auth = APIKeyAuth(store, public_paths=["/health", "/docs*", "/openapi.json", "/redoc"])
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    if isinstance(backend, MemoryBackend):  # keys in this process's memory: issue one here
-        token = await issue_api_key(backend, workspace_id="ws_1", scopes={"campaigns:write"})
+    if isinstance(store, MemoryBackend):  # keys in this process's memory: issue one here
+        token = await issue_api_key(store, workspace_id="ws_1", scopes={"campaigns:write"})
         print(f"API key of workspace ws_1: {token}")  # shown once: only a hash of its secret is kept
     yield
 

@@ -5,10 +5,10 @@ from errorkit import MemoryBackend, issue_api_key, register_api_key, revoke_api_
 
 
 async def main() -> None:
-    backend = MemoryBackend()  # or RedisBackend(url): the same calls
+    store = MemoryBackend()  # or RedisBackend(url): the same calls
 
     token = await issue_api_key(
-        backend,
+        store,
         workspace_id="ws_1",
         scopes={"campaigns:write", "campaigns:read"},
         plan="Growth",
@@ -18,10 +18,10 @@ async def main() -> None:
     print("issued", key_id)
 
     # a token you already have (a test fixture, a key migrated from elsewhere)
-    await register_api_key(backend, "ek_fixture.a-secret-of-the-tests", workspace_id="ws_2", project_id="p_1")
+    await register_api_key(store, "ek_fixture.a-secret-of-the-tests", workspace_id="ws_2", project_id="p_1")
 
-    print("revoked:", await revoke_api_key(backend, key_id))
-    print("keys disabled:", await set_workspace_disabled(backend, "ws_2", True, reason="payment overdue"))
+    print("revoked:", await revoke_api_key(store, key_id))
+    print("keys disabled:", await set_workspace_disabled(store, "ws_2", True, reason="payment overdue"))
 
 
 asyncio.run(main())

@@ -6,8 +6,8 @@ from starlette.routing import Route
 
 from errorkit import APIKeyAuth, ErrorKit, backend_from_env
 
-backend = backend_from_env()
-auth = APIKeyAuth(backend)  # public_paths: ["/health"] by default
+store = backend_from_env()
+auth = APIKeyAuth(store)  # public_paths: ("/health",) by default
 
 
 @auth.requires("campaigns:write")  # the key's workspace against {workspace_id}, then its scopes

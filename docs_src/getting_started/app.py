@@ -20,6 +20,11 @@ async def create_widget(widget: Widget) -> Widget:
     return widget
 
 
+@app.get("/health")  # public: no key needed, never rate limited
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 kit.install(
     app,
     auth=APIKeyAuth(store),

@@ -1,2 +1,2 @@
-sudo apt-get install redis-server   # Debian and Ubuntu
-redis-server --daemonize yes        # on 127.0.0.1:6379
+sudo apt-get install redis-server   # Debian and Ubuntu: installs Redis and starts it, on 127.0.0.1:6379
+redis-cli ping                      # PONG: Redis answers

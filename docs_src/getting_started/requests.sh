@@ -7,6 +7,9 @@ curl -i -X POST localhost:8000/widgets \
 curl -i -X POST localhost:8000/widgets \
      -H "content-type: application/json" -d '{"name": "first"}'
 # --8<-- [end:no_key]
+# --8<-- [start:health]
+curl -i localhost:8000/health
+# --8<-- [end:health]
 # --8<-- [start:replay]
 curl -i -X POST localhost:8000/widgets \
      -H "X-API-Key: $KEY" -H "Idempotency-Key: w-1" \

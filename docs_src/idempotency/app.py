@@ -23,6 +23,11 @@ async def pay(payment: Payment) -> dict[str, str | int]:
     return {"id": f"pay_{next(payment_ids)}", "amount": payment.amount, "currency": payment.currency}
 
 
+@app.get("/payments/{payment_id}")
+async def payment(payment_id: str) -> dict[str, str]:
+    return {"id": payment_id}
+
+
 @app.post("/reports", status_code=201)
 async def create_report() -> dict[str, str]:
     await asyncio.sleep(1)  # a slow request: a retry meanwhile finds it still running

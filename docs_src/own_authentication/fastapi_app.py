@@ -1,9 +1,9 @@
 from fastapi import Depends, FastAPI, HTTPException, Request
-from jwt_app import JWTBackend, TokenUser, on_error  # the Starlette example's backend, as it is
+from jwt_app import JWTBackend, TokenUser, kit, on_error  # the Starlette example's backend and kit, as they are
 from starlette.authentication import requires
 from starlette.middleware.authentication import AuthenticationMiddleware
 
-from errorkit import ErrorKit, Idempotency, Quotas, RateLimiter, backend_from_env, per_user
+from errorkit import Idempotency, Quotas, RateLimiter, backend_from_env, per_user
 
 
 def current_user(request: Request) -> TokenUser:
@@ -18,7 +18,7 @@ app = FastAPI()
 
 @app.get("/me")
 async def me(user: TokenUser = Depends(current_user)) -> dict[str, str | None]:
-    return {"user": user.username, "tenant": user.tenant_id}
+    return {"user": user.username, "workspace": user.tenant_id}
 
 
 @app.post("/widgets", status_code=201)
@@ -28,10 +28,10 @@ async def create_widget(request: Request) -> dict[str, str]:
 
 
 app.add_middleware(AuthenticationMiddleware, backend=JWTBackend(), on_error=on_error)
-backend = backend_from_env()
-ErrorKit(format="envelope").install(
+store = backend_from_env()
+kit.install(
     app,
-    rate_limit=RateLimiter(backend, limits="100/minute", identity=per_user),
-    idempotency=Idempotency(backend, scope_of=per_user),
-    quotas=Quotas(backend, limits={"widgets": {"Free": 3, "Pro": None}}, creates={"POST /widgets": "widgets"}),
+    rate_limit=RateLimiter(store, limits="100/minute", identity=per_user),
+    idempotency=Idempotency(store, scope_of=per_user),
+    quotas=Quotas(store, limits={"widgets": {"Free": 3, "Pro": None}}, creates={"POST /widgets": "widgets"}),
 )

@@ -1,3 +1,5 @@
+from typing import NoReturn
+
 import jwt  # PyJWT
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError, SimpleUser, requires
@@ -9,6 +11,7 @@ from starlette.routing import Route
 from errorkit import ErrorKit, Idempotency, Limit, Quotas, RateLimiter, backend_from_env, get_principal, per_user
 
 SECRET = "a-secret-of-at-least-32-bytes-for-hs256"  # yours comes from your settings
+kit = ErrorKit(format="envelope")
 
 
 class TokenUser(SimpleUser):  # any object will do: errorkit reads the attributes listed below
@@ -30,10 +33,9 @@ class JWTBackend(AuthenticationBackend):
         return AuthCredentials(claims.get("scope", "").split()), TokenUser(claims)
 
 
-def on_error(conn: HTTPConnection, exc: Exception) -> JSONResponse:
-    """Your answer to a bad or expired token (Starlette's own is a 400 in plain text)."""
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    return JSONResponse({"error": "invalid_token", "reason": str(exc)}, status_code=401, headers=headers)
+def on_error(conn: HTTPConnection, exc: Exception) -> NoReturn:
+    """A bad or expired token: the kit's 401, in the kit's format (Starlette's own is a 400 in plain text)."""
+    raise kit.error("unauthorized", message=str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -51,10 +53,10 @@ async def create_widget(request: Request) -> JSONResponse:
 app = Starlette(routes=[Route("/whoami", whoami), Route("/widgets", create_widget, methods=["POST"])])
 app.add_middleware(AuthenticationMiddleware, backend=JWTBackend(), on_error=on_error)  # before install()
 
-backend = backend_from_env()  # REDIS_URL
-ErrorKit(format="envelope").install(  # no auth=: the stages read request.user
+store = backend_from_env()  # REDIS_URL
+kit.install(  # no auth=: the stages read request.user
     app,
-    rate_limit=RateLimiter(backend, limits=[Limit(100, 60)], identity=per_user),  # each user its own limit
-    idempotency=Idempotency(backend, scope_of=per_user),  # keys per user, in the user's Redis slot
-    quotas=Quotas(backend, limits={"widgets": {"Free": 3, "Pro": None}}, creates={"POST /widgets": "widgets"}),
+    rate_limit=RateLimiter(store, limits=[Limit(100, 60)], identity=per_user),  # each user its own limit
+    idempotency=Idempotency(store, scope_of=per_user),  # in the user's Redis slot, beside the limit
+    quotas=Quotas(store, limits={"widgets": {"Free": 3, "Pro": None}}, creates={"POST /widgets": "widgets"}),
 )

@@ -1,2 +1,2 @@
-pytest -q                                         # in memory: the Redis test is skipped
-REDIS_URL=redis://127.0.0.1:6379/15 pytest -q     # the same tests, and the one on a real Redis
+pytest -q test_widgets.py                                  # in memory
+pytest -q --errorkit-redis-url redis://127.0.0.1:6379/15   # all of them, the test on a real Redis too

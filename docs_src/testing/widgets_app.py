@@ -4,7 +4,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import errorkit
-from errorkit import APIKeyAuth, Backend, ErrorKit, Idempotency, RateLimiter
+from errorkit import APIKeyAuth, Backend, ErrorKit, Idempotency, Quotas, RateLimiter
 
 kit = ErrorKit(format="envelope")
 WidgetNotFound = kit.define(
@@ -24,6 +24,10 @@ async def get_widget(request: Request) -> JSONResponse:
     raise WidgetNotFound(widget_id=request.path_params["widget_id"])
 
 
+def plan_quotas(store: Backend) -> Quotas:
+    return Quotas(store, limits={"widgets": {"free": 3}}, creates={"POST /widgets": "widgets"})
+
+
 def create_app(store: Backend) -> Starlette:
     """The app on the store given: tests pass a fresh one, production the one REDIS_URL names."""
     app = Starlette(
@@ -37,6 +41,7 @@ def create_app(store: Backend) -> Starlette:
         auth=APIKeyAuth(store),
         rate_limit=RateLimiter(store, limits="5/minute"),
         idempotency=Idempotency(store),
+        quotas=plan_quotas(store),
         check_stores=True,
     )
     return app

@@ -1,6 +1,6 @@
 """The `errorkit` command (also `python -m errorkit`): reference pages from a catalog,
-`errorkit keys ...` (see `errorkit._app.keys_command`) and `errorkit store init|check`
-(see `errorkit._app.store_command`).
+`errorkit keys ...` (see `errorkit._app.keys_command`), `errorkit store init|check`
+(see `errorkit._app.store_command`) and `errorkit contract save|check` (see `errorkit._app.contract_command`).
 
     errorkit docs envelope_api                      # Markdown on stdout
     errorkit docs detail_api --html -o errors.html
@@ -10,8 +10,9 @@
 
 A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
 naming a `Registry`, an `ErrorKit` (its catalog's page) or an app a kit is installed on (that
-app's page: what it can answer with). Exit status: 0 done, 2 bad arguments or a file that
-cannot be written (one line on standard error, never a traceback).
+app's page: what it can answer with). Exit status: 0 done, 2 bad arguments, a target that
+cannot be loaded or whose page cannot be made (its start-up checks fail, its own `openapi()`
+raises), or a file that cannot be written (one line on standard error, never a traceback).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from errorkit import catalogs
-from errorkit._app import keys_command, store_command
+from errorkit._app import contract_command, keys_command, store_command
 from errorkit._app.kit import ErrorKit
 from errorkit._app.openapi import app_reference, installed_handler, mounted_page
 from errorkit._errors.formats import FORMATS
@@ -45,12 +46,10 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
         target = BUILT_IN[name]
     elif ":" in name:
         module, _, attribute = name.partition(":")
-        if os.getcwd() not in sys.path:  # (as uvicorn does: `errorkit docs myapp:kit` finds ./myapp.py)
-            sys.path.insert(0, os.getcwd())
         try:
             target = getattr(importlib.import_module(module), attribute)
         except Exception as exc:  # whatever the module's own import raises: a message, not a traceback
-            raise ValueError(f"cannot load {name!r}: {exc}") from None
+            raise ValueError(f"cannot load {name!r}: {type(exc).__name__}: {exc}") from None
     else:
         raise ValueError(f"unknown catalog {name!r}: use one of {sorted(BUILT_IN)} or module:attribute")
 
@@ -60,7 +59,10 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
             raise ValueError(f"{name!r} is an app no ErrorKit is installed on (kit.install(app))")
         if format is not None or doc_url is not None:
             raise ValueError("an app's page is in its kit's format, with its doc URLs: drop --format and --doc-url")
-        return app_reference(target, handler, mounted_page(target, handler))
+        try:
+            return app_reference(target, handler, mounted_page(target, handler))
+        except Exception as exc:  # the app's start-up checks, or its own openapi(): a message, not a traceback
+            raise ValueError(f"cannot make the page of {name!r}: {type(exc).__name__}: {exc}") from None
     if isinstance(target, Registry):
         kit = ErrorKit(catalog=target, format=format, doc_url=doc_url)
     elif isinstance(target, ErrorKit):
@@ -102,12 +104,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
     verbs = keys_command.add_parser(commands)
     store_verbs = store_command.add_parser(commands)
+    contract_verbs = contract_command.add_parser(commands)
 
     args = parser.parse_args(argv)
+    # as uvicorn does, `errorkit docs myapp:kit` (and `contract`) find ./myapp.py: the command's choice,
+    # made here, since `reference_of` is a library function that leaves the import path alone
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     if args.command == "keys":
         return keys_command.run(args, verbs[args.verb].error)
     if args.command == "store":
         return store_command.run(args, store_verbs[args.verb].error)
+    if args.command == "contract":
+        return contract_command.run(args, contract_verbs[args.verb].error, reference_of)
 
     if args.write is not None:
         try:

@@ -50,6 +50,7 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     verbs = keys.add_subparsers(dest="verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--redis-url", "--url", dest="redis_url", help="the store (default: $REDIS_URL)")
+    common.add_argument("--prefix", default="errorkit", help="the app's RedisBackend(prefix=...) (default: errorkit)")
 
     issue = verbs.add_parser("issue", parents=[common], help="create a key; prints its token once")
     issue.add_argument("--workspace", required=True)
@@ -58,7 +59,7 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     issue.add_argument("--key-scope", choices=get_args(KeyScope))
     issue.add_argument("--plan")
     issue.add_argument("--expires", type=_expiry, help="an ISO 8601 time, or a duration: 90m, 12h, 30d")
-    issue.add_argument("--prefix", default="ek_", help="the token's prefix (default: ek_)")
+    issue.add_argument("--token-prefix", default="ek_", help="the start of the token (default: ek_)")
 
     listing = verbs.add_parser("list", parents=[common], help="a workspace's keys (never their secrets)")
     listing.add_argument("--workspace", required=True)
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
         url = redis_url_of(name, value)
         if url is None:  # (each process's memory holds its own keys: none this command could reach)
             fail(f"{name}={value.strip()}: API keys from the command line need a shared Redis (redis://...)")
-        backend = RedisBackend(url, timeout=Timeouts(command=2.0, connect=2.0, dead_after=4.0))  # seconds, not ms
+        backend = RedisBackend(url, timeout=Timeouts(command=2.0, connect=2.0, dead_after=4.0), prefix=args.prefix)
     except ValueError as exc:
         fail(str(exc))
 
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> int:
     except StoreError as exc:
         print(f"errorkit keys: Redis did not answer: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except ValueError as exc:  # e.g. a --prefix that makes no valid token
+    except ValueError as exc:  # e.g. a --token-prefix that makes no valid token
         print(f"errorkit keys: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -115,7 +116,7 @@ async def _issue(backend: RedisBackend, args: argparse.Namespace) -> int:
     """Issue a key (its fields are checked by `issue_api_key`: a `ValueError` is exit 2)."""
     token = await issue_api_key(
         backend,
-        prefix=args.prefix,
+        prefix=args.token_prefix,
         workspace_id=args.workspace,
         scopes=frozenset(args.scopes),
         project_id=args.project,

@@ -22,6 +22,7 @@ from errorkit._app.openapi import (
     app_reference,
     install_fastapi,
     installed_handler,
+    is_fastapi,
     mounted_page,
 )
 from errorkit._app.startup import Startup
@@ -43,16 +44,13 @@ from errorkit._stores.protocols import Observed
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 
-#: The codes errorkit's handlers answer by name (a failed validation, a malformed JSON body),
-#: taken from GENERIC when the kit's catalog does not define them.
-_ANSWERED_BY_CODE = ("validation_error", "invalid_json", "invalid_request_parameters", "invalid_request_body")
-
 
 class ErrorKit:
     """An API's errors: which codes exist, how they look, and the handlers that send them.
 
     `catalog` is where the codes start from: `GENERIC` (one code per HTTP status, the
-    default), or a published document's catalog, which also brings its format and doc
+    default), your own `Registry`, or a built-in catalog that reproduces a published API
+    error reference (`DETAIL_API`, `ENVELOPE_API`), which also brings its format and doc
     URLs. `format` is `"detail"`, `"envelope"`, `"problem"` or a `Format` instance;
     `doc_url` a template such as `"https://docs.example.com/errors/{code}"`.
     """
@@ -66,11 +64,8 @@ class ErrorKit:
         validation_input: bool = False,
         logger: logging.Logger | None = None,
     ) -> None:
-        self.registry = Registry("app", include=[catalog])
-        for code in _ANSWERED_BY_CODE:  # (a catalog made without GENERIC must not turn a bad request into a 500)
-            if code not in self.registry:
-                self.registry.add(GENERIC[code], origin=GENERIC.name)
-
+        # (GENERIC answers what a catalog made without it lacks: a failed validation is no 500)
+        self.registry = Registry("app", include=[catalog], fallback=GENERIC)
         self.format = _format(format or catalog.format or "detail")
         self.doc_url = doc_url if doc_url is not None else catalog.doc_url
         if self.doc_url is not None and "{code}" not in self.doc_url:
@@ -117,8 +112,9 @@ class ErrorKit:
         that app's page, only what the app can answer with (the codes the kit defines, its
         catalog's own codes unless routes declare theirs with `raises()`, the codes of the stages
         installed, the handlers' 404, 405, 500 and validation errors), each with the routes that
-        return it when the app has an OpenAPI document; `page` defaults to the text of the
-        reference the app mounts (`reference_app(page)`).
+        return it when the app publishes an OpenAPI document; `page` defaults to the text of the
+        reference the app mounts (`reference_app(page)`). The app's start-up route checks run
+        first: a `ConfigurationError` names a mistake, as the start-up would.
         """
         if app is None:
             return Reference(self.registry, self.format, doc_url=self.doc_url, page=page, defaults=STAGE_CODES)
@@ -132,17 +128,42 @@ class ErrorKit:
         `app.mount("/errors", kit.reference_app())` serves the app's page at `/errors/` (what the
         app can answer with, see `reference(app=...)`) and each code's own page at `/errors/{code}`
         (every code of the kit has one, so no doc URL of a body leads nowhere); an unknown code is
-        this kit's 404. Mounted in an app this kit is not installed on, it serves the catalog's
-        page. The pages are made once per app, on first use (after the app's routes are all added).
+        this kit's 404. Mounted in an app this kit is not installed on, or served without a
+        Starlette app, it serves the catalog's page. The pages are made once per app, on first use
+        (after the app's routes are all added).
         """
         pages: weakref.WeakKeyDictionary[object, tuple[Reference, dict[str, str]]] = weakref.WeakKeyDictionary()
+        catalog: list[tuple[Reference, dict[str, str]]] = []  # the catalog's page, made on first use
 
-        def reference_of(request: Request) -> tuple[Reference, dict[str, str]]:
-            app = request.app
+        def catalog_page() -> tuple[Reference, dict[str, str]]:
+            if not catalog:
+                catalog.append((self.reference(page), {}))
+            return catalog[0]
+
+        def reference_of(request: Request, *, or_catalog: bool = False) -> tuple[Reference, dict[str, str]]:
+            # (Starlette puts its app in the scope; served alone, or mounted in a bare Router, there is none)
+            app = request.scope.get("app")
+            if not isinstance(app, Starlette):
+                return catalog_page()
             found = pages.get(app)
             if found is None:
-                installed = installed_handler(app) is self.handler
-                found = pages[app] = (self.reference(page, app=app if installed else None), {})
+                if installed_handler(app) is not self.handler:
+                    found = pages[app] = catalog_page()
+                    return found
+                try:
+                    found = pages[app] = (self.reference(page, app=app), {})
+                except Exception as exc:
+                    if not or_catalog:
+                        raise  # (the app's page is the index: the kit's 500, logged)
+                    # a code's page is the same on the catalog's page, less its routes: better than none
+                    # (not kept: the next request tries the app's page again)
+                    self.logger.warning(
+                        "the reference page of this app cannot be made (%s: %s); /%s is served from the catalog's",
+                        type(exc).__name__,
+                        exc,
+                        request.path_params.get("code", ""),
+                    )
+                    return catalog_page()
             return found
 
         async def index(request: Request) -> Response:
@@ -153,7 +174,7 @@ class ErrorKit:
 
         async def one_code(request: Request) -> Response:
             code = request.path_params["code"]
-            reference, rendered = reference_of(request)
+            reference, rendered = reference_of(request, or_catalog=True)
             if code not in reference:
                 raise HTTPException(404)
             if code not in rendered:  # (the link back is relative: nothing of the request is kept in the page)
@@ -190,10 +211,12 @@ class ErrorKit:
         `metrics` (a `PrometheusMetrics`, or any `Observer`) hears every error, rate-limit
         decision and idempotency outcome, and the Redis stores' replies, failures and
         connections. With `tracing` (the default) and `opentelemetry-api` importable, the
-        current server span is annotated too (see `errorkit._observe.tracing`).
+        current server span is annotated too (see
+        [traces](https://errorkit.github.io/errorkit/guides/operating/#traces)).
 
         When the app starts (lifespan), the stages' route entries and paths are checked against
-        the app's routes and `errorkit.limit(...)` declarations read (`errorkit._app.startup`);
+        the app's routes and `errorkit.limit(...)` declarations read (see
+        [start-up checks](https://errorkit.github.io/errorkit/guides/startup-checks/));
         with `check_stores=True` every store is reached too, and one that cannot be (or lost
         errorkit's data) fails the start-up with its URL, password hidden, and the reason.
         """
@@ -214,7 +237,12 @@ class ErrorKit:
         marked = [auth and auth.keys, idempotency and idempotency.records, quotas and quotas.store]  # (lost data: 503)
         counters = [rate_limit and rate_limit.counters, concurrency and concurrency.slots]  # (afresh after a loss)
         checked = [stage for stage in (auth, rate_limit, idempotency, *inner) if stage is not None]
-        startup = Startup(checked, limited=rate_limit is not None, stores=(marked, counters) if check_stores else None)
+        startup = Startup(
+            checked,
+            limited=rate_limit is not None,
+            stores=(marked, counters) if check_stores else None,
+            registry=self.registry,  # (every code a route's raises() names must be the kit's)
+        )
 
         app.user_middleware.insert(0, Middleware(request_id_layer, handler=self.handler, handles_errors=handlers))
         app.user_middleware.append(
@@ -240,7 +268,7 @@ class ErrorKit:
         if metrics is not None:  # the stores' connections report to the metrics alone (traces need no Redis events)
             _observe_stores([*marked, *counters], guard(metrics))
 
-        if _is_fastapi(app):  # its /openapi.json then documents every error (computed once)
+        if is_fastapi(app):  # its /openapi.json then documents every error (computed once)
             install_fastapi(app, self.handler, startup)
 
     def schemas(self, base_schema: dict[str, Any], *, models: Sequence[type[Any]] = ()) -> ErrorSchemaGenerator:
@@ -261,14 +289,6 @@ def _observe_stores(stores: Sequence[object], observer: Observer) -> None:
     observed = {id(store): store for store in stores if isinstance(store, Observed)}
     for store in observed.values():
         store.observe(observer)
-
-
-def _is_fastapi(app: Starlette) -> bool:
-    try:
-        from fastapi import FastAPI
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        return False
-    return isinstance(app, FastAPI)
 
 
 def _format(format: str | Format) -> Format:

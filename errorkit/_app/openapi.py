@@ -8,26 +8,28 @@ and 500 everywhere. The body schema is the kit format's `schema()`, with one exa
 code. The document is computed once, on first use, and never changed afterwards.
 
 The same per-operation errors make an app's reference page (`app_errors`, `app_reference`): the
-codes the app can answer with, and the routes that return each.
+codes the app can answer with (from every route it serves), and, where the app publishes its
+document, the routes that return each.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.routing import BaseRoute, Route, Router, compile_path
 from starlette.schemas import SchemaGenerator
 
 from errorkit._app.gateway import GatewayMiddleware
 from errorkit._app.handlers import ExceptionHandler
-from errorkit._app.startup import Startup
+from errorkit._app.startup import Startup, same_kit
 from errorkit._common.refusal import Refusal
 from errorkit._errors.declared import declared
 from errorkit._errors.errors import APIError
@@ -37,10 +39,10 @@ from errorkit._errors.samples import SAMPLE_ISSUE
 from errorkit._stages.auth import APIKeyAuth
 from errorkit._stages.concurrency import ConcurrencyLimit
 from errorkit._stages.idempotency import Idempotency
-from errorkit._stages.permissions import PERMISSIONS_MARK, dependency_calls, route_permissions
+from errorkit._stages.permissions import ENDPOINT_METHODS, route_calls, route_permissions
 from errorkit._stages.quotas import Quotas
 from errorkit._stages.ratelimit import RateLimiter
-from errorkit._stages.routes import routes_of
+from errorkit._stages.routes import AppRoutes
 from errorkit.catalogs.generic import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 
@@ -77,21 +79,18 @@ class Stages:
 
     @classmethod
     def of(cls, app: Starlette) -> Stages:
-        for middleware in app.user_middleware:
-            if middleware.cls is GatewayMiddleware:  # type: ignore[comparison-overlap]  # (Starlette types cls a factory)
-                auth = middleware.kwargs.get("auth")
-                limiter = middleware.kwargs.get("limiter")
-                idempotency = middleware.kwargs.get("idempotency")
-                inner = cast("Sequence[object]", middleware.kwargs.get("inner", ()))
-
-                return cls(  # stages of other classes describe nothing
-                    auth if isinstance(auth, APIKeyAuth) else None,
-                    limiter if isinstance(limiter, RateLimiter) else None,
-                    idempotency if isinstance(idempotency, Idempotency) else None,
-                    tuple(stage for stage in inner if isinstance(stage, ConcurrencyLimit | Quotas)),
-                    middleware.kwargs.get("handles_errors", True) is not False,
-                )
-        return cls()
+        kwargs = _gateway_kwargs(app)
+        if kwargs is None:
+            return cls()
+        auth, limiter, idempotency = kwargs.get("auth"), kwargs.get("limiter"), kwargs.get("idempotency")
+        inner = cast("Sequence[object]", kwargs.get("inner", ()))
+        return cls(  # stages of other classes describe nothing
+            auth if isinstance(auth, APIKeyAuth) else None,
+            limiter if isinstance(limiter, RateLimiter) else None,
+            idempotency if isinstance(idempotency, Idempotency) else None,
+            tuple(stage for stage in inner if isinstance(stage, ConcurrencyLimit | Quotas)),
+            kwargs.get("handles_errors", True) is not False,
+        )
 
 
 @dataclass(frozen=True)
@@ -302,27 +301,41 @@ def _drop_unused(document: dict[str, Any], names: Sequence[str]) -> None:
                 del schemas[name]
 
 
-# -- FastAPI ----------------------------------------------------------------------------------
+# -- Every operation an app serves ---------------------------------------------------------------
 
 
-def fastapi_operations(app: Any) -> Iterator[Operation]:
-    """The operations of a FastAPI app's routes, with what their endpoints and dependencies declare."""
-    from fastapi.routing import APIRoute
+def app_operations(app: object, handler: ExceptionHandler) -> list[Operation]:
+    """Every operation `app` serves for the kit of `handler`, with what its endpoint (and, in FastAPI, its
+    dependencies) declare.
 
-    # (an included router's routes are laid out as their contexts: an APIRoute's fields, with the prefix)
-    routes: list[Any] = list(routes_of(app))
-    for route in routes:
-        if not isinstance(getattr(route, "original_route", route), APIRoute) or not route.include_in_schema:
+    The routes are those the start-up checks see (`AppRoutes`): through mounts and FastAPI's included
+    routers (not into a mounted app with a kit of its own: its codes are that kit's), and those left
+    out of the OpenAPI document (`include_in_schema=False`) too, since they answer all the same. A
+    document picks its own operations out of them by path and method.
+    """
+    operations: list[Operation] = []
+    for served in AppRoutes(app, enters=same_kit(handler.registry)).served:
+        route = served.route
+        path = compile_path(served.template)[1]  # (as documents write it: `{id}`, not `{id:int}`)
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None:  # a FastAPI route: the methods it declares, its parameters and body validated
+            marks = tuple(error for call in route_calls(route) for error in declared(call))
+            permissions, has_body = route_permissions(route), getattr(route, "body_field", None) is not None
+            operations += [
+                Operation(path, method.lower(), marks, permissions, has_body, _has_parameters(dependant))
+                for method in sorted(served.methods or ())
+            ]
             continue
-        calls = [route.endpoint, *dependency_calls(route.dependant)]
-        marks = tuple(error for call in calls for error in declared(call))
-        permissions = route_permissions(route)
-        has_parameters = _has_parameters(route.dependant)
 
-        for method in sorted(route.methods or ()):
-            yield Operation(
-                route.path_format, method.lower(), marks, permissions, route.body_field is not None, has_parameters
-            )
+        # a Starlette route: as Starlette's schema generator reads it, HEAD left to GET; an endpoint class
+        # (HTTPEndpoint, no methods of its route) serves the methods it has a function for
+        endpoint = getattr(route, "endpoint", None)
+        methods = served.methods or [m for m in ENDPOINT_METHODS if hasattr(endpoint, m.lower())]
+        for method in sorted(set(methods) - {"HEAD"}):
+            calls = route_calls(route, method)
+            marks = tuple(error for call in calls for error in declared(call))
+            operations.append(Operation(path, method.lower(), marks, route_permissions(route, method), False, False))
+    return operations
 
 
 def _has_parameters(dependant: Any) -> bool:
@@ -332,24 +345,63 @@ def _has_parameters(dependant: Any) -> bool:
     return any(_has_parameters(d) for d in dependant.dependencies)
 
 
+# -- FastAPI ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Made:
+    """A document the kit made, with each of its operations' errors: one entry, so that no reader sees
+    the one without the other."""
+
+    document: dict[str, Any]
+    errors: list[OperationErrors]
+
+
+#: The document made for each FastAPI app (its `openapi()`), held as long as the app lives.
+_FASTAPI_DOCUMENTS: weakref.WeakKeyDictionary[Any, Made] = weakref.WeakKeyDictionary()
+
+
 def install_fastapi(app: Any, handler: ExceptionHandler, startup: Startup | None = None) -> None:
     """Make `app.openapi()` return FastAPI's document with the errors added (computed once; the route
-    checks run first, so `errorkit.limit(...)` marks are documented even before the app starts)."""
+    checks run first, so `errorkit.limit(...)` marks are documented even before the app starts).
+
+    Only a finished document is ever published in `app.openapi_schema`: FastAPI's own `openapi()`
+    stores its document there first, so it is taken back until the errors are in (a failure leaves
+    none, and the next call tries again, rather than serving a document without its errors).
+    """
     original = app.openapi
     app.openapi_schema = None  # a document FastAPI made before install() lacks the errors
+    lock = threading.Lock()  # (one document: a second thread waits for it, and never reads FastAPI's own)
+    made: list[Made] = []
+
+    def published() -> bool:
+        return bool(made) and app.openapi_schema is made[0].document  # (anything else there is remade)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            if startup is not None:
-                startup.check_late(app)
-            document = original()
-            docs = ErrorDocumentation(handler, Stages.of(app))
-            app.openapi_schema = docs.apply(document, fastapi_operations(app))
-            _FASTAPI_ERRORS[app] = docs.operation_errors
-        schema: dict[str, Any] = app.openapi_schema
-        return schema
+        if published():
+            return made[0].document
+        with lock:
+            if not published():
+                if startup is not None:
+                    startup.check_routes_once(app)
+                document = original()
+                app.openapi_schema = None  # (FastAPI's openapi() stored its own there: not served without the errors)
+                docs = ErrorDocumentation(handler, Stages.of(app))
+                made[:] = [Made(docs.apply(document, app_operations(app, handler)), docs.operation_errors)]
+                _FASTAPI_DOCUMENTS[app] = made[0]  # (before the document is published: a page finds its errors)
+                app.openapi_schema = made[0].document
+            return made[0].document
 
     app.openapi = openapi
+
+
+def is_fastapi(app: object) -> bool:
+    """Whether `app` is a FastAPI app (False without FastAPI installed)."""
+    try:
+        from fastapi import FastAPI
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        return False
+    return isinstance(app, FastAPI)
 
 
 # -- Starlette --------------------------------------------------------------------------------
@@ -358,70 +410,57 @@ def install_fastapi(app: Any, handler: ExceptionHandler, startup: Startup | None
 class ErrorSchemaGenerator(SchemaGenerator):
     """Starlette's `SchemaGenerator` (operations from YAML docstrings), with the kit's errors added.
 
-    `models`: pydantic models put in `components.schemas` for docstrings to `$ref`.
+    `models`: pydantic models put in `components.schemas` for docstrings to `$ref`. An app publishes
+    the document by having `route()` among its routes; the document is made once per app.
     """
 
     def __init__(self, base_schema: dict[str, Any], handler: ExceptionHandler, models: Sequence[type[Any]] = ()):
         super().__init__(base_schema)
         self.handler = handler
         self.models = models
-        self._documents: dict[int, dict[str, Any]] = {}
-        self._errors: dict[int, list[OperationErrors]] = {}
-        _GENERATORS.setdefault(handler, []).append(weakref.ref(self))  # (the kit's reference pages read its documents)
+        self._made: weakref.WeakKeyDictionary[Starlette, Made] = weakref.WeakKeyDictionary()  # (while the app lives)
 
     def document(self, app: Starlette) -> dict[str, Any]:
         """The document of `app` (computed once per app)."""
-        document = self._documents.get(id(app))
-        if document is None:
-            document = self.get_schema(app.routes)
-            if self.models:
-                from pydantic.json_schema import models_json_schema
-
-                _, definitions = models_json_schema(
-                    [(m, "validation") for m in self.models], ref_template="#/components/schemas/{model}"
-                )
-                document.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
-
-            docs = ErrorDocumentation(self.handler, Stages.of(app))
-            document = self._documents[id(app)] = docs.apply(document, starlette_operations(app))
-            self._errors[id(app)] = docs.operation_errors
-        return document
+        return self._made_for(app).document
 
     def operation_errors(self, app: Starlette) -> list[OperationErrors]:
         """Each operation of `app`'s document, with the error classes it can answer with."""
-        self.document(app)
-        return self._errors[id(app)]
+        return self._made_for(app).errors
 
     def route(self, path: str = "/openapi.json") -> Route:
         """A route serving the document as JSON (left out of the document itself)."""
+        return DocumentRoute(path, self)
 
+    def _made_for(self, app: Starlette) -> Made:
+        made = self._made.get(app)
+        if made is not None:
+            return made
+
+        document = self.get_schema(app.routes)
+        if self.models:
+            from pydantic.json_schema import models_json_schema
+
+            _, definitions = models_json_schema(
+                [(m, "validation") for m in self.models], ref_template="#/components/schemas/{model}"
+            )
+            document.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+        docs = ErrorDocumentation(self.handler, Stages.of(app))
+        document = docs.apply(document, app_operations(app, self.handler))
+        # the document and its errors stored as one entry (two threads making it keep the first made)
+        return self._made.setdefault(app, Made(document, docs.operation_errors))
+
+
+class DocumentRoute(Route):
+    """The route serving an `ErrorSchemaGenerator`'s document: an app whose routes hold one publishes
+    that document (and its reference page names the routes that return each code)."""
+
+    def __init__(self, path: str, generator: ErrorSchemaGenerator) -> None:
         async def endpoint(request: Request) -> Response:
-            return JSONResponse(self.document(request.app))
+            return JSONResponse(generator.document(request.app))
 
-        return Route(path, endpoint, include_in_schema=False)
-
-
-def starlette_operations(app: Starlette) -> list[Operation]:
-    """The operations of a Starlette app's routes (those in its schema), with what their endpoints declare."""
-    return [
-        Operation(
-            e.path,
-            e.http_method,
-            declared(e.func),
-            getattr(e.func, PERMISSIONS_MARK, None),
-            False,
-            False,  # Starlette does not validate parameters
-        )
-        for e in SchemaGenerator({}).get_endpoints(app.routes)
-    ]
-
-
-#: The operations of each FastAPI app's document with their errors, recorded when the document is made.
-_FASTAPI_ERRORS: weakref.WeakKeyDictionary[Any, list[OperationErrors]] = weakref.WeakKeyDictionary()
-#: The document generators made for each kit's handler (`kit.schemas()`), held weakly (each holds its handler).
-_GENERATORS: weakref.WeakKeyDictionary[ExceptionHandler, list[weakref.ref[ErrorSchemaGenerator]]] = (
-    weakref.WeakKeyDictionary()
-)
+        super().__init__(path, endpoint, include_in_schema=False)
+        self.generator = generator
 
 
 # -- An app's reference page ------------------------------------------------------------------
@@ -438,24 +477,32 @@ class AppErrors:
     """What an app can answer with, for its reference page."""
 
     classes: tuple[type[APIError], ...]
-    returned_by: dict[str, tuple[str, ...]]  # code -> operations ("POST /widgets"), where a document says
-    operations: tuple[str, ...]  # every operation of the document (none without one)
+    returned_by: dict[str, tuple[str, ...]]  # code -> operations ("POST /widgets"), where the app publishes a document
+    operations: tuple[str, ...]  # every operation of that document (none without one)
+    declares: bool  # whether routes declare codes with `raises()` (the catalog's others are then not listed)
+
+
+def _gateway_kwargs(app: object) -> Mapping[str, object] | None:
+    """What `kit.install(app)` gave the gateway middleware (the kit's handler, stages, start-up checks);
+    None when no kit is installed on `app`."""
+    for middleware in getattr(app, "user_middleware", ()):
+        if middleware.cls is GatewayMiddleware:
+            return cast("Mapping[str, object]", middleware.kwargs)
+    return None
 
 
 def installed_handler(app: object) -> ExceptionHandler | None:
     """The handler of the kit installed on `app` (`kit.install(app)`); None when none is."""
-    for middleware in getattr(app, "user_middleware", ()):
-        if middleware.cls is GatewayMiddleware:
-            handler = middleware.kwargs.get("handler")
-            return handler if isinstance(handler, ExceptionHandler) else None
-    return None
+    handler = (_gateway_kwargs(app) or {}).get("handler")
+    return handler if isinstance(handler, ExceptionHandler) else None
 
 
 def app_errors(app: Starlette, handler: ExceptionHandler) -> AppErrors:
     """Every error `app` can answer with, through the kit of `handler` installed on it.
 
-    - what its routes can answer: the refusals of the stages installed (where they apply), the
-      codes routes declare with `raises()`, request validation in the kit's format;
+    - what its routes can answer (every route it serves, through mounts, those its document leaves
+      out too): the refusals of the stages installed (where they apply), the codes routes declare
+      with `raises()`, request validation in the kit's format;
     - what the handlers answer for any request (no route is named for these): 404 for an unknown
       path, 405 for a method a path does not serve, 500, and (a Starlette app validates bodies
       itself) body validation and malformed JSON;
@@ -463,23 +510,30 @@ def app_errors(app: Starlette, handler: ExceptionHandler) -> AppErrors:
     - the catalog's own codes (not the generic statuses, not the stages' codes), unless a route
       declares codes with `raises()`: then the routes' declarations say which of them the app uses.
 
-    Where the app has an OpenAPI document (FastAPI; a Starlette app's `kit.schemas()`), each code
-    also names the operations that return it; the document is made once, and read from its cache.
+    The route checks of the app's start-up run first (once): they read the `errorkit.limit(...)`
+    marks that bring the rate limiter's codes, and refuse a code `raises()` names that the kit lacks.
+    Where the app publishes an OpenAPI document (FastAPI, unless `openapi_url=None`; a Starlette app
+    with a `kit.schemas()` route), each code also names the operations of it that return the code;
+    the document is made once, and read from its cache.
     """
+    startup = (_gateway_kwargs(app) or {}).get("startup")
+    if isinstance(startup, Startup):
+        startup.check_routes_once(app)
+
     stages = Stages.of(app)
     registry, format = handler.registry, handler.format
-    fastapi = _is_fastapi(app)
-    documented = _documented(app, handler, fastapi)
+    fastapi = is_fastapi(app)
+    documented = _documented(app, handler) or []
     docs = ErrorDocumentation(handler, stages)
-    walked = [(op, docs.errors_of(op)) for op in (fastapi_operations(app) if fastapi else starlette_operations(app))]
+    walked = [(op, docs.errors_of(op)) for op in app_operations(app, handler)]
 
     found: dict[str, type[APIError]] = {}
-    for _, classes in [*(documented or []), *walked]:
+    for _, classes in [*documented, *walked]:
         for cls in classes:
             found.setdefault(cls.definition.code, cls)
 
     returned_by: dict[str, list[str]] = {}
-    for operation, classes in documented or []:
+    for operation, classes in documented:
         name = f"{operation.method.upper()} {operation.path}"
         for cls in classes:
             routes = returned_by.setdefault(cls.definition.code, [])
@@ -496,27 +550,41 @@ def app_errors(app: Starlette, handler: ExceptionHandler) -> AppErrors:
         found.setdefault(cls.definition.code, cls)
         returned_by.pop(cls.definition.code, None)
 
-    declares = any(operation.declared for operation, _ in [*(documented or []), *walked])
-    origins: dict[str, str] = registry._origin  # (which registry defined each code: the kit's own are "app")
+    declares = any(operation.declared for operation, _ in walked)
+    own = registry.own_codes()  # what kit.define() added (not the catalog's, whatever its name)
     for definition in registry:
         code, cls = definition.code, registry[definition.code]
-        own = origins.get(code) == registry.name
         generic = code in GENERIC and GENERIC[code] is cls
-        if own or (not declares and not generic and code not in STAGE_VOCABULARY):
+        if code in own or (not declares and not generic and code not in STAGE_VOCABULARY):
             found.setdefault(code, cls)
 
-    operations = tuple(f"{op.method.upper()} {op.path}" for op, _ in documented or [])
+    operations = tuple(f"{op.method.upper()} {op.path}" for op, _ in documented)
     return AppErrors(
         tuple(found.values()),
         {code: tuple(routes) for code, routes in returned_by.items()},
         tuple(dict.fromkeys(operations)),
+        declares,
     )
 
 
 def app_reference(app: Starlette, handler: ExceptionHandler, page: ReferencePage | None = None) -> Reference:
     """The reference page of `app` (see `app_errors` for what it lists), in the kit's format."""
     errors = app_errors(app, handler)
-    summary: list[Block] = ["The errors this API can return, by HTTP status, each under its code."]
+    # what the page leaves out, said plainly: a reader must not take it for every answer the API can give
+    summary: list[Block] = [
+        "The errors this API can return, by HTTP status, each under its code: the codes its routes declare, "
+        "and those errorkit answers with for it."
+    ]
+    not_listed = (
+        "A route that raises a bare HTTP status (an HTTPException with 403 or 409) answers in this format too, "
+        "but its code is listed only where a route declares it."
+    )
+    if errors.declares:
+        not_listed += (
+            " The routes declare the codes they return, so a code of the catalog no route declares is not listed "
+            "(it keeps its own page)."
+        )
+    summary.append(not_listed)
     if errors.returned_by:
         summary.append(
             "\u201cReturned by\u201d names the routes that can return a code; "
@@ -546,29 +614,27 @@ class ReferenceRouter(Router):
 
 
 def mounted_page(app: Starlette, handler: ExceptionHandler) -> ReferencePage | None:
-    """The page text of the reference `app` mounts for the kit of `handler` (None when it mounts none)."""
-    for route in routes_of(app):
-        inner = getattr(route, "app", None)
-        if isinstance(route, Mount) and isinstance(inner, ReferenceRouter) and inner.handler is handler:
-            return inner.page
+    """The page text of the reference `app` mounts for the kit of `handler`, at any depth of mounts
+    (None when it mounts none)."""
+    for _, mounted in AppRoutes(app).mounted:
+        if isinstance(mounted, ReferenceRouter) and mounted.handler is handler:
+            return mounted.page
     return None
 
 
-def _documented(app: Starlette, handler: ExceptionHandler, fastapi: bool) -> list[OperationErrors] | None:
-    """The operations of `app`'s OpenAPI document with their errors (made once, then cached); None without one."""
-    if fastapi:
-        app.openapi()  # type: ignore[attr-defined]  # (a FastAPI app: makes the document, once)
-        return _FASTAPI_ERRORS.get(app)
-    for made in _GENERATORS.get(handler, ()):
-        generator = made()
-        if generator is not None:
-            return generator.operation_errors(app)
+def _documented(app: Starlette, handler: ExceptionHandler) -> list[OperationErrors] | None:
+    """The operations of the OpenAPI document `app` publishes, with their errors (made once, then cached);
+    None when it publishes none: a page names no route of an API that keeps its routes to itself."""
+    if is_fastapi(app):
+        if getattr(app, "openapi_url", None) is None:  # FastAPI(openapi_url=None): no /openapi.json
+            return None
+        app.openapi()  # type: ignore[attr-defined]  # (makes the document, once)
+        made = _FASTAPI_DOCUMENTS.get(app)
+        return None if made is None else made.errors
+
+    # a Starlette app publishes the document of the kit.schemas() generator whose route is among its routes
+    for served in AppRoutes(app).served:
+        route = served.route
+        if isinstance(route, DocumentRoute) and route.generator.handler is handler:
+            return route.generator.operation_errors(app)
     return None
-
-
-def _is_fastapi(app: object) -> bool:
-    try:
-        from fastapi import FastAPI
-    except ImportError:  # pragma: no cover - exercised only without the extra
-        return False
-    return isinstance(app, FastAPI)

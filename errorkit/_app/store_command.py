@@ -86,11 +86,10 @@ async def _init(backend: RedisBackend) -> int:
     finally:
         await backend.close()
 
-    where = f"{backend.redis.url} (prefix {backend.prefix!r})"
     if created:
-        print(f"initialized {where}: {created} dataset marker{'s' if created != 1 else ''} written")
+        print(f"initialized {backend}: {created} dataset marker{'s' if created != 1 else ''} written")
     else:
-        print(f"{where} was initialized already: no dataset marker written")
+        print(f"{backend} was initialized already: no dataset marker written")
     return EXIT_OK
 
 
@@ -103,5 +102,5 @@ async def _check(backend: RedisBackend) -> int:
     finally:
         await backend.close()
 
-    print(f"{backend.redis.url} (prefix {backend.prefix!r}) is reachable and holds errorkit's dataset marker")
+    print(f"{backend} is reachable and holds errorkit's dataset marker")
     return EXIT_OK

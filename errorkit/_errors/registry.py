@@ -16,8 +16,11 @@ from errorkit._errors.errors import APIError, error_class
 class Registry:
     """Error classes by code, and which code stands for a bare HTTP status.
 
-    A registry can name the format and doc URL template of the document it
-    reproduces; the built-in catalogs do, so one line selects a document.
+    A registry can name its format and doc URL template; the built-in catalogs do, so that one
+    line (`ErrorKit(catalog=catalogs.ENVELOPE_API)`) answers as the reference they reproduce.
+    `fallback` answers a code or a bare status this registry lacks (`registry["validation_error"]`,
+    a crash's 500), without making its codes this registry's: they are not listed, and defining one
+    of them here is no duplicate.
     """
 
     def __init__(
@@ -27,19 +30,22 @@ class Registry:
         include: Iterable[Registry] = (),
         format: str | None = None,
         doc_url: str | None = None,
+        fallback: Registry | None = None,
     ) -> None:
         self.name = name
         self.format = format
         self.doc_url = doc_url
+        self.fallback = fallback
         self._classes: dict[str, type[APIError]] = {}
         self._origin: dict[str, str] = {}
+        self._own: set[str] = set()  # the codes added here without an origin: `define()`d on this registry
         self._status_codes: dict[int, str] = {}
 
         for other in include:
             self.include(other)
 
     def define(self, code: str, **fields: Unpack[DefinitionFields]) -> type[APIError]:
-        """Declare a code; see `make_definition` for the accepted fields."""
+        """Declare a code and return its exception class; the fields are `ErrorKit.define()`'s."""
         return self.add(error_class(make_definition(code, **fields)))
 
     def add(self, cls: type[APIError], *, origin: str | None = None) -> type[APIError]:
@@ -53,6 +59,8 @@ class Registry:
 
         self._classes[definition.code] = cls
         self._origin[definition.code] = origin or self.name
+        if origin is None:
+            self._own.add(definition.code)
         return cls
 
     def include(self, other: Registry) -> None:
@@ -67,9 +75,14 @@ class Registry:
         copy = Registry(self.name, format=self.format, doc_url=self.doc_url)
         for code, cls in self._classes.items():
             if code not in codes:
-                copy.add(cls, origin=self._origin[code])
+                copy.add(cls, origin=None if code in self._own else self._origin[code])
         copy._status_codes = {s: c for s, c in self._status_codes.items() if c not in codes}
         return copy
+
+    def own_codes(self) -> frozenset[str]:
+        """The codes defined on this registry itself (`define()`, `add()` without an origin), not those
+        `include()` brought: a kit's own codes are those `kit.define()` added, whatever its catalog's name."""
+        return frozenset(self._own)
 
     def map_status(self, status: int, code: str) -> None:
         """Use `code` for a bare HTTP `status` (an HTTPException, the router's 404, ...)."""
@@ -81,6 +94,8 @@ class Registry:
         code = self._status_codes.get(status)
         if code is not None:
             return self._classes[code]
+        if self.fallback is not None:
+            return self.fallback.for_status(status)
         return _fallback_class(status)
 
     def error(self, code: str, /, **details: Any) -> APIError:
@@ -108,6 +123,8 @@ class Registry:
         try:
             return self._classes[code]
         except KeyError:
+            if self.fallback is not None and code in self.fallback:
+                return self.fallback[code]
             close = difflib.get_close_matches(code, self._classes, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise UnknownCode(f"no error code {code!r} in registry {self.name!r}{hint}") from None

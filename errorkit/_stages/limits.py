@@ -22,7 +22,7 @@ from typing import NamedTuple, TypeVar
 from starlette.types import Scope
 
 from errorkit._common.exceptions import ConfigurationError
-from errorkit._stages.permissions import dependency_calls
+from errorkit._stages.permissions import route_calls
 from errorkit._stages.routes import Served
 
 #: The seconds in each unit the text form names (`month` and `year` as the `limits` library counts them).
@@ -227,7 +227,7 @@ def declared_limits(served: Served) -> list[Declared]:
     """
     route = served.route
     endpoint = getattr(route, "endpoint", None)
-    calls = [endpoint, *dependency_calls(getattr(route, "dependant", None))]
+    calls = route_calls(route)
     marks: list[RouteLimit] = [mark for call in calls for mark in getattr(call, LIMITS_MARK, ())]
     origin = f"errorkit.limit(...) on {getattr(endpoint, '__qualname__', endpoint)} ({served.template})"
     for call in calls:

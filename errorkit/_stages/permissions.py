@@ -21,12 +21,26 @@ from errorkit._common.refusal import Refusal
 PERMISSIONS_MARK = "__errorkit_permissions__"
 
 
-def route_permissions(route: BaseRoute) -> tuple[str, ...] | None:
-    """The permissions a route asks for with `require()` / `requires()` (on its endpoint or, in
-    FastAPI, any of its dependencies); None when it asks for none."""
-    calls = [getattr(route, "endpoint", None), *dependency_calls(getattr(route, "dependant", None))]
-    asked = [getattr(call, PERMISSIONS_MARK) for call in calls if hasattr(call, PERMISSIONS_MARK)]
+#: The methods an `HTTPEndpoint` class can handle, one function each (as Starlette's schema generator reads them).
+ENDPOINT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
+
+
+def route_permissions(route: BaseRoute, method: str | None = None) -> tuple[str, ...] | None:
+    """The permissions a route asks for with `require()` / `requires()` (on its endpoint, on the
+    handler of `method` of an `HTTPEndpoint` class, or in FastAPI any of its dependencies); None when
+    it asks for none."""
+    asked = [getattr(call, PERMISSIONS_MARK) for call in route_calls(route, method) if hasattr(call, PERMISSIONS_MARK)]
     return tuple(p for group in asked for p in group) if asked else None
+
+
+def route_calls(route: object, method: str | None = None) -> list[Any]:
+    """What serves a route, where `raises()`, `errorkit.limit()` and `require()` leave their marks: its
+    endpoint; for an `HTTPEndpoint` class, its function for `method` too; in FastAPI, its dependencies."""
+    endpoint = getattr(route, "endpoint", None)
+    calls = [endpoint]
+    if isinstance(endpoint, type) and method is not None and hasattr(endpoint, method.lower()):
+        calls.append(getattr(endpoint, method.lower()))
+    return [*calls, *dependency_calls(getattr(route, "dependant", None))]
 
 
 def dependency_calls(dependant: Any) -> Iterator[Any]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
-from starlette.routing import BaseRoute, Match, Mount, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, WebSocketRoute, compile_path
 from starlette.types import Scope
 
 from errorkit._common.exceptions import ConfigurationError
@@ -150,13 +150,16 @@ class AppRoutes:
 
     A mounted application whose routes cannot be seen (static files, an app behind its own
     middleware, plain ASGI) is not an error: entries under it are reported once, as a warning.
+    `enters(mounted)`: whether to walk into a mounted application's routes (default: every one).
     """
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, *, enters: Callable[[object], bool] | None = None) -> None:
         self.app = app
+        self.enters = enters
         self.routes: Sequence[BaseRoute] = routes_of(app)
         self.served: list[Served] = []
         self.hidden: list[tuple[str, object]] = []  # (mount path, the mounted app)
+        self.mounted: list[tuple[str, object]] = []  # (mount path, the mounted app or router), its routes seen
         self.unseen: dict[str, list[str]] = {}  # mount path -> the entries under it, not checked
         self.uncounted: list[BaseRoute] = []  # routes no stage counts: websockets, and routes under a Host
         self._walk(self.routes, "")
@@ -167,7 +170,8 @@ class AppRoutes:
                 mounted = getattr(route, "_base_app", route.app)  # (inside the Mount's own middleware, if any)
                 if getattr(mounted, "routes", None) is None:
                     self.hidden.append((prefix + route.path, mounted))
-                else:
+                elif self.enters is None or self.enters(mounted):
+                    self.mounted.append((prefix + route.path, mounted))
                     self._walk(routes_of(mounted), prefix + route.path)
             elif isinstance(route, WebSocketRoute):
                 self.uncounted.append(route)
@@ -189,6 +193,12 @@ class AppRoutes:
         candidates = self._keys() if name else sorted({s.template for s in self.served})
         if self._under_hidden(template, f"{where} {key!r}", near=_close(key, candidates)):
             return
+
+        is_url = not same_path and "{" not in template  # ("GET /projects/p_1", not the route's template)
+        serving = [s.template for s in self.served if is_url and _template_serves(s.template, template)]
+        if serving:
+            written = f"{name} {serving[0]}" if name else serving[0]
+            raise ConfigurationError(f"{where}: {key!r} is a URL, not a route: write the route's template, {written!r}")
         serves = ", ".join(sorted(m for s in same_path for m in s.methods or ()))
         raise ConfigurationError(
             f"{where}: {key!r} names no route of the app"
@@ -259,6 +269,12 @@ def _every_route(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
         inner = getattr(route, "routes", None)
         found += _every_route(inner) if inner is not None else [route]
     return found
+
+
+def _template_serves(template: str, path: str) -> bool:
+    """Whether the route `template` (`/projects/{project_id}`) serves the URL `path` (`/projects/p_1`)."""
+    regex, _, _ = compile_path(template)
+    return regex.match(path) is not None
 
 
 def _close(key: str, candidates: list[str]) -> str | None:

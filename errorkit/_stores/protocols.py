@@ -45,7 +45,11 @@ class KeyStore(Protocol):
 
     name: str
 
-    def get_api_key(self, key_id: str) -> Awaitable[APIKeyRecord | None]: ...
+    def get_api_key(self, key_id: str) -> Awaitable[APIKeyRecord | None]:
+        """The record of `key_id` (the token's part before the dot); None when the store holds no such
+        key. `StoreDataLost` when the store cannot tell (it lost its data); a record it holds but
+        cannot read comes back as `APIKeyRecord.unreadable_record(...)`, and is refused as `invalid_api_key`."""
+        ...
 
     async def put_api_key(self, record: APIKeyRecord) -> None:
         """Write the whole record (it stays revoked if the one it replaces was)."""
@@ -55,13 +59,16 @@ class KeyStore(Protocol):
         """Set these fields of an existing record in one atomic step (None removes one); False,
         changing nothing, when there is no such record.
 
-        Fields are named and written as `APIKeyRecord.to_fields()` writes them; a change
-        `errorkit._common.principal.check_update` refuses (the identity fields, `revoked` set to
-        anything but "1", a value no record can hold) is a `ValueError`.
+        Fields are named and written as `APIKeyRecord.to_fields()` writes them. A change no record
+        may take is a `ValueError`: one to a field that is fixed (`key_id`, `secret_hash`,
+        `workspace_id`), `revoked` set to anything but "1", or a value no record can hold.
         """
         ...
 
-    async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]: ...
+    async def list_api_keys(self, workspace_id: str) -> list[APIKeyRecord]:
+        """Every record of the workspace's keys, revoked and expired ones included (what
+        `errorkit keys list` shows); unreadable records as `get_api_key` gives them."""
+        ...
 
 
 class Cells(Protocol):

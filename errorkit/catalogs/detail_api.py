@@ -1,6 +1,6 @@
-"""The first document (`{"detail": ..., "code": ...}`): its 7 codes on top of the generic statuses.
+"""The Ontora API's error reference (`{"detail": ..., "code": ...}`): its 7 codes on top of the generic statuses.
 
-Messages are the document's "Meaning" column, except `workspace_forbidden`, whose message
+Messages are the reference's "Meaning" column, except `workspace_forbidden`, whose message
 is the one its example body shows. Fixes are the "What to do" of the code's status row.
 """
 

@@ -1,6 +1,6 @@
-"""The second document (`{"error": {"code", "message", "doc_url", "details"}}`): its 23 codes.
+"""The Orq.ai API's error reference (`{"error": {"code", "message", "doc_url", "details"}}`): its 23 codes.
 
-"When" and "fix" are the document's texts verbatim. The document states one message
+"When" and "fix" are the reference's texts verbatim. The reference states one message
 (`invalid_api_key`); every other message is the first sentence of the code's "When this
 occurs" text. The plan table behind `quota_exceeded` is `PLAN_LIMITS`.
 """

@@ -1,6 +1,6 @@
 """One code per HTTP error status, plus the codes the handlers use for bad requests.
 
-The "when" and "fix" texts of the statuses the first document lists are its status
+The "when" and "fix" texts of the statuses the Ontora reference (`DETAIL_API`) lists are its status
 table's "Meaning" and "What to do" columns; messages are the HTTP reason phrases, the
 same text FastAPI and Starlette put in `detail`, so existing clients keep working.
 """

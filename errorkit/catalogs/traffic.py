@@ -1,7 +1,7 @@
 """Default definitions of the codes errorkit's stages produce (auth, rate limiting, idempotency,
 quotas, concurrency limits).
 
-Used for a code the app's catalog does not define (the two documents each define some
+Used for a code the app's catalog does not define (the two published references each define some
 of them); a catalog's own definition always wins. `STAGE_CODES` holds all of them.
 """
 

@@ -7,68 +7,30 @@ non-zero status) must match the `text` block that follows the snippet on the pag
 stands for what changes between runs, and the page's `redis://127.0.0.1:6379/0` for the real URL.
 """
 
-import os
 import re
-import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.docs.support import DOCS_SRC, commands, load, page
+from tests.docs.support import DOCS_SRC, VENV_BIN, assert_lines, commands, like, load, output_after, transcript
 from tests.support.servers import redis_server
 
 PAGE = "reference/cli.md"
 SHOWN_URL = "redis://127.0.0.1:6379/0"
 SNIPPETS = sorted(str(p.relative_to(DOCS_SRC)) for p in (DOCS_SRC / "cli").glob("*.sh"))
-# every snippet, named for tests/docs/test_site.py: cli/help.sh cli/docs_help.sh cli/docs.sh cli/keys_help.sh
+# every snippet, named for tests/docs/test_site.py: cli/help.sh cli/docs_help.sh cli/docs.sh cli/keys_help.sh cli/contract_help.sh
 # cli/keys.sh cli/store_help.sh cli/store.sh, and the app cli/myapp/main.py
-BIN = Path(sys.executable).parent
 
 
 def shown_output(snippet: str) -> str:
-    """The `text` block that follows the `bash` block including `snippet` on the page."""
-    match = re.search(
-        rf'```bash\n--8<-- "{re.escape(snippet)}"\n```\s*\n```text\n(?P<out>.*?)^```$', page(PAGE), re.S | re.M
-    )
-    assert match is not None, f"{PAGE} shows no output after {snippet}"
-    return match["out"]
-
-
-def transcript(snippet: str, folder: Path, redis_url: str) -> str:
-    """Run the snippet's commands in one bash, as a reader at a terminal would, and return what they print."""
-    script = ["exec 2>&1"]
-    for command in commands(snippet):
-        script += [
-            f"printf '%s\\n' {shlex.quote('$ ' + command)}",
-            command,
-            'status=$?; [ "$status" -eq 0 ] || echo "[exit $status]"',
-        ]
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "REDIS_URL": redis_url,
-        "COLUMNS": "100",  # argparse wraps its help to the terminal's width
-        "PYTHONUNBUFFERED": "1",  # standard output and error in the order a terminal shows them
-    }
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run(
-        ["bash", "-c", "\n".join(script)], cwd=folder, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.stderr == ""
-    return result.stdout.replace(redis_url, SHOWN_URL)
-
-
-def matches(expected: str, actual: str) -> bool:
-    """`actual` is `expected` where each `…` stands for any text within one line."""
-    pattern = "[^\n]*".join(re.escape(part) for part in expected.split("…"))
-    return re.fullmatch(pattern, actual) is not None
+    """The `text` block that directly follows the `bash` block including `snippet` on the page."""
+    return output_after(PAGE, snippet, langs=["text"], directly=True)
 
 
 def test_every_snippet_is_on_the_page() -> None:
     assert SNIPPETS == [
+        "cli/contract_help.sh",
         "cli/docs.sh",
         "cli/docs_help.sh",
         "cli/help.sh",
@@ -82,7 +44,7 @@ def test_every_snippet_is_on_the_page() -> None:
 
 
 def test_the_commands_are_errorkit_of_the_virtualenv() -> None:
-    assert (BIN / "errorkit").is_file()
+    assert (VENV_BIN / "errorkit").is_file()
     for snippet in SNIPPETS:
         for command in commands(snippet):
             assert re.match(r"(TOKEN=\$\()?(errorkit|python -m errorkit|redis-cli) ", command), command
@@ -92,9 +54,10 @@ def test_the_commands_are_errorkit_of_the_virtualenv() -> None:
 def test_the_page_shows_what_each_command_prints(snippet: str, tmp_path: Path) -> None:
     shutil.copytree(DOCS_SRC / "cli" / "myapp", tmp_path / "myapp", ignore=shutil.ignore_patterns("__pycache__"))
     with redis_server() as redis:
-        actual = transcript(snippet, tmp_path, redis.url)
-    expected = shown_output(snippet)
-    assert matches(expected, actual), f"{PAGE}, after {snippet}:\n--- the page\n{expected}--- the real run\n{actual}"
+        # COLUMNS: argparse wraps its help to the terminal's width
+        actual = transcript(commands(snippet), {"REDIS_URL": redis.url, "COLUMNS": "100"}, cwd=tmp_path)
+        actual = actual.replace(redis.url, SHOWN_URL)
+    assert_lines(shown_output(snippet), actual)
     if snippet == "cli/docs.sh":
         check_written_pages(tmp_path)
 
@@ -142,6 +105,6 @@ def test_the_app_of_the_docs_example() -> None:
 
 
 def test_an_elided_part_stays_within_its_line() -> None:
-    assert matches("ek_…  active\n", "ek_1f  active\n")
-    assert not matches("ek_…  active\n", "ek_1f\nrevoked  active\n")
-    assert not matches("ek_…  active\n", "ek_1f  revoked\n")
+    assert like("ek_…  active\n", "ek_1f  active\n")
+    assert not like("ek_…  active\n", "ek_1f\nrevoked  active\n")
+    assert not like("ek_…  active\n", "ek_1f  revoked\n")

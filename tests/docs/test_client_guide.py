@@ -2,9 +2,6 @@
 
 import email.utils
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,18 +21,30 @@ from errorkit.client import (
     raise_for_error,
     should_retry,
 )
-from tests.docs.support import DOCS_SRC, load, snippet_path
-from tests.docs.test_errors_guide import blocks, same_text
+from tests.docs.support import DOCS_SRC, ROOT, assert_lines, commands, fence_starting, load, run, snippet_path
 from tests.support.servers import uvicorn
 
 PAGE = "guides/client.md"
 FOLDER = DOCS_SRC / "client"
 
 
+def test_install_and_run_lines() -> None:
+    """The page's install lines: the clients need httpx and requests, which errorkit does not depend on."""
+    assert commands("client/install.sh") == [
+        "pip install errorkit httpx requests",
+        'pip install "errorkit[fastapi]" "uvicorn[standard]"',
+    ]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    dependencies = pyproject.split("\ndependencies = [", 1)[1].split("]", 1)[0]
+    assert "httpx" not in dependencies and "requests" not in dependencies
+    assert commands("client/run.sh") == ["uvicorn shop_server:app", "python async_client.py", "python sync_client.py"]
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
+    serve = commands("client/run.sh")[0]  # `uvicorn shop_server:app`, in the snippets' folder
     snippet_path("client/shop_server.py")
-    with uvicorn("shop_server:app", options=["--app-dir", str(FOLDER)]) as running:
+    with uvicorn(serve.split()[1], options=["--app-dir", str(FOLDER)]) as running:
         yield running.url
 
 
@@ -44,35 +53,25 @@ def shop() -> dict[str, Any]:
     return load("client/shop_errors.py")
 
 
-def run(script: str, url: str) -> str:
-    """Run a client script as a reader does (`python async_client.py`), against `url`."""
+def run_script(script: str, url: str) -> str:
+    """Run a client script as a reader does (`python async_client.py`), against `url`; what it printed."""
     path = snippet_path(script)
-    done = subprocess.run(
-        [sys.executable, path.name],
-        cwd=path.parent,
-        env={**os.environ, "API_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
-
-
-def shown(start: str) -> str:
-    (block,) = [b for b in blocks(PAGE, "text") if b.startswith(start)]
-    return block
+    command = f"python {path.name}"
+    assert command in commands("client/run.sh")
+    done = run(command, {"API_URL": url}, cwd=path.parent)
+    assert done.status == 0, done.err
+    return done.out
 
 
 def test_async_hook(server: str) -> None:
-    out = run("client/async_client.py", server)
-    assert same_text(shown("out_of_stock"), out), out
+    out = run_script("client/async_client.py", server)
+    assert_lines(fence_starting(PAGE, "text", "out_of_stock"), out)
     assert "request id: " in out and len(out.split("request id: ")[1].split()[0]) == 32
 
 
 def test_error_from_a_requests_response(server: str) -> None:
-    out = run("client/sync_client.py", server)
-    assert same_text(shown("payment_provider_down"), out), out
+    out = run_script("client/sync_client.py", server)
+    assert_lines(fence_starting(PAGE, "text", "payment_provider_down"), out)
 
 
 def test_the_scripts_do_nothing_on_import() -> None:

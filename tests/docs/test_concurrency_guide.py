@@ -10,23 +10,16 @@ from typing import Any
 import httpx
 
 from errorkit import RedisBackend, register_api_key
-from tests.docs.support import DOCS_SRC, load
-from tests.docs.test_rate_limits_guide import assert_response, http_blocks, store_env
+from tests.docs.support import DOCS_SRC, asgi_client, assert_response, fences, load
 from tests.support.servers import redis_server, uvicorn
 
 PAGE = "guides/concurrency.md"
 KEY_A, KEY_B = "ek_docsa.docs-secret-a", "ek_docsb.docs-secret-b"
 
-__all__ = ["store_env"]  # (the fixture: memory://, or a fresh redis-server)
 
-
-def client_of(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://docs")
-
-
-def test_two_exports_run_at_once_per_workspace(store_env: str) -> None:
+def test_two_exports_run_at_once_per_workspace(store_url: str) -> None:
     module = load("concurrency/app.py")
-    (block,) = http_blocks(PAGE)
+    (block,) = fences(PAGE, "http")
     a, b = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
 
     async def run() -> dict[str, Any]:
@@ -34,7 +27,7 @@ def test_two_exports_run_at_once_per_workspace(store_env: str) -> None:
         await register_api_key(store, KEY_A, workspace_id="ws_1")
         await register_api_key(store, KEY_B, workspace_id="ws_2")
         answers: dict[str, Any] = {}
-        async with client_of(module["app"]) as client:
+        async with asgi_client(module["app"]) as client:
             exports = [asyncio.create_task(client.post("/exports", headers=a)) for _ in range(2)]
             await asyncio.sleep(0.2)
             answers["third"] = await client.post("/exports", headers=a)

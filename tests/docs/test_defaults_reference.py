@@ -5,9 +5,10 @@ import re
 import time
 
 import errorkit
-from tests.docs.support import page
+from tests.docs.support import page, section
 
 TABLES = {
+    "## `ErrorKit(...)`": errorkit.ErrorKit,
     "## `kit.install(app, ...)`": errorkit.ErrorKit.install,
     "## `APIKeyAuth(store, ...)`": errorkit.APIKeyAuth,
     "## `RateLimiter(store, ...)`": errorkit.RateLimiter,
@@ -15,14 +16,16 @@ TABLES = {
     "## `Quotas(store, limits=..., ...)`": errorkit.Quotas,
     "## `ConcurrencyLimit(store, ...)`": errorkit.ConcurrencyLimit,
     "## `FailurePolicy(mode, ...)` (every `on_failure=`)": errorkit.FailurePolicy,
+    "## `RedisBackend(url, ...)`": errorkit.RedisBackend,
 }
+#: The positional parameters a table lists too (besides every keyword-only one).
+POSITIONAL = {"mode", "url"}
 
 
 def _tables() -> dict[str, str]:
-    text = page("reference/defaults.md")
-    headings = re.findall(r"^## .+$", text, re.M)
+    headings = re.findall(r"^## .+$", page("reference/defaults.md"), re.M)
     assert headings == list(TABLES), "the page's sections are the stages, in this order"
-    return {heading: text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0] for heading in TABLES}
+    return {heading: section("reference/defaults.md", heading) for heading in TABLES}
 
 
 def test_the_defaults_tables_are_the_signatures() -> None:
@@ -34,7 +37,7 @@ def test_the_defaults_tables_are_the_signatures() -> None:
         assert len(written) == len(rows), heading
 
         parameters = list(inspect.signature(target).parameters.values())
-        options = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name == "mode"]
+        options = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name in POSITIONAL]
         assert list(written) == [p.name for p in options], heading
         for option in options:
             if option.default is inspect.Parameter.empty:
@@ -58,3 +61,10 @@ def test_the_nested_defaults_are_the_objects() -> None:
     assert row is not None
     assert f"`replay_headers={responses.replay_headers!r}`" in row[0]
     assert f"`store_5xx={responses.store_5xx!r}`" in row[0] and f"`max_bytes={responses.max_bytes}`" in row[0]
+
+
+def test_the_timeouts_in_the_redis_table_are_the_defaults() -> None:
+    row = re.search(r"^\| `timeout` \| .+$", _tables()["## `RedisBackend(url, ...)`"], re.M)
+    assert row is not None
+    written = re.search(r"`(Timeouts\(.+?\))`", row[0])
+    assert written is not None and eval(written[1], vars(errorkit)) == errorkit.Timeouts()

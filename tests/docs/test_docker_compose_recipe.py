@@ -16,7 +16,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from tests.docs.support import DOCS_SRC, commands, load, page, snippet_path
+from tests.docs.support import DOCS_SRC, commands, fences, load, run_argv, same_json, snippet_path
 from tests.support.servers import free_port, redis_process, stop, wait_for_port
 
 FOLDER = DOCS_SRC / "docker_compose"
@@ -66,8 +66,8 @@ def test_each_service_runs_as_written(tmp_path: Path) -> None:
         init = services["store-init"]["command"]
         for expected in (f"initialized {url} (prefix 'errorkit'): 1 dataset marker written\n",
                          f"{url} (prefix 'errorkit') was initialized already: no dataset marker written\n"):  # fmt: skip
-            done = subprocess.run([sys.executable, "-m", *init], env=env, capture_output=True, text=True, timeout=60)
-            assert (done.returncode, done.stdout) == (0, expected)
+            done = run_argv(init, {"REDIS_URL": url})
+            assert (done.status, done.out) == (0, expected)
 
         serve = [a.replace("8000", str(app_port)).replace("0.0.0.0", "127.0.0.1") for a in cmd()]
         log = (tmp_path / "app.log").open("wb")
@@ -88,15 +88,14 @@ def test_each_service_runs_as_written(tmp_path: Path) -> None:
             assert up == "docker compose up -d --build"
             assert issue.startswith("docker compose exec app errorkit keys issue")
             inside = issue.removeprefix("docker compose exec app ").split()
-            key = subprocess.run(
-                [sys.executable, "-m", *inside], env=env, capture_output=True, text=True, check=True
-            ).stdout.strip()
+            issued = run_argv(inside, {"REDIS_URL": url})
+            assert issued.status == 0, issued.err
+            key = issued.out.strip()
             assert re.fullmatch(r"ek_[0-9a-f]{16}\.[\w-]+", key)
             assert curl == "curl localhost:8000/health"
             answer = httpx.get(f"http://localhost:{app_port}/health")
-            assert answer.json() == json.loads(
-                re.search(r"^```json\n(.*?)^```$", page("recipes/docker-compose.md"), re.S | re.M).group(1)
-            )  # type: ignore[union-attr]
+            (shown,) = fences("recipes/docker-compose.md", "json")
+            same_json(json.loads(shown), answer.json())
             created = httpx.post(f"http://127.0.0.1:{app_port}/orders", headers={"X-API-Key": key})
             refused = httpx.post(f"http://127.0.0.1:{app_port}/orders")
             assert (created.status_code, refused.status_code) == (201, 401)

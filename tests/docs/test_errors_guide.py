@@ -1,16 +1,12 @@
 """guides/errors.md: every snippet of docs_src/errors/ run, every response and output the page shows checked.
 
-The helpers at the top read a page's output blocks; the other guides' tests of the errors half use them too.
 An ```http block holds the request a reader sends and the response it gets; the test sends that very
-request and compares the answer: status, reason, every header but content-length/date/server, the
-exact JSON body. "…" in a value stands for what changes from run to run (a request id).
+request and compares the answer (`check_exchange` of tests/docs/support.py).
 """
 
 import json
 import logging
 import re
-import textwrap
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,104 +18,9 @@ from starlette.responses import StreamingResponse
 import errorkit
 from errorkit import catalogs
 from errorkit.catalogs.traffic import STAGE_CODES
-from tests.docs.support import load, page
+from tests.docs.support import assert_lines, check_exchange, exchange, fence_starting, load, section
 
 PAGE = "guides/errors.md"
-FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)``` *$", re.S | re.M)
-#: Headers a page does not show: their values say nothing to a reader.
-UNSHOWN = {"content-length", "date", "server"}
-
-
-def blocks(name: str, lang: str) -> list[str]:
-    """The bodies of the `lang` fences of a page, dedented (a fence may sit in a tab or an admonition)."""
-    found = []
-    for m in FENCE.finditer(page(name)):
-        if m["lang"] == lang:
-            found.append(textwrap.dedent(textwrap.indent(m["body"], m["indent"])).strip("\n"))
-    return found
-
-
-@dataclass
-class Exchange:
-    method: str
-    path: str
-    request_headers: dict[str, str]
-    request_body: str
-    status: int
-    reason: str
-    headers: dict[str, str]
-    body: str
-
-
-def exchanges(name: str, request_line: str) -> list[Exchange]:
-    """The ```http blocks of a page whose request line is `request_line` ("GET /x HTTP/1.1"), in order."""
-    found = []
-    for text in blocks(name, "http"):
-        if text.splitlines()[0] != request_line:
-            continue
-        request, response = re.split(r"\n(?=HTTP/1\.1 \d{3} )", text, maxsplit=1)
-        request_head, _, request_body = request.partition("\n\n")
-        head, _, body = response.partition("\n\n")
-        method, path, _ = request_head.splitlines()[0].split(" ")
-        status_line, *header_lines = head.splitlines()
-        _, status, reason = status_line.split(" ", 2)
-        found.append(
-            Exchange(
-                method,
-                path,
-                _headers(request_head.splitlines()[1:]),
-                request_body.strip(),
-                int(status),
-                reason,
-                _headers(header_lines),
-                body.strip(),
-            )
-        )
-    assert found, f"{name} shows no request {request_line!r}"
-    return found
-
-
-def _headers(lines: list[str]) -> dict[str, str]:
-    return {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-
-
-def same(shown: Any, real: Any) -> bool:
-    """Whether a value a page shows is the real one ("…" in a string stands for any text)."""
-    if isinstance(shown, dict):
-        return isinstance(real, dict) and shown.keys() == real.keys() and all(same(shown[k], real[k]) for k in shown)
-    if isinstance(shown, list):
-        return isinstance(real, list) and len(shown) == len(real) and all(map(same, shown, real))
-    if isinstance(shown, str) and "…" in shown:
-        pattern = ".+".join(re.escape(part) for part in shown.split("…"))
-        return isinstance(real, str) and re.fullmatch(pattern, real, re.S) is not None
-    return type(shown) is type(real) and shown == real
-
-
-def check(exchange: Exchange, client: Any) -> Any:
-    """Send the request a block shows with `client` (a TestClient, an httpx client) and compare the answer."""
-    response = client.request(
-        exchange.method, exchange.path, headers=exchange.request_headers, content=exchange.request_body.encode()
-    )
-    where = f"{exchange.method} {exchange.path}"
-    assert (response.status_code, response.reason_phrase) == (exchange.status, exchange.reason), where
-    real_headers = {k.lower(): v for k, v in response.headers.items() if k.lower() not in UNSHOWN}
-    assert same(exchange.headers, real_headers), f"{where}: {exchange.headers} != {real_headers}"
-    if exchange.body:
-        assert same(json.loads(exchange.body), response.json()), f"{where}: {response.text}"
-    else:
-        assert response.content == b"", where
-    return response
-
-
-def same_text(shown: str, real: str) -> bool:
-    """A ```text block against real output, line by line ("…" stands for any text)."""
-    shown_lines, real_lines = shown.strip().splitlines(), real.strip().splitlines()
-    return len(shown_lines) == len(real_lines) and all(map(same, shown_lines, real_lines))
-
-
-def one(name: str, request_line: str) -> Exchange:
-    (found,) = exchanges(name, request_line)
-    return found
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -137,15 +38,15 @@ def client(app_module: dict[str, Any]) -> Any:
 
 
 def test_raised_by_class(client: TestClient) -> None:
-    check(one(PAGE, "GET /campaigns/c_1/report HTTP/1.1"), client)
+    check_exchange(exchange(PAGE, "GET /campaigns/c_1/report HTTP/1.1"), client)
 
 
 def test_raised_by_code(client: TestClient) -> None:
-    check(one(PAGE, "POST /campaigns HTTP/1.1"), client)
+    check_exchange(exchange(PAGE, "POST /campaigns HTTP/1.1"), client)
 
 
 def test_retry_after_and_headers_given_when_raised(client: TestClient) -> None:
-    check(one(PAGE, "GET /completions HTTP/1.1"), client)
+    check_exchange(exchange(PAGE, "GET /completions HTTP/1.1"), client)
 
 
 def test_the_definition_gives_retry_after_unless_the_raise_does(app_module: dict[str, Any]) -> None:
@@ -196,12 +97,12 @@ def test_reserved_names_cannot_be_details() -> None:
 
 
 def test_http_exception_keeps_its_message(client: TestClient) -> None:
-    check(one(PAGE, "GET /campaigns/c_9 HTTP/1.1"), client)
+    check_exchange(exchange(PAGE, "GET /campaigns/c_9 HTTP/1.1"), client)
 
 
 def test_a_crash_of_a_post_says_not_to_retry(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="errorkit"):
-        check(one(PAGE, "POST /campaigns/c_1/export HTTP/1.1"), client)
+        check_exchange(exchange(PAGE, "POST /campaigns/c_1/export HTTP/1.1"), client)
     (record,) = caplog.records  # logged once
     assert record.name == "errorkit" and record.exc_info is not None
     # with an Idempotency-Key, a retry is safe: the same 500 says true
@@ -213,8 +114,7 @@ def test_a_crash_of_a_post_says_not_to_retry(client: TestClient, caplog: pytest.
 
 def test_mistakes_print_what_the_page_shows(capsys: pytest.CaptureFixture[str]) -> None:
     load("errors/mistakes.py")
-    (shown,) = [b for b in blocks(PAGE, "text") if b.startswith("invalid details")]
-    assert same_text(shown, capsys.readouterr().out)
+    assert_lines(fence_starting(PAGE, "text", "invalid details"), capsys.readouterr().out)
 
 
 def test_the_same_definition_twice_is_fine() -> None:
@@ -237,7 +137,7 @@ def test_composed_catalogs() -> None:
         raise module["CardDeclined"](decline_code="insufficient_funds")
 
     with TestClient(app) as client:
-        check(one(PAGE, "POST /pay HTTP/1.1"), client)
+        check_exchange(exchange(PAGE, "POST /pay HTTP/1.1"), client)
     with pytest.raises(errorkit.DuplicateCode):
         errorkit.Registry("other", include=[module["billing"]]).define("card_declined", status=400, message="No")
 
@@ -402,13 +302,12 @@ def test_request_ids() -> None:
 def test_a_crash_keeps_the_middleware_headers_and_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     module = load("errors/middleware.py")
     with caplog.at_level(logging.ERROR, logger="errorkit"), TestClient(module["app"]) as client:
-        check(one(PAGE, "GET /reports/r_1 HTTP/1.1"), client)
+        check_exchange(exchange(PAGE, "GET /reports/r_1 HTTP/1.1"), client)
     (record,) = caplog.records
     assert record.getMessage() == "Unhandled ZeroDivisionError in GET /reports/r_1 (request id req-42)"
     assert record.request_id == "req-42"  # type: ignore[attr-defined]
     assert isinstance(record.exc_info[1], ZeroDivisionError)  # type: ignore[index]
-    (shown,) = [b for b in blocks(PAGE, "text") if b.startswith("Unhandled")]
-    assert shown.splitlines()[0] == record.getMessage()
+    assert fence_starting(PAGE, "text", "Unhandled").splitlines()[0] == record.getMessage()
 
 
 def test_debug_shows_no_traceback_page() -> None:
@@ -464,15 +363,22 @@ def test_a_status_without_a_code_is_named_after_its_phrase() -> None:
         assert client.get("/teapot").json()["error"]["code"] == "im_a_teapot"
 
 
-def test_an_optional_detail_left_out_reads_as_nothing() -> None:
-    Overloaded = errorkit.ErrorKit().define(
-        "overloaded",
-        status=503,
-        message="{provider} is overloaded{region}.",
-        details={"provider": str, "region": (str | None, None)},
-    )
-    error = Overloaded(provider="openai")
-    assert (error.message, error.details) == ("openai is overloaded.", {"provider": "openai"})
+def test_an_optional_detail_left_out_takes_its_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """A None default: not sent, an empty string in the message; any other default: sent."""
+    module = load("errors/optional_details.py")
+    assert_lines(fence_starting(PAGE, "text", "{'provider'"), capsys.readouterr().out)
+    assert module["left_out"].details == {"provider": "openai", "tier": "standard"}
+    app = FastAPI()
+    errorkit.ErrorKit(format="envelope").install(app)
+
+    @app.get("/overloaded")
+    async def overloaded() -> None:
+        raise module["ProviderOverloaded"](provider="openai")
+
+    with TestClient(app) as client:  # the body sends the details the error holds
+        error = client.get("/overloaded").json()["error"]
+    assert error["details"] == {"provider": "openai", "tier": "standard"}
+    assert error["message"] == "openai is overloaded in region '' (standard tier)."
 
 
 def test_a_503_of_a_post_says_retry_and_a_502_does_not(app_module: dict[str, Any]) -> None:
@@ -531,3 +437,139 @@ def test_get_request_id_inside_the_app() -> None:
     with TestClient(app) as client:
         response = client.get("/whoami", headers={"X-Request-ID": "req-9"})
     assert response.json() == {"request_id": "req-9"} and response.headers["x-request-id"] == "req-9"
+
+
+# -- a catalog made without GENERIC ---------------------------------------------------------------
+
+
+def test_a_catalog_without_generic_still_answers_validation_with_generic_codes() -> None:
+    own = errorkit.Registry("own")
+    own.define("out_of_stock", status=409, message="Out of stock")
+    kit = errorkit.ErrorKit(catalog=own, format="envelope")
+    app = FastAPI()
+    kit.install(app)
+
+    @app.post("/campaigns")
+    async def create(campaign: Campaign) -> None: ...
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise HTTPException(409)
+
+    @app.get("/crash")
+    async def crash() -> None:
+        raise RuntimeError("secret")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answers = [
+            client.post("/campaigns", json={}),
+            client.post("/campaigns", content=b"{", headers={"content-type": "application/json"}),
+            client.get("/conflict"),
+            client.get("/nowhere"),
+            client.get("/crash"),
+        ]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in answers] == [
+        (400, "invalid_request_body"),
+        (400, "invalid_request_body"),
+        (409, "conflict"),
+        (404, "not_found"),
+        (500, "internal_error"),
+    ]
+    assert "validation_error" not in kit.registry  # GENERIC answers behind the catalog, without being in it
+
+
+# -- changing errorkit's own refusals --------------------------------------------------------------
+
+REFUSALS = "## Changing how errorkit's own refusals look"
+
+
+def test_the_apps_definition_of_a_stage_code_wins() -> None:
+    module = load("errors/refusals.py")
+    with TestClient(module["app"]) as client:
+        assert [client.get("/reports").status_code for _ in range(2)] == [200, 200]
+        response = check_exchange(exchange(PAGE, "GET /reports HTTP/1.1"), client)
+    # the limiter's exact wait in ms, below the 30 s (rounded up) of Retry-After
+    assert 29_000 < int(response.headers["retry-after-ms"]) <= 30_000
+    assert response.json()["error"]["details"] == {"retry_after_seconds": 30}  # `limit`, not declared: dropped
+    assert STAGE_CODES["rate_limit_exceeded"].definition.detail_fields == {"retry_after_seconds": True, "limit": False}
+
+
+def test_details_that_do_not_fit_the_definition_are_all_left_out() -> None:
+    kit = errorkit.ErrorKit(format="envelope")
+    kit.define(  # `plan` is not a detail the limiter sends, and has no default
+        "rate_limit_exceeded",
+        status=429,
+        message="Wait {retry_after_seconds} s ({plan} plan).",
+        details={"retry_after_seconds": int, "plan": str},
+    )
+    app = FastAPI()
+
+    @app.get("/reports")
+    async def reports() -> list[str]:
+        return []
+
+    kit.install(app, rate_limit=errorkit.RateLimiter(errorkit.MemoryBackend(), limits="1/minute"))
+    with TestClient(app) as client:
+        client.get("/reports")
+        refused = client.get("/reports")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+    error = refused.json()["error"]
+    assert "details" not in error and error["message"] == "Wait  s ( plan)."
+
+
+def stage_rows() -> list[tuple[list[str], int, list[str]]]:
+    """The table of the section: (codes of its first cell, status, detail names of its last cell)."""
+    table = section(PAGE, REFUSALS).split("| code | status | refused by | details the stage sends |\n")[1]
+    rows = []
+    for line in table.split("\n\n")[0].splitlines()[1:]:
+        code, status, _, details = (cell.strip() for cell in line.strip("|").split(" | "))
+        codes = re.findall(r"`(\w+)`", code)
+        rows.append((codes, int(status), [] if details == "none" else re.findall(r"`(\w+)`", details)))
+    return rows
+
+
+def test_the_table_lists_errorkits_stage_codes_as_defined() -> None:
+    rows = stage_rows()
+    listed = {code for codes, _, _ in rows for code in codes}
+    assert set(STAGE_CODES._classes) <= listed  # every code of errorkit's stages is in the table
+    for codes, status, details in rows:
+        for code in codes:
+            if code in STAGE_CODES:
+                definition = STAGE_CODES[code].definition
+                assert definition.status == status, code
+                sent = set(details) - {"resource"}  # (`resource`: sent, declared by no default definition)
+                assert set(definition.detail_fields) == sent, code
+            elif code in catalogs.GENERIC:  # the catalog's code for the status
+                assert catalogs.GENERIC[code].definition.status == status, code
+
+
+def test_the_first_code_the_catalog_defines_wins() -> None:
+    """A missing key: `authentication_required`, else `invalid_api_key`, else the catalog's 401; the rate
+    limiter: `rate_limited`, else `rate_limit_exceeded`."""
+
+    def refusals(kit: errorkit.ErrorKit) -> tuple[str, str]:
+        app = FastAPI()
+
+        @app.get("/reports")
+        async def reports() -> list[str]:
+            return []
+
+        store = errorkit.MemoryBackend()
+        auth = errorkit.APIKeyAuth(store, public_paths=["/reports"])
+        kit.install(app, auth=auth, rate_limit=errorkit.RateLimiter(store, limits="1/minute"))
+
+        @app.get("/private")
+        async def private() -> None: ...
+
+        with TestClient(app) as client:
+            missing = client.get("/private")  # (counted too, for the client's address)
+            limited = client.get("/reports")
+        assert (limited.status_code, missing.status_code) == (429, 401)
+        return code_of(kit.format.name, limited.json()), code_of(kit.format.name, missing.json())
+
+    assert refusals(errorkit.ErrorKit()) == ("rate_limit_exceeded", "unauthorized")
+    own = errorkit.ErrorKit()
+    own.define("invalid_api_key", status=401, message="Bad key")
+    assert refusals(own)[1] == "invalid_api_key"
+    assert refusals(errorkit.ErrorKit(catalog=catalogs.ENVELOPE_API))[1] == "authentication_required"
+    assert refusals(errorkit.ErrorKit(catalog=catalogs.DETAIL_API))[0] == "rate_limited"

@@ -7,8 +7,7 @@ from fastapi.testclient import TestClient
 
 from errorkit import ErrorKit, ParsedBody, catalogs
 from errorkit.client import error_from_response
-from tests.docs.support import load
-from tests.docs.test_errors_guide import check, exchanges
+from tests.docs.support import check_exchange, exchanges, load
 
 PAGE = "guides/formats.md"
 FORMATS = ("detail", "envelope", "problem")
@@ -25,10 +24,7 @@ def test_the_same_error_in_each_format(apps: dict[str, Any]) -> None:
     assert len(shown) == 4  # the three tabs, then the custom format
     for format, exchange in zip(FORMATS, shown, strict=False):
         with TestClient(apps[format]) as client:
-            response = check(exchange, client)
-            body = response.json()
-            request_id = body["error"]["request_id"] if format == "envelope" else body["request_id"]
-            assert request_id == response.headers["x-request-id"]
+            check_exchange(exchange, client)  # (the body's request id is the X-Request-ID header's)
 
 
 def test_validation_in_each_format(apps: dict[str, Any]) -> None:
@@ -36,7 +32,7 @@ def test_validation_in_each_format(apps: dict[str, Any]) -> None:
     assert len(shown) == 3
     for format, exchange in zip(FORMATS, shown, strict=True):
         with TestClient(apps[format]) as client:
-            check(exchange, client)
+            check_exchange(exchange, client)
             created = client.post("/campaigns", json={"name": "Spring launch", "budget": 100})
             assert (created.status_code, created.json()) == (201, {"name": "Spring launch", "budget": 100})
 
@@ -105,7 +101,7 @@ def test_a_format_of_your_own() -> None:
     (_, _, _, exchange) = exchanges(PAGE, "GET /campaigns/c_1/report HTTP/1.1")
     format = module["JSONAPIFormat"]()
     with TestClient(module["app"]) as client:
-        response = check(exchange, client)
+        response = check_exchange(exchange, client)
         document = client.get("/openapi.json").json()
         missing = client.get("/nowhere")
     assert document["components"]["schemas"]["Error"] == format.schema()
@@ -146,3 +142,20 @@ def test_a_format_of_your_own_answers_validation_with_the_default() -> None:
         (item,) = client.get("/items?limit=x").json()["errors"]
     assert (item["status"], item["code"]) == ("422", "validation_error")
     assert item["meta"]["details"]["issues"][0]["loc"] == ["query", "limit"]
+
+
+def test_render_reads_the_definition_of_the_errors_class() -> None:
+    """`error.definition` is the class's: the ErrorDefinition `kit.define()` made, its title the rendered one."""
+    from errorkit import ErrorContext, ErrorDefinition
+
+    module = load("formats/jsonapi.py")
+    error = module["SynthesisPending"](campaign_id="c_1")
+    assert isinstance(error.definition, ErrorDefinition) and error.definition is module["SynthesisPending"].definition
+    assert (error.definition.code, error.definition.title, error.definition.status) == (
+        "synthesis_pending",
+        "Synthesis pending",
+        409,
+    )
+    context = ErrorContext(request_id="r-1", path="/campaigns/c_1/report", doc_url=None)
+    (item,) = module["JSONAPIFormat"]().render(error, context)["errors"]
+    assert item["title"] == error.definition.title and "links" not in item

@@ -1,6 +1,8 @@
 """guides/idempotency.md: its snippets run as shown, and the responses it shows are the real ones."""
 
 import asyncio
+import json
+import time
 from typing import Any
 
 import httpx
@@ -8,24 +10,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from errorkit import register_api_key
-from tests.docs.support import load
-from tests.docs.test_rate_limits_guide import assert_response, http_blocks, store_env
+from tests.docs.support import asgi_client, assert_response, fences, load, load_in_memory, register
+from tests.support.servers import Redis
 
 PAGE = "guides/idempotency.md"
 KEY_A, KEY_A2, KEY_B = "ek_docsa.docs-secret-a", "ek_docsa2.docs-secret-a2", "ek_docsb.docs-secret-b"
 PAYMENT = {"amount": 1000, "currency": "eur"}
 
-__all__ = ["store_env"]  # (the fixture: memory://, or a fresh redis-server)
 
-
-def client_of(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://docs")
-
-
-def test_the_first_example_replays_refuses_and_waits(store_env: str) -> None:
+def test_the_first_example_replays_refuses_and_waits(store_url: str) -> None:
     module = load("idempotency/app.py")
-    blocks = http_blocks(PAGE)
+    blocks = fences(PAGE, "http")
     assert len(blocks) == 5
 
     async def run() -> dict[str, Any]:
@@ -34,7 +29,7 @@ def test_the_first_example_replays_refuses_and_waits(store_env: str) -> None:
         await register_api_key(store, KEY_A2, workspace_id="ws_1")
         await register_api_key(store, KEY_B, workspace_id="ws_2")
         a = {"X-API-Key": KEY_A}
-        async with client_of(module["app"]) as client:
+        async with asgi_client(module["app"]) as client:
             answers: dict[str, Any] = {}
             answers["first"] = await client.post("/payments", headers={**a, "Idempotency-Key": "p-1"}, json=PAYMENT)
             answers["again"] = await client.post("/payments", headers={**a, "Idempotency-Key": "p-1"}, json=PAYMENT)
@@ -116,7 +111,7 @@ def test_the_options() -> None:
 
     async def run() -> dict[str, Any]:
         answers: dict[str, Any] = {}
-        async with client_of(module["app"]) as client, client_of(module["app"], "203.0.113.7") as elsewhere:
+        async with asgi_client(module["app"]) as client, asgi_client(module["app"], "203.0.113.7") as elsewhere:
             key = {"Idempotency-Key": "o-1"}
             first = asyncio.create_task(client.post("/orders", headers=key))
             await asyncio.sleep(0.2)
@@ -148,12 +143,6 @@ def test_the_options() -> None:
     assert answers["large_no_key"].status_code == 200  # no key: nothing to fingerprint
 
 
-def load_in_memory(name: str) -> dict[str, Any]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REDIS_URL", "memory://")
-        return load(name)
-
-
 def test_a_5xx_and_a_raising_handler_release_the_key() -> None:
     """Not stored: the retry runs again (`store_5xx=False`, the default)."""
     from starlette.applications import Starlette
@@ -179,3 +168,48 @@ def test_a_5xx_and_a_raising_handler_release_the_key() -> None:
         answers = [client.post("/jobs", headers={"Idempotency-Key": "j-1"}) for _ in range(4)]
     assert [r.status_code for r in answers] == [503, 500, 201, 201]
     assert len(runs) == 3 and answers[3].headers["idempotent-replayed"] == "true"
+
+
+def test_redis_commands_per_request_and_the_size_of_a_record(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Redis, the key's record cached: two commands for a first-time POST, one for a replay or a GET
+    (an EVALSHA each, no key look-up); and the record the payment's 45-byte response leaves in Redis."""
+    monkeypatch.setenv("REDIS_URL", redis.url)
+    module = load("idempotency/app.py")
+    store, key = module["store"], {"X-API-Key": KEY_A}
+    sent = ("evalsha", "eval", "hgetall")  # what a request sends itself (a script's own GET, SET, EXISTS count too)
+
+    def calls(client: TestClient) -> dict[str, int]:
+        text = client.portal.call(store.redis.execute, "INFO", "commandstats").decode()
+        found = {line.split(":")[0].removeprefix("cmdstat_"): line for line in text.splitlines()}
+        return {name: int(found[name].split("calls=")[1].split(",")[0]) if name in found else 0 for name in sent}
+
+    def commands_of(
+        client: TestClient, method: str, url: str, headers: dict[str, str], body: bytes = b""
+    ) -> dict[str, int]:
+        before = calls(client)
+        answer = client.request(method, url, headers=headers, content=body)
+        assert answer.status_code in (200, 201), answer.text
+        after = calls(client)
+        return {name: after[name] - before[name] for name in sent if after[name] != before[name]}
+
+    def records(client: TestClient) -> set[bytes]:
+        return set(client.portal.call(store.redis.execute, "KEYS", "errorkit:ik:*"))
+
+    payment = {**key, "Idempotency-Key": "p-9", "content-type": "application/json"}
+    body = json.dumps(PAYMENT).encode()
+    with TestClient(module["app"]) as client:
+        register(client, store, KEY_A, "ws_1")
+        for i in range(3):  # the key's record cached (its change feed up), every script loaded
+            client.get("/payments/pay_0", headers=key)
+            client.post("/payments", headers={**payment, "Idempotency-Key": f"warm-{i}"}, content=body)
+            time.sleep(0.2)
+        before = records(client)
+        first = commands_of(client, "POST", "/payments", payment, body)
+        (record,) = records(client) - before
+        replay = commands_of(client, "POST", "/payments", payment, body)
+        get = commands_of(client, "GET", "/payments/pay_1", key)
+        size = client.portal.call(store.redis.execute, "MEMORY", "USAGE", record)
+        response = client.post("/payments", headers=payment, content=body).content
+    assert first == {"evalsha": 2}
+    assert replay == get == {"evalsha": 1}
+    assert len(response) == 45 and 150 <= size <= 250, size  # the page: "about 200 bytes"

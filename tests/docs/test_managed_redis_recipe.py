@@ -5,7 +5,6 @@ and decides; and the hostname check fails, and is turned off, as the page says."
 
 import asyncio
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from errorkit import RedisBackend, StoreUnavailable, issue_api_key
 from errorkit._stores.redis.urls import parse_url
 from tests.docs.support import commands
-from tests.support.servers import BASE_ARGS, free_port, make_certificates, redis_process
+from tests.support.servers import BASE_ARGS, free_port, redis_process
 
 CA_FILE = "/etc/memorystore/server-ca.pem"
 
@@ -66,17 +65,9 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def certs() -> Iterator[dict[str, Path]]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        yield make_certificates(Path(tmp))
-
-
-def test_every_url_parses_to_what_the_page_says(certs: dict[str, Path]) -> None:
+def test_every_url_parses_to_what_the_page_says(certificates: dict[str, Path]) -> None:
     for name, expected in EXPECTED.items():
-        parsed = [parse_url(url.replace(CA_FILE, str(certs["ca_crt"]))) for url in urls(name)]
+        parsed = [parse_url(url.replace(CA_FILE, str(certificates["ca_crt"]))) for url in urls(name)]
         got = [
             (
                 p.topology,
@@ -113,33 +104,30 @@ async def decide(url: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["elasticache.sh", "memorystore.sh", "upstash.sh", "azure.sh"])
-def test_each_single_server_form_connects_over_tls(name: str, certs: dict[str, Path], tmp_path: Path) -> None:
+def test_each_single_server_form_connects_over_tls(name: str, certificates: dict[str, Path], tmp_path: Path) -> None:
     """Each URL with its host and port those of a local TLS redis-server that asks for the same password.
 
     ElastiCache, Upstash and Azure present publicly signed certificates, which the system's trust store
     holds; the local server's CA is not in it, so the test adds it as `ssl_ca_certs`: what is checked here
     is TLS, the password (and user) and the decisions, not the public CA."""
+    ca_file = certificates["ca_crt"]
     for url in urls(name):
-        parsed = parse_url(url.replace(CA_FILE, str(certs["ca_crt"])))
+        parsed = parse_url(url.replace(CA_FILE, str(ca_file)))
         if parsed.topology != "single":
             continue
         port = free_port()
         ((host, written_port),) = parsed.addresses
         local = url.replace(f"{host}:{written_port}", f"localhost:{port}")
-        local = (
-            local.replace(CA_FILE, str(certs["ca_crt"]))
-            if CA_FILE in url
-            else f"{local}?ssl_ca_certs={certs['ca_crt']}"
-        )
+        local = local.replace(CA_FILE, str(ca_file)) if CA_FILE in url else f"{local}?ssl_ca_certs={ca_file}"
         password = parsed.password or ""
         workdir = tmp_path / str(port)
         workdir.mkdir()
-        with tls_server(certs, workdir, port, password):
+        with tls_server(certificates, workdir, port, password):
             if parsed.username not in (None, "default"):  # an ACL user of its own (ElastiCache RBAC)
                 import subprocess
 
                 subprocess.run(
-                    ["redis-cli", "-p", str(port), "--tls", "--cacert", str(certs["ca_crt"]), "--no-auth-warning",
+                    ["redis-cli", "-p", str(port), "--tls", "--cacert", str(ca_file), "--no-auth-warning",
                      "-a", password, "ACL", "SETUSER", parsed.username, "on", f">{password}", "~*", "&*", "+@all"],
                     check=True, capture_output=True,
                 )  # fmt: skip
@@ -150,31 +138,30 @@ def test_each_single_server_form_connects_over_tls(name: str, certs: dict[str, P
                 asyncio.run(decide(wrong))
 
 
-def test_the_hostname_check_and_turning_it_off(certs: dict[str, Path], tmp_path: Path) -> None:
+def test_the_hostname_check_and_turning_it_off(certificates: dict[str, Path], tmp_path: Path) -> None:
     """The server's certificate names 127.0.0.1 and localhost; reached at 127.0.0.2 it fails the name
     check, and `ssl_check_hostname=false` connects, the chain still checked against the CA."""
     port = free_port()
-    with tls_server(certs, tmp_path, port, "my-auth-token", "127.0.0.1", "127.0.0.2"):
-        base = f"rediss://:my-auth-token@127.0.0.2:{port}/0?ssl_ca_certs={certs['ca_crt']}"
+    with tls_server(certificates, tmp_path, port, "my-auth-token", "127.0.0.1", "127.0.0.2"):
+        base = f"rediss://:my-auth-token@127.0.0.2:{port}/0?ssl_ca_certs={certificates['ca_crt']}"
         with pytest.raises(StoreUnavailable, match="IP address mismatch"):
             asyncio.run(decide(base))
         assert asyncio.run(decide(base + "&ssl_check_hostname=false")).startswith("ek_")
-        other = (
-            f"rediss://:my-auth-token@127.0.0.2:{port}/0?ssl_ca_certs={certs['other-ca_crt']}&ssl_check_hostname=false"
-        )
+        other_ca = certificates["other-ca_crt"]
+        other = f"rediss://:my-auth-token@127.0.0.2:{port}/0?ssl_ca_certs={other_ca}&ssl_check_hostname=false"
         with pytest.raises(StoreUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             asyncio.run(decide(other))  # another CA: refused, name check or not
 
 
-def test_a_ca_file_may_hold_the_old_and_the_new_ca(certs: dict[str, Path], tmp_path: Path) -> None:
+def test_a_ca_file_may_hold_the_old_and_the_new_ca(certificates: dict[str, Path], tmp_path: Path) -> None:
     bundle = tmp_path / "server-ca.pem"
-    bundle.write_text(certs["other-ca_crt"].read_text() + certs["ca_crt"].read_text())
+    bundle.write_text(certificates["other-ca_crt"].read_text() + certificates["ca_crt"].read_text())
     port = free_port()
     (url,) = urls("memorystore.sh")
     local = url.replace(CA_FILE, str(bundle)).replace("10.0.0.3:6378", f"127.0.0.1:{port}")
     workdir = tmp_path / "server"
     workdir.mkdir()
-    with tls_server(certs, workdir, port, "my-auth-string"):
+    with tls_server(certificates, workdir, port, "my-auth-string"):
         assert asyncio.run(decide(local)).startswith("ek_")
     with pytest.raises(ValueError, match="cannot load the TLS files"):
         RedisBackend(url)  # the page's path does not exist here: refused where the store is built

@@ -1,7 +1,6 @@
 """guides/one-piece.md: each piece alone (idempotency, rate limits, the error handlers), the app's
 own handlers kept with `handlers=False`; every output block on the page is what the code answers."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,18 +9,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit, Idempotency, MemoryBackend, RedisBackend
-from tests.docs.support import load
-from tests.docs.test_api_keys_guide import Answer, check_http, fences
+from tests.docs.support import assert_response, fences, load
 
 PAGE = "guides/one-piece.md"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The snippets' REDIS_URL: memory://, or a real redis-server of the test's own."""
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis").url
-    monkeypatch.setenv("REDIS_URL", url)
-    yield url
 
 
 def snippet(name: str) -> dict[str, Any]:
@@ -42,12 +32,11 @@ def test_only_idempotency(store_url: str) -> None:
         assert (first.status_code, first.json()) == (201, {"id": "o_1", "amount": 5})
         assert (again.status_code, again.json(), again.headers["idempotent-replayed"]) == (201, first.json(), "true")
 
-        check_http(https[0], Answer.of(client.get("/nowhere")))
-        check_http(https[1], Answer.of(client.post("/orders", json={"amount": 6}, headers=key)))
-        check_http(https[2], Answer.of(client.get("/orders/o_9")))
-        check_http(
-            https[3],
-            Answer.of(client.post("/orders", content=b"{not json", headers={"content-type": "application/json"})),
+        assert_response(https[0], client.get("/nowhere"))
+        assert_response(https[1], client.post("/orders", json={"amount": 6}, headers=key))
+        assert_response(https[2], client.get("/orders/o_9"))
+        assert_response(
+            https[3], client.post("/orders", content=b"{not json", headers={"content-type": "application/json"})
         )
 
 
@@ -75,10 +64,10 @@ def test_only_rate_limits(store_url: str) -> None:
     with TestClient(loaded["app"]) as client:
         if store_url != "memory://":
             client.portal.call(loaded["store"].initialize)
-        check_http(https[5], Answer.of(client.post("/orders", json={"amount": "many"})))  # (counted too)
+        assert_response(https[5], client.post("/orders", json={"amount": "many"}))  # (counted too)
         created = client.post("/orders", json={"amount": 1})
         assert (created.status_code, created.json()) == (201, {"amount": 1})
-        check_http(https[4], Answer.of(client.post("/orders", json={"amount": 1})))
+        assert_response(https[4], client.post("/orders", json={"amount": 1}))
         responses = client.get("/openapi.json").json()["paths"]["/orders"]["post"]["responses"]
     assert sorted(responses) == ["201", "422", "429"]
     assert responses["422"]["content"]["application/json"]["schema"] == {
@@ -90,7 +79,7 @@ def test_only_rate_limits(store_url: str) -> None:
 def test_only_the_error_handlers() -> None:
     loaded = snippet("only_handlers.py")  # one_piece/only_handlers.py
     with TestClient(loaded["app"]) as client:
-        check_http(fences(PAGE, "http")[6], Answer.of(client.get("/orders/2")))
+        assert_response(fences(PAGE, "http")[6], client.get("/orders/2"))
         assert client.get("/orders/1").json() == {"id": 1}
         invalid = client.get("/orders/x")
         assert (invalid.status_code, invalid.headers["content-type"], invalid.json()["code"]) == (

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 
 import errorkit
 from errorkit import APIKeyAuth, MemoryBackend
-from tests.docs.support import load, page
-from tests.docs.test_errors_guide import blocks, check, one
+from tests.docs.support import check_exchange, commands, exchange, fences, load, page, same_json
 
 PAGE = "guides/openapi.md"
 START = "/campaigns/{campaign_id}/start"
@@ -31,8 +30,8 @@ def test_raises_on_routes_and_dependencies() -> None:
     doc = document(module["app"])
     responses = doc["paths"][START]["post"]["responses"]
     assert list(responses) == ["200", "400", "404", "409", "500"]
-    (shown,) = blocks(PAGE, "json")
-    assert json.loads(shown) == responses["409"]
+    (shown,) = fences(PAGE, "json")
+    same_json(json.loads(shown), responses["409"])
     codes = {
         status: list(r["content"]["application/json"]["examples"]) for status, r in responses.items() if status != "200"
     }
@@ -167,9 +166,22 @@ def test_starlette_schemas() -> None:
     assert doc["components"]["schemas"]["DeploymentIn"]["required"] == ["key", "model"]
     assert set(doc["components"]["schemas"]) == {"DeploymentIn", "Error"}
     with TestClient(module["app"]) as client:
-        check(one(PAGE, "POST /v2/deployments HTTP/1.1"), client)
+        check_exchange(exchange(PAGE, "POST /v2/deployments HTTP/1.1"), client)
         assert client.post("/v2/deployments", json={"key": "chat", "model": "m"}).json()["error"]["details"] == {
             "key": "chat"
         }
         created = client.post("/v2/deployments", json={"key": "search", "model": "m"})
         assert (created.status_code, created.json()) == (201, {"key": "search", "model": "m"})
+
+
+def test_the_openapi_extra_brings_pyyaml() -> None:
+    """The install line of the Starlette section: the `openapi` extra is PyYAML, which kit.schemas() reads
+    docstrings with."""
+    from pathlib import Path
+
+    assert commands("openapi/install.sh") == ['pip install "errorkit[openapi]"']
+    pyproject = (Path(__file__).parent.parent.parent / "pyproject.toml").read_text()
+    assert re.search(r'^openapi = \["pyyaml>=', pyproject, re.M)
+    import yaml  # what the extra installs, and the Starlette snippet's document needs
+
+    assert yaml.safe_load(load("openapi/starlette_app.py")["create"].__doc__)["summary"] == "Create a deployment"

@@ -25,19 +25,22 @@ from starlette.testclient import TestClient
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from errorkit import ErrorKit, FailurePolicy, Idempotency, RedisBackend
-from tests.docs.support import ROOT, commands, load, page
+from tests.docs.support import (
+    DOCS_SRC,
+    assert_lines,
+    assert_response,
+    commands,
+    fence_starting,
+    fences,
+    load,
+    register,
+    same_json,
+    section,
+)
 from tests.support.servers import free_port, uvicorn
 
-PAGE = page("guides/operating.md")
-HERE = str(ROOT / "docs_src/operating")
-
-
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", PAGE, re.S | re.M)
-
-
-def section(heading: str) -> str:
-    return PAGE.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+PAGE = "guides/operating.md"
+HERE = str(DOCS_SRC / "operating")
 
 
 def errorkit_lines(metrics: str) -> list[str]:
@@ -48,13 +51,13 @@ def errorkit_lines(metrics: str) -> list[str]:
 
 
 def test_the_metrics_after_five_requests_are_the_ones_shown() -> None:
-    shown = blocks("text")[0].splitlines()
+    shown = fences(PAGE, "text")[0]
     with uvicorn("metrics:app", env={"REDIS_URL": "memory://"}, options=["--app-dir", HERE]) as server:
         statuses = [httpx.get(f"{server.url}/search").status_code for _ in range(5)]
         scraped = httpx.get(f"{server.url}/metrics")
     assert statuses == [200, 200, 200, 429, 429]
     assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
-    assert errorkit_lines(scraped.text) == shown
+    assert_lines(shown, errorkit_lines(scraped.text))
 
 
 def test_several_workers_serve_the_sums(tmp_path: Path, redis_url: str) -> None:
@@ -101,7 +104,7 @@ def test_the_server_spans_carry_the_attributes_shown() -> None:
     attributes = [
         {k: v for k, v in s.attributes.items() if k.startswith("errorkit.") or k == "error.type"} for s in spans
     ]
-    assert attributes == json.loads(blocks("json")[0])
+    same_json(json.loads(fences(PAGE, "json")[0]), attributes)
     assert [s.status.status_code for s in spans] == [StatusCode.UNSET, StatusCode.UNSET, StatusCode.ERROR]
     assert [e.name for e in spans[2].events] == ["exception"]
     module["provider"].shutdown()  # (its console exporter prints the batch now, while the test runs)
@@ -129,12 +132,7 @@ def test_the_json_logging_set_up_prints_the_line_shown() -> None:
         logger.removeHandler(handler)
     assert response.status_code == 500 and "division" not in response.text
     line, own = handler.stream.getvalue().splitlines()
-    record = json.loads(line)
-    shown = json.loads(blocks("json")[1])
-    start, end = shown.pop("exception").split("…")
-    exception = record.pop("exception")
-    assert record == shown
-    assert exception.startswith(start) and exception.endswith(end)
+    same_json(json.loads(fences(PAGE, "json")[1]), json.loads(line))
     assert json.loads(own) == {
         "level": "WARNING",
         "logger": "myapp",
@@ -153,14 +151,8 @@ def test_a_shadow_limit_refuses_no_one_and_shows_in_the_headers() -> None:
     answers = [client.get("/search") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
-    (http,) = [b for b in blocks("http") if "200 OK" in b]
-    head, body = http.split("\n\n")
-    status, *headers = head.splitlines()
-    assert status == f"HTTP/1.1 {answers[3].status_code} {answers[3].reason_phrase}"
-    for header in headers:
-        name, value = header.split(": ", 1)
-        assert answers[3].headers[name] == value
-    assert answers[3].json() == json.loads(body)
+    # (the block shows the rate-limit headers the shadow limit sets: only those are compared)
+    assert_response(fence_starting(PAGE, "http", "HTTP/1.1 200 OK"), answers[3], all_headers=False)
 
 
 # -- failure policies -------------------------------------------------------------------------------
@@ -179,22 +171,14 @@ def test_the_failure_snippet_answers_and_logs_what_the_page_shows(
         ]
         unkeyed = client.post("/payments")
     assert unkeyed.status_code == 201  # no key: idempotency has nothing to guard, the limiter fails open
-    (http,) = [b for b in blocks("http") if "503" in b]
-    head, body = http.split("\n\n")
-    status, *headers = head.splitlines()
     for answer in answers:
-        assert status == f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}"
-        for header in headers:
-            name, value = header.split(": ", 1)
-            assert answer.headers[name] == value
-        assert answer.json() == json.loads(body)
+        assert_response(fence_starting(PAGE, "http", "HTTP/1.1 503 "), answer)
     assert module["closed"].failures == 3
 
     idempotency = [r for r in caplog.records if r.getMessage().startswith("idempotency:")]
     assert len(idempotency) == 1 and idempotency[0].levelname == "WARNING"  # one line per log_interval
-    (shown,) = [b for b in blocks("text") if b.startswith("idempotency:")]
-    pattern = re.escape(shown.strip().replace("10.0.0.5:6379", f"127.0.0.1:{port}")).replace("…", ".+")
-    assert re.fullmatch(pattern, idempotency[0].getMessage())
+    shown = fence_starting(PAGE, "text", "idempotency:").replace("10.0.0.5:6379", f"127.0.0.1:{port}")
+    assert_lines(shown, [idempotency[0].getMessage()])
     limiter = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rate limiting:")]
     assert len(limiter) == 1 and "failing open: requests pass uncounted, without rate-limit headers" in limiter[0]
 
@@ -204,7 +188,7 @@ def test_the_503_of_each_format_is_the_table_s(format: str) -> None:
     async def pay(request: Request) -> None:
         raise AssertionError("never run while Redis is away")
 
-    table = section("Failure policies")
+    table = section(PAGE, "## Failure policies")
     (row,) = re.findall(rf"^\| `{format}` \| `(.+)` \|$", table, re.M)
     app = Starlette(routes=[Route("/payments", pay, methods=["POST"])])
     ErrorKit(format=format).install(app, idempotency=Idempotency(RedisBackend(f"redis://127.0.0.1:{free_port()}/0")))
@@ -270,3 +254,77 @@ def test_the_two_uvicorn_command_lines_run() -> None:
                 for i in range(3)
             ]
         assert got == [200, 200, 429], line
+
+
+def test_the_install_lines() -> None:
+    from importlib.metadata import requires, version
+
+    assert commands("operating/install_metrics.sh") == ['pip install "errorkit[metrics]"']
+    assert any(r.startswith("prometheus-client") and 'extra == "metrics"' in r for r in requires("errorkit") or [])
+    assert commands("operating/install_tracing.sh") == [
+        "pip install opentelemetry-sdk opentelemetry-instrumentation-asgi"
+    ]
+    assert version("opentelemetry-sdk") and version("opentelemetry-instrumentation-asgi")
+
+
+def test_the_loggers_table(caplog: pytest.LogCaptureFixture) -> None:
+    """The loggers exist under the names the table gives; the quota line and its extra attributes are as shown."""
+    import errorkit._observe.observer
+    import errorkit._observe.prometheus
+    import errorkit._stages.auth
+    import errorkit._stages.idempotency
+    import errorkit._stages.quotas
+
+    table = section(PAGE, "## Logs")
+    names = re.findall(r"^\| `(errorkit[.\w]*)` \|", table, re.M)
+    assert names == [
+        "errorkit",
+        "errorkit.auth",
+        "errorkit.store",
+        "errorkit.idempotency",
+        "errorkit.quotas",
+        "errorkit.observer",
+        "errorkit.metrics",
+    ]
+    modules = [
+        errorkit._stages.auth,
+        errorkit._stages.idempotency,
+        errorkit._stages.quotas,
+        errorkit._observe.observer,
+        errorkit._observe.prometheus,
+    ]
+    assert [m.logger.name for m in modules] == [
+        "errorkit.auth",
+        "errorkit.idempotency",
+        "errorkit.quotas",
+        "errorkit.observer",
+        "errorkit.metrics",
+    ]
+
+    from fastapi import FastAPI
+
+    from errorkit import APIKeyAuth, MemoryBackend, Quotas
+
+    store, app = MemoryBackend(), FastAPI()
+
+    @app.post("/widgets", status_code=201)
+    async def create() -> dict[str, str]:
+        return {}
+
+    quotas = Quotas(store, limits={"widgets": {"free": 3}}, creates={"POST /widgets": "widgets"})
+    ErrorKit().install(app, auth=APIKeyAuth(store), quotas=quotas)
+    with caplog.at_level(logging.INFO, logger="errorkit.quotas"), TestClient(app) as client:
+        register(client, store, "ek_q.secret-of-quotas", "ws_1", plan="free")
+        assert [
+            client.post("/widgets", headers={"X-API-Key": "ek_q.secret-of-quotas"}).status_code for _ in range(4)
+        ] == [201, 201, 201, 402]
+    (record,) = [r for r in caplog.records if r.name == "errorkit.quotas"]
+    (shown,) = re.findall(r"\(INFO: `(.+?)`\)", table)
+    assert (record.levelname, record.getMessage()) == ("INFO", shown)
+    assert (record.quota_group, record.usage, record.limit, record.workspace_id, record.code) == (
+        "widgets",
+        3,
+        3,
+        "ws_1",
+        "quota_exceeded",
+    )  # type: ignore[attr-defined]

@@ -3,19 +3,17 @@
 import pytest
 from starlette.testclient import TestClient
 
-from tests.docs.support import load
-from tests.docs.test_rate_limits_guide import assert_response, http_blocks, register, store_env
+from tests.docs.support import assert_response, fences, load, register
+from tests.support.servers import Redis
 
 PAGE = "guides/quotas.md"
 FREE, PRO, OTHER = "ek_free.docs-secret-free", "ek_pro.docs-secret-pro", "ek_other.docs-secret-other"
 
-__all__ = ["store_env"]  # (the fixture: memory://, or a fresh redis-server)
 
-
-def test_the_first_example_holds_a_unit_per_widget(store_env: str) -> None:
+def test_the_first_example_holds_a_unit_per_widget(store_url: str) -> None:
     module = load("quotas/app.py")
     quotas = module["quotas"]
-    (block,) = http_blocks(PAGE)
+    (block,) = fences(PAGE, "http")
     free, pro = {"X-API-Key": FREE}, {"X-API-Key": PRO}
 
     with TestClient(module["app"]) as client:
@@ -55,7 +53,7 @@ def test_the_first_example_holds_a_unit_per_widget(store_env: str) -> None:
     assert final == {"ws_free": 3, "ws_pro": 5, "ws_other": 3}
 
 
-def test_holds_groups_and_repairs(store_env: str) -> None:
+def test_holds_groups_and_repairs(store_url: str) -> None:
     module = load("quotas/hold.py")
     quotas, agents = module["quotas"], module["agents"]
     assert quotas.group_of("agents") == quotas.group_of("agent_templates") == "Agents"
@@ -101,3 +99,63 @@ def test_an_exception_inside_a_hold_gives_the_unit_back() -> None:
         return seen
 
     assert asyncio.run(run()) == [1, 0, 1]
+
+
+def test_after_a_data_loss_a_new_key_makes_usage_read_0(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why usage must be set again after a loss: 503 until a key is registered, then counts from 0."""
+    monkeypatch.setenv("REDIS_URL", redis.url)
+    module = load("quotas/app.py")
+    free = {"X-API-Key": FREE}
+    with TestClient(module["app"]) as client:
+        register(client, module["store"], FREE, "ws_free", plan="free")
+        full = [client.post("/widgets", headers=free, json={"name": f"n{i}"}).status_code for i in range(4)]
+        client.portal.call(module["store"].redis.execute, "FLUSHALL")  # Redis lost errorkit's data
+        register(client, module["store"], PRO, "ws_pro", plan="pro")  # the key records are gone: FREE's too
+        register(client, module["store"], FREE, "ws_free", plan="free")
+        after = [client.post("/widgets", headers=free, json={"name": f"m{i}"}).status_code for i in range(4)]
+    assert full == [201, 201, 201, 402]
+    assert after == [201, 201, 201, 402]  # the plan's three again: the workspace's usage read as 0
+
+
+def test_a_group_without_a_count_is_a_503_while_the_redis_is_unmarked(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis.url)
+    module = load("quotas/app.py")
+    free = {"X-API-Key": FREE}
+    with TestClient(module["app"]) as client:
+        register(client, module["store"], FREE, "ws_free", plan="free")
+        assert client.post("/widgets", headers=free, json={"name": "a"}).status_code == 201
+        # the marker and the usage lost, the key record kept (restored from elsewhere, say)
+        client.portal.call(module["store"].redis.execute, "DEL", "errorkit:dataset")
+        for name in client.portal.call(module["store"].redis.execute, "KEYS", "errorkit:q*"):
+            client.portal.call(module["store"].redis.execute, "DEL", name)
+        lost = client.post("/widgets", headers=free, json={"name": "b"})
+        register(client, module["store"], PRO, "ws_pro", plan="pro")  # issuing any key marks the Redis again
+        again = client.post("/widgets", headers=free, json={"name": "c"})
+    assert (lost.status_code, lost.json()["error"]["code"]) == (503, "service_unavailable")
+    assert again.status_code == 201
+
+
+def test_the_envelope_api_plan_table_is_a_limits_table() -> None:
+    from fastapi import FastAPI
+
+    from errorkit import APIKeyAuth, ErrorKit, MemoryBackend, Quotas, catalogs
+    from errorkit.catalogs.envelope_api import PLAN_LIMITS
+
+    assert set(PLAN_LIMITS) == {"Deployments", "Agents", "Knowledge Bases + Memory Stores", "Webhooks"}
+    assert all(set(plans) == {"Developer", "Growth", "Enterprise"} for plans in PLAN_LIMITS.values())
+    store = MemoryBackend()
+    app = FastAPI()
+
+    @app.post("/deployments", status_code=201)
+    async def deploy() -> dict[str, str]:
+        return {}
+
+    quotas = Quotas(store, limits=PLAN_LIMITS, creates={"POST /deployments": "Deployments"})
+    ErrorKit(catalog=catalogs.ENVELOPE_API).install(app, auth=APIKeyAuth(store), quotas=quotas)
+    with TestClient(app) as client:
+        register(client, store, FREE, "ws_1", plan="Developer")
+        answers = [client.post("/deployments", headers={"X-API-Key": FREE}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 402]
+    assert answers[3].json()["error"]["code"] == "quota_exceeded"

@@ -1,16 +1,9 @@
-"""guides/rate-limits.md: its snippets run as shown, and the responses it shows are the real ones.
-
-Also home of `http_blocks` and `assert_response`, which the other traffic guides' tests use to
-compare a page's ```http blocks with real responses.
-"""
+"""guides/rate-limits.md: its snippets run as shown, and the responses it shows are the real ones."""
 
 import asyncio
-import http
-import json
 import math
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,82 +12,18 @@ from starlette.testclient import TestClient
 
 import errorkit
 from errorkit import ConfigurationError, ErrorKit, Limit, MemoryBackend, RateLimiter, register_api_key
-from tests.docs.support import load, page
+from tests.docs.support import assert_response, fences, load, load_in_memory, page, register
 from tests.support.servers import redis_server
 
 PAGE = "guides/rate-limits.md"
-ELIDED = "…"
 KEY_A, KEY_B = "ek_docsa.docs-secret-a", "ek_docsb.docs-secret-b"
 
-# -- comparing a page's ```http blocks with real responses -------------------------------------------------
 
-
-def http_blocks(name: str) -> list[str]:
-    """The ```http blocks of a page, in order."""
-    return re.findall(r"^```http\n(.*?)^```$", page(name), re.S | re.M)
-
-
-def _matches(written: Any, real: Any) -> bool:
-    """`written` (from a page) says `real`: equal, with "…" standing for any value, or ending a prefix."""
-    if isinstance(written, str) and written.endswith(ELIDED) and isinstance(real, str | int):
-        return str(real).startswith(written[: -len(ELIDED)])
-    if isinstance(written, dict) and isinstance(real, dict):
-        return written.keys() == real.keys() and all(_matches(written[k], real[k]) for k in written)
-    if isinstance(written, list) and isinstance(real, list):
-        return len(written) == len(real) and all(_matches(w, r) for w, r in zip(written, real, strict=True))
-    return type(written) is type(real) and written == real
-
-
-def assert_response(block: str, response: httpx.Response) -> None:
-    """The response is the block: its status line, exactly its headers (all but content-length,
-    values compared with "…" elided), and its body (JSON compared as data, else as text)."""
-    head, _, body = block.partition("\n\n")
-    status_line, *header_lines = head.splitlines()
-    code = response.status_code
-    assert status_line == f"HTTP/1.1 {code} {http.HTTPStatus(code).phrase}", (status_line, response.text)
-
-    written = {}
-    for line in header_lines:
-        name, _, value = line.partition(": ")
-        assert name == name.lower() and name not in written, line
-        written[name] = value
-    real = {name: value for name, value in response.headers.items() if name != "content-length"}
-    assert sorted(written) == sorted(real), (sorted(written), real)
-    for name, value in written.items():
-        assert _matches(value, real[name]), (name, value, real[name])
-
-    body = body.rstrip("\n")
-    if response.headers.get("content-type") == "application/json" and body:
-        assert _matches(json.loads(body), response.json()), (body, response.text)
-    else:
-        assert body == response.text, (body, response.text)
-
-
-# -- the snippets, on each store ---------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """REDIS_URL as a reader sets it, for `backend_from_env()` in the snippets: memory://, or a fresh redis-server."""
-    if request.param == "memory":
-        monkeypatch.setenv("REDIS_URL", "memory://")
-        yield "memory"
-        return
-    with redis_server() as redis:
-        monkeypatch.setenv("REDIS_URL", redis.url)
-        yield "redis"
-
-
-def register(client: TestClient, store: object, key: str, workspace_id: str, plan: str | None = None) -> None:
-    """Register an API key in the snippet's store, as `errorkit keys issue` would."""
-    client.portal.call(lambda: register_api_key(store, key, workspace_id=workspace_id, plan=plan))  # type: ignore[arg-type, union-attr]
-
-
-def test_the_first_example_counts_per_workspace_and_per_route(store_env: str) -> None:
+def test_the_first_example_counts_per_workspace_and_per_route(store_url: str) -> None:
     module = load("rate_limits/app.py")
-    assert isinstance(module["store"], errorkit.RedisBackend if store_env == "redis" else MemoryBackend)
+    assert isinstance(module["store"], MemoryBackend if store_url == "memory://" else errorkit.RedisBackend)
     key_a, key_b = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
-    blocks = http_blocks(PAGE)
+    blocks = fences(PAGE, "http")
     assert len(blocks) == 2
 
     with TestClient(module["app"]) as client:
@@ -133,7 +62,7 @@ def test_the_first_example_counts_per_workspace_and_per_route(store_env: str) ->
 
 def test_anonymous_requests_are_counted_by_client_address() -> None:
     """Requests without a key are answered 401, and counted by address: the 11th in a second is a 429."""
-    module = load_memory("rate_limits/app.py")
+    module = load_in_memory("rate_limits/app.py")
     with TestClient(module["app"]) as client, TestClient(module["app"], client=("203.0.113.9", 4000)) as other:
         anonymous = [client.get("/campaigns") for _ in range(11)]
         elsewhere = other.get("/campaigns")
@@ -142,23 +71,9 @@ def test_anonymous_requests_are_counted_by_client_address() -> None:
     assert (elsewhere.status_code, elsewhere.headers["x-ratelimit-remaining"]) == (401, "9")
 
 
-def load_memory(name: str) -> dict[str, Any]:
-    import os
-
-    previous = os.environ.get("REDIS_URL")
-    os.environ["REDIS_URL"] = "memory://"
-    try:
-        return load(name)
-    finally:
-        if previous is None:
-            del os.environ["REDIS_URL"]
-        else:
-            os.environ["REDIS_URL"] = previous
-
-
 def test_limits_are_parsed_as_the_page_prints_them(capsys: pytest.CaptureFixture[str]) -> None:
     module = load("rate_limits/limits.py")
-    (text,) = re.findall(r"^```text\n(.*?)^```$", page(PAGE), re.S | re.M)
+    (text,) = fences(PAGE, "text")
     assert capsys.readouterr().out == text
     assert module["parsed"] == (Limit(5, 60), Limit(100, 3600))
     assert module["hourly"] == Limit.parse("100/hour")[0] and module["hourly"].name == "100-per-3600s"
@@ -187,7 +102,7 @@ def test_mistakes_in_limits_fail_where_they_are_written() -> None:
         errorkit.limit("5/minute", cost=6)
 
 
-def test_the_starlette_form_counts_like_the_fastapi_one(store_env: str) -> None:
+def test_the_starlette_form_counts_like_the_fastapi_one(store_url: str) -> None:
     module = load("rate_limits/starlette_app.py")
     key = {"X-API-Key": KEY_A}
     with TestClient(module["app"]) as client:
@@ -254,7 +169,7 @@ def _endpoint() -> Any:
     return endpoint
 
 
-def test_the_central_form(store_env: str) -> None:
+def test_the_central_form(store_url: str) -> None:
     module = load("rate_limits/central.py")
     limiter = module["limiter"]
     assert sorted(limiter.routes) == ["/internal/status", "POST /campaigns/{campaign_id}/start"]
@@ -270,7 +185,7 @@ def test_the_central_form(store_env: str) -> None:
     assert all("x-ratelimit-limit" not in r.headers for r in statuses)
 
 
-def test_plans_give_each_workspace_its_limits(store_env: str) -> None:
+def test_plans_give_each_workspace_its_limits(store_url: str) -> None:
     module = load("rate_limits/plans.py")
     plans = {"free": "ek_free.secret-free-1", "pro": "ek_pro.secret-pro-1", "other": "ek_other.secret-other-1"}
     with TestClient(module["app"]) as client:
@@ -285,7 +200,7 @@ def test_plans_give_each_workspace_its_limits(store_env: str) -> None:
     assert module["limiter"].plans.ttl == 60
 
 
-def test_weights_fixed_windows_and_draft_headers(store_env: str) -> None:
+def test_weights_fixed_windows_and_draft_headers(store_url: str) -> None:
     module = load("rate_limits/options.py")
     key = {"X-API-Key": KEY_A}
     if time.time() % 60 > 58:  # (all in one calendar minute)
@@ -364,3 +279,99 @@ def test_on_redis_each_decision_is_one_script_reading_redis_time() -> None:
     in_scripts = [line.split("] ", 1)[1] for line in out.splitlines() if "[0 lua]" in line]
     assert in_scripts[0::3] == ['"TIME"'] * 3, in_scripts
     assert all(re.fullmatch(f'"SET" {re.escape(bucket)} "\\d+" "PX" "\\d+"', line) for line in in_scripts[2::3])
+
+
+def test_exempting_a_route(store_url: str) -> None:
+    module = load("rate_limits/exempt.py")
+    with TestClient(module["app"]) as client:
+        status = [client.get("/status") for _ in range(12)]
+        health = [client.get("/health") for _ in range(12)]
+        hooks = [client.post(f"/webhooks/{name}") for name in ("stripe", "github") * 6]
+        reports = [client.post("/status") for _ in range(11)]
+    for answers in (status, health, hooks):  # 12 in a second, past 10/second: none counted, no headers
+        assert [r.status_code for r in answers] == [200] * 12
+        assert all("x-ratelimit-limit" not in r.headers for r in answers)
+    assert [r.status_code for r in reports] == [200] * 10 + [429]  # POST /status is limited
+
+
+def test_an_exempt_route_with_a_limit_of_its_own_stops_the_start_up() -> None:
+    from fastapi import FastAPI
+
+    for options in ({"routes": {"GET /x": None}}, {"exempt": ["/x"]}):
+        app = FastAPI()
+
+        @app.get("/x")
+        @errorkit.limit("5/minute")
+        async def x() -> dict[str, str]:
+            return {}
+
+        ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend(), **options))
+        with pytest.raises(ConfigurationError), TestClient(app):
+            pass
+
+
+def test_limiting_by_client_address(store_url: str) -> None:
+    module = load("rate_limits/by_address.py")
+    assert module["client_address"]({"client": ("203.0.113.9", 1), "headers": []}, None) == "ip:203.0.113.9"
+    behind = {"client": ("10.0.0.2", 1), "headers": [(b"x-forwarded-for", b"198.51.100.7, 10.0.0.3")]}
+    assert module["client_address"](behind, None) == "ip:198.51.100.7"  # the load balancers' header believed
+    with (
+        TestClient(module["app"], client=("203.0.113.9", 4000)) as client,
+        TestClient(module["app"], client=("203.0.113.10", 4000)) as other,
+    ):
+        register(client, module["store"], KEY_A, "ws_1")
+        register(client, module["store"], KEY_B, "ws_1")
+        first = client.get("/search", headers={"X-API-Key": KEY_A})
+        second = client.get("/search", headers={"X-API-Key": KEY_B})  # another key, the same address
+        refused = client.get("/search", headers={"X-API-Key": "ek_nope.not-a-key"})
+        after = client.get("/search", headers={"X-API-Key": KEY_A})
+        elsewhere = other.get("/search", headers={"X-API-Key": KEY_A})  # the same key, another address
+    assert [r.headers["x-ratelimit-remaining"] for r in (first, second, refused, after)] == ["59", "58", "57", "56"]
+    assert refused.status_code == 401
+    assert (elsewhere.status_code, elsewhere.headers["x-ratelimit-remaining"]) == (200, "59")
+
+    # without auth=, a RateLimiter alone counts each client address
+    app = load_in_memory("rate_limits/from_slowapi.py")["app"]
+    with TestClient(app, client=("203.0.113.9", 1)) as a, TestClient(app, client=("203.0.113.10", 1)) as b:
+        assert [a.get("/items").headers["x-ratelimit-remaining"] for _ in range(2)] == ["99", "98"]
+        assert b.get("/items").headers["x-ratelimit-remaining"] == "99"
+
+
+def test_coming_from_slowapi(store_url: str) -> None:
+    module = load("rate_limits/from_slowapi.py")
+    with TestClient(module["app"]) as client:
+        searches = [client.get("/search", params={"q": "x"}) for _ in range(6)]
+        items = client.get("/items")
+    assert [r.status_code for r in searches] == [200] * 5 + [429]  # @errorkit.limit, no request parameter
+    assert searches[0].json() == {"q": "x", "results": []}
+    assert searches[5].json()["code"] == "rate_limit_exceeded"  # the kit's 429 (the detail format here)
+    assert searches[5].headers["x-ratelimit-limit"] == "5"
+    assert (items.headers["x-ratelimit-limit"], items.headers["x-ratelimit-remaining"]) == ("100", "99")
+    # the limits slowapi writes are read alike; GCRA or a fixed window, no moving window
+    assert list(Limit.parse("5/minute; 100 per 2 hours")) == [Limit(5, 60), Limit(100, 7200)]
+    assert isinstance(RateLimiter(MemoryBackend(), algorithm="fixed"), RateLimiter)
+    with pytest.raises(ValueError, match="algorithm must be one of \\['fixed', 'gcra'\\]"):
+        RateLimiter(MemoryBackend(), algorithm="moving-window")
+
+
+def test_websockets_are_not_counted() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hi")
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend(), limits="1/minute"))
+    with TestClient(app) as client:
+        for _ in range(3):
+            with client.websocket_connect("/ws") as socket:
+                assert socket.receive_text() == "hi"
+    # nor can routes= name one: it is no route to the limiter
+    app = Starlette(routes=[WebSocketRoute("/ws", echo)])
+    ErrorKit().install(app, rate_limit=RateLimiter(MemoryBackend(), routes={"/ws": "1/minute"}))
+    with pytest.raises(ConfigurationError, match="'/ws' names no route of the app"), TestClient(app):
+        pass

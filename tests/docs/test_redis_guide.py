@@ -2,14 +2,11 @@
 real redis-server and print what the page shows, and its app starts, or refuses to, as written."""
 
 import asyncio
+import dataclasses
 import gc
-import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,40 +14,29 @@ import pytest
 from starlette.testclient import TestClient
 
 import errorkit
-from errorkit import ConfigurationError, RedisBackend, issue_api_key
+from errorkit import ConfigurationError, RedisBackend, Timeouts, issue_api_key
 from errorkit._stores.redis.connection import Redis as RedisClient
 from errorkit._stores.redis.urls import parse_url
-from tests.docs.support import ROOT, commands, load, page
-from tests.support.servers import free_port, make_certificates, redis_process, redis_server, uvicorn
+from tests.docs.support import (
+    DOCS_SRC,
+    assert_response,
+    commands,
+    fence_starting,
+    fences,
+    load,
+    page,
+    run,
+    section,
+)
+from tests.support.servers import free_port, redis_process, redis_server, uvicorn
 
-PAGE = page("guides/redis.md")
+PAGE = "guides/redis.md"
 SHOWN = "redis://127.0.0.1:6379/0"  # the URL the page's outputs name
-
-
-def texts() -> list[str]:
-    return re.findall(r"^```text\n(.*?)^```$", PAGE, re.S | re.M)
 
 
 def shown(start: str) -> str:
     """The one `text` block of the page that starts with `start`."""
-    (block,) = [b for b in texts() if b.startswith(start)]
-    return block
-
-
-def errorkit_cli(*args: str, url: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    if url is not None:
-        env["REDIS_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "errorkit", *args], capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def run(command: str, url: str) -> subprocess.CompletedProcess[str]:
-    """A command of the page (`errorkit ...`) as written, the Redis of the test in REDIS_URL."""
-    words = command.split()
-    assert words[0] == "errorkit"
-    return errorkit_cli(*words[1:], url=url)
+    return fence_starting(PAGE, "text", start)
 
 
 # -- URLs ---------------------------------------------------------------------------------------
@@ -90,24 +76,22 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def certificates() -> Iterator[Path]:
-    """The page's /etc/redis/ca.pem, client.crt and client.key, made for real in a folder of their own."""
-    with tempfile.TemporaryDirectory() as tmp:
-        made = make_certificates(Path(tmp))
-        shutil.copy(made["ca_crt"], Path(tmp) / "ca.pem")
-        yield Path(tmp)
+def etc_redis(certificates: dict[str, Path]) -> Path:
+    """The page's /etc/redis/: its ca.pem, client.crt and client.key, made for real in a folder of their own."""
+    folder = certificates["ca_crt"].parent
+    shutil.copy(certificates["ca_crt"], folder / "ca.pem")
+    return folder
 
 
-def test_every_url_of_the_table_parses_to_what_the_page_says(certificates: Path) -> None:
-    section = PAGE.split("\n## Redis URLs\n", 1)[1].split("\n## ", 1)[0]
-    urls = re.findall(r"^\| `([^`]+)` \|", section, re.M)
+def test_every_url_of_the_table_parses_to_what_the_page_says(etc_redis: Path) -> None:
+    urls = re.findall(r"^\| `([^`]+)` \|", section(PAGE, "## Redis URLs"), re.M)
     assert urls == list(EXPECTED)
     for url, (topology, addresses, username, password, db, tls, service, sentinel_password) in EXPECTED.items():
-        parsed = parse_url(url.replace("/etc/redis/", f"{certificates}/"))
+        parsed = parse_url(url.replace("/etc/redis/", f"{etc_redis}/"))
         files = None
         if parsed.tls is not None:
             files = tuple(
-                None if f is None else f.replace(f"{certificates}/", "/etc/redis/")
+                None if f is None else f.replace(f"{etc_redis}/", "/etc/redis/")
                 for f in (parsed.tls.ca_certs, parsed.tls.certfile, parsed.tls.keyfile)
             )
             files = (*files, parsed.tls.cert_reqs, parsed.tls.check_hostname)
@@ -121,7 +105,7 @@ def test_every_url_of_the_table_parses_to_what_the_page_says(certificates: Path)
             parsed.service_name,
             parsed.sentinel_password,
         ) == (topology, addresses, username, password, db, tls, service, sentinel_password), url
-        RedisBackend(url.replace("/etc/redis/", f"{certificates}/"))  # (a store is built from it, connecting lazily)
+        RedisBackend(url.replace("/etc/redis/", f"{etc_redis}/"))  # (a store is built from it, connecting lazily)
     assert parse_url("unix:///run/redis/redis.sock?db=0&password=s3cret").unix_path == "/run/redis/redis.sock"
 
 
@@ -193,6 +177,19 @@ def test_the_store_options_snippet_sets_the_deadline_and_the_prefix(redis_url: s
 
     assert asyncio.run(keys_written())[0].startswith(b"billing:apikey:{")
 
+    patient = load("redis/backend.py")["patient"]
+    assert patient.timeouts == Timeouts(command=0.2, connect=2.0, dead_after=3.0, backoff=0.1, backoff_cap=5.0)
+    assert patient.prefix == "billing"
+
+
+def test_the_timeouts_table_is_the_class() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| `([0-9.]+)` \| .+ \|$", section(PAGE, "## The store's options"), re.M)
+    timeouts = dict(rows[rows.index(("command", "0.05")) :])
+    assert timeouts == {f.name: repr(f.default) for f in dataclasses.fields(Timeouts)}
+    assert RedisBackend(timeout=0.2).timeouts == Timeouts(command=0.2)  # a number: the command deadline alone
+    with pytest.raises(TypeError, match="errorkit does not run on redis-py"):
+        RedisBackend(connection=object())  # type: ignore[arg-type]
+
 
 # -- the Redis it needs, and the store command ------------------------------------------------------
 
@@ -215,8 +212,8 @@ def test_the_redis_server_command_persists_and_never_evicts(tmp_path: Path) -> N
             return reply
 
         assert asyncio.run(config()) == [b"appendonly", b"yes", b"maxmemory-policy", b"noeviction"]
-        done = errorkit_cli("store", "init", "--url", url, url=None)
-        assert done.returncode == 0 and "maxmemory-policy" not in done.stderr
+        done = run(f"errorkit store init --url {url}", {"REDIS_URL": None})
+        assert done.status == 0 and "maxmemory-policy" not in done.err
 
     with redis_server() as redis:  # an evicting Redis: the warning the page shows
         subprocess.run(
@@ -224,36 +221,37 @@ def test_the_redis_server_command_persists_and_never_evicts(tmp_path: Path) -> N
             check=True,
             capture_output=True,
         )
-        done = errorkit_cli("store", "init", "--url", redis.url, url=None)
-        assert done.returncode == 0
-        warning = shown("<RedisBackend").replace(SHOWN, redis.url)
-        assert done.stderr.splitlines()[-1] + "\n" == warning
+        done = run(f"errorkit store init --url {redis.url}", {"REDIS_URL": None})
+        assert done.status == 0
+        warning = shown(f"{SHOWN} (prefix 'errorkit') runs with").replace(SHOWN, redis.url)
+        assert done.err.splitlines()[-1] + "\n" == warning
 
 
 def test_store_init_and_check_print_what_the_page_shows() -> None:
     lines = commands("redis/store.sh")
     assert lines == [f"export REDIS_URL={SHOWN}", "errorkit store init", "errorkit store check"]
-    expected = texts()[0].replace(SHOWN, "{url}")
+    expected = fences(PAGE, "text")[0].replace(SHOWN, "{url}")
     with redis_server() as redis:
-        before = run("errorkit store check", redis.url)
-        init, check = run(lines[1], redis.url), run(lines[2], redis.url)
-        again = run(lines[1], redis.url)
-        assert (init.returncode, check.returncode) == (0, 0)
-        assert init.stdout + check.stdout == expected.format(url=redis.url)
-        assert again.stdout == f"{redis.url} (prefix 'errorkit') was initialized already: no dataset marker written\n"
-        assert (before.returncode, before.stdout) == (1, "")
-        assert before.stderr == shown("errorkit store check:").replace(SHOWN, redis.url)
+        env = {"REDIS_URL": redis.url}
+        before = run("errorkit store check", env)
+        init, check = run(lines[1], env), run(lines[2], env)
+        again = run(lines[1], env)
+        assert (init.status, check.status) == (0, 0)
+        assert init.out + check.out == expected.format(url=redis.url)
+        assert again.out == f"{redis.url} (prefix 'errorkit') was initialized already: no dataset marker written\n"
+        assert (before.status, before.out) == (1, "")
+        assert before.err == shown("errorkit store check:").replace(SHOWN, redis.url)
 
         flushed = subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"], capture_output=True, text=True)
         assert flushed.stdout == "OK\n"
-        assert run("errorkit store check", redis.url).returncode == 1
+        assert run("errorkit store check", env).status == 1
 
     unreachable = f"redis://127.0.0.1:{free_port()}/0"
-    assert run("errorkit store init", unreachable).returncode == 3
-    assert errorkit_cli("store", "check", url=None).returncode == 2  # no URL at all
-    assert errorkit_cli("store", "check", "--url", "redsi://x", url=None).returncode == 2
-    memory = errorkit_cli("store", "init", url="memory://")
-    assert (memory.returncode, memory.stdout) == (
+    assert run("errorkit store init", {"REDIS_URL": unreachable}).status == 3
+    assert run("errorkit store check", {"REDIS_URL": None}).status == 2  # no URL at all
+    assert run("errorkit store check --url redsi://x", {"REDIS_URL": None}).status == 2
+    memory = run("errorkit store init", {"REDIS_URL": "memory://"})
+    assert (memory.status, memory.out) == (
         0,
         "memory:// is each process's own memory: nothing to init from here\n",
     )
@@ -266,45 +264,25 @@ def test_the_app_refuses_to_start_without_a_reachable_marked_redis() -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     for condition, first in (("unreachable", "ERROR:    StoreUnavailable"), ("not marked", "ERROR:    StoreDataLost")):
+        serve = f"uvicorn app:app --app-dir {DOCS_SRC / 'redis'} --port {free_port()}"
         if condition == "unreachable":
-            process = subprocess.run(
-                [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", "docs_src/redis", "--port", str(free_port())],
-                cwd=ROOT, capture_output=True, text=True, env={**os.environ, "REDIS_URL": url}, timeout=60,
-            )  # fmt: skip
-            status, log = process.returncode, process.stdout + process.stderr
+            process = run(serve, {"REDIS_URL": url})
             expected = shown(first).replace(SHOWN, url)
         else:
             with redis_server() as redis:
-                process = subprocess.run(
-                    [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", "docs_src/redis", "--port", str(free_port())],
-                    cwd=ROOT, capture_output=True, text=True, env={**os.environ, "REDIS_URL": redis.url}, timeout=60,
-                )  # fmt: skip
-            status, log = process.returncode, process.stdout + process.stderr
+                process = run(serve, {"REDIS_URL": redis.url})
             expected = shown(first).replace(SHOWN, redis.url)
-        assert status == 3, log
+        log = process.out + process.err
+        assert process.status == 3, log
         assert [line for line in log.splitlines() if line.startswith("ERROR:")] == expected.splitlines()
 
 
 def test_a_marked_redis_serves_and_a_flushed_one_answers_503() -> None:
     with redis_server() as redis:
-        env = {**os.environ, "REDIS_URL": redis.url}
-        used = subprocess.run(
-            [sys.executable, "-m", "errorkit", "keys", "issue", "--workspace", "ws_1"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        unused = subprocess.run(
-            [sys.executable, "-m", "errorkit", "keys", "issue", "--workspace", "ws_1"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        with uvicorn(
-            "app:app", env={"REDIS_URL": redis.url}, options=["--app-dir", str(ROOT / "docs_src/redis")]
-        ) as server:
+        issued = [run("errorkit keys issue --workspace ws_1", {"REDIS_URL": redis.url}) for _ in range(2)]
+        assert [ran.status for ran in issued] == [0, 0]
+        used, unused = (ran.out.strip() for ran in issued)
+        with uvicorn("app:app", env={"REDIS_URL": redis.url}, options=["--app-dir", str(DOCS_SRC / "redis")]) as server:
             assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}  # public: no key
             assert httpx.post(f"{server.url}/orders", headers={"X-API-Key": used}).status_code == 201
             subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"], check=True, capture_output=True)
@@ -312,14 +290,8 @@ def test_a_marked_redis_serves_and_a_flushed_one_answers_503() -> None:
             verified = httpx.post(f"{server.url}/orders", headers={"X-API-Key": used})
             log = server.output(wait_for="authentication: store")
 
-    http = re.search(r"^```http\n(.*?)^```$", PAGE, re.S | re.M).group(1)  # type: ignore[union-attr]
-    head, body = http.split("\n\n")
-    status_line, *headers = head.splitlines()
-    assert status_line == f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}"
-    for header in headers:
-        name, value = header.split(": ", 1)
-        assert answer.headers[name] == value, header
-    assert answer.json() == __import__("json").loads(body)
+    (block,) = fences(PAGE, "http")
+    assert_response(block, answer)
     assert verified.status_code == 201  # auth fails open: a key this process verified in the last 60 s still passes
     line = shown("authentication: store").replace(SHOWN, redis.url)
     assert line in log
@@ -333,4 +305,25 @@ def test_freezing_the_collector_at_the_end_of_start_up() -> None:
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
-    assert '--8<-- "redis/gc_freeze.py"' in PAGE and '--8<-- "redis/app.py"' in PAGE
+    assert '--8<-- "redis/gc_freeze.py"' in page(PAGE) and '--8<-- "redis/app.py"' in page(PAGE)
+
+
+def test_the_command_line_takes_the_apps_prefix() -> None:
+    with redis_server() as redis:
+        env = {"REDIS_URL": redis.url}
+        issued = run("errorkit keys issue --workspace ws_1 --prefix billing", env)
+        checked = run("errorkit store check --prefix billing", env)
+        elsewhere = run("errorkit store check", env)  # the default prefix: errorkit's keys are not there
+        found = subprocess.run(
+            ["redis-cli", "-p", str(redis.port), "KEYS", "*"], check=True, capture_output=True, text=True
+        ).stdout.split()
+    assert (issued.status, checked.status, elsewhere.status) == (0, 0, 1)
+    assert sorted(found) == sorted(
+        [
+            "billing:apikey:{" + re.findall(r"issued (ek_\w+)", issued.err)[0] + "}",
+            "billing:workspace-keys:{ws_1}",
+            "billing:check",
+            "billing:dataset",
+            "errorkit:check",
+        ]
+    )  # (the checks write a short-lived key)

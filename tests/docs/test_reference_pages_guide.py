@@ -4,11 +4,8 @@ routes marked), the `errorkit docs` commands it shows, and the output blocks it 
 Snippets: reference_pages/app.py (loaded, and imported by the commands), reference_pages/docs.sh (run).
 """
 
-import json
-import os
 import re
 import shutil
-import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,10 +14,9 @@ from starlette.testclient import TestClient
 
 from errorkit import catalogs
 from errorkit._app.cli import reference_of
-from tests.docs.support import DOCS, ROOT, commands, load, page, snippet_path
+from tests.docs.support import DOCS, check_exchange, commands, exchange, fences, load_in_memory, shell, snippet_path
 
 GUIDE = "guides/reference-pages.md"
-BIN = ROOT / ".venv" / "bin"
 APP_CODES = [
     "invalid_json", "expired_api_key", "invalid_api_key", "unauthorized", "workspace_disabled", "not_found",
     "widget_not_found", "method_not_allowed", "validation_error", "rate_limit_exceeded", "internal_error",
@@ -29,13 +25,8 @@ APP_CODES = [
 STATUSES = [400, 401, 401, 401, 403, 404, 404, 405, 422, 429, 500, 503]
 
 
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", page(GUIDE), flags=re.S | re.M)
-
-
 def example() -> dict[str, Any]:
-    os.environ.setdefault("REDIS_URL", "memory://")
-    return load("reference_pages/app.py")
+    return load_in_memory("reference_pages/app.py")
 
 
 def client(app: Any) -> TestClient:
@@ -92,39 +83,31 @@ def test_the_example_page_lists_what_the_app_answers_by_status_with_its_routes()
 def test_the_pages_text_blocks_are_the_apps_markdown() -> None:
     g = example()
     markdown = g["kit"].reference(app=g["app"]).markdown()
-    table, section = blocks("text")
+    table, summary, section = fences(GUIDE, "text")
     assert markdown.startswith("# Widgets API errors\n")
     assert "## Quick reference\n\n" + table + "\n## 400 Bad Request\n" in markdown
     assert section in markdown and section.startswith('### <a id="widget_not_found"></a>')
+    # what the page does not list, said under its introduction as the guide shows it
+    intro = "Send your API key in the X-API-Key header. Every error body is application/problem+json.\n\n"
+    assert intro + summary in markdown
+    assert "HTTPException" in summary and "a code of the catalog no route declares is not listed" in summary
 
 
 def test_the_404_of_an_unknown_code_is_as_shown() -> None:
-    (shown,) = blocks("http")
-    request, status_line = [*shown.split("\n\n", 1)[0].splitlines(), ""][:2]
-    assert request == "GET /errors/nope HTTP/1.1" and status_line == ""
-    head, body = shown.split("\n\n", 1)[1].split("\n\n", 1)
-    status, *headers = head.splitlines()
-    answer = client(example()["app"]).get("/errors/nope")
-    assert status == "HTTP/1.1 404 Not Found" and answer.status_code == 404
-    for line in headers:
-        name, value = line.split(": ", 1)
-        assert value == "…" or answer.headers[name] == value, name
-    assert "x-request-id" in [line.split(":")[0] for line in headers]
-    expected = json.loads(body)
-    assert expected["request_id"] == "…"
-    assert answer.json() == {**expected, "request_id": answer.headers["x-request-id"]}
+    (shown,) = fences(GUIDE, "http")
+    assert shown == exchange(GUIDE, "GET /errors/nope HTTP/1.1")
+    # (the block shows the 404's content-type and request id: only those headers are compared)
+    check_exchange(shown, client(example()["app"]), all_headers=False)
 
 
 def test_the_commands_run_and_write_the_pages_shown(tmp_path: Path) -> None:
     shutil.copy(snippet_path("reference_pages/app.py"), tmp_path / "app.py")
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "REDIS_URL": "memory://", "PYTHONWARNINGS": "ignore"}
-    env.pop("PYTHONPATH", None)
-    outputs = []
-    for command in commands("reference_pages/docs.sh"):
+    lines = commands("reference_pages/docs.sh")
+    for command in lines:
         assert re.match(r"(errorkit|python -m errorkit) docs ", command), command
-        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert (done.returncode, done.stderr) == (0, ""), command
-        outputs.append(done.stdout)
+    ran = shell(lines, {"REDIS_URL": "memory://", "PYTHONWARNINGS": "ignore"}, cwd=tmp_path)
+    assert [(r.status, r.err) for r in ran] == [(0, "")] * len(lines), ran
+    outputs = [r.out for r in ran]
 
     assert (tmp_path / "errors.md").read_text() == reference_of("envelope_api").markdown()
     assert (tmp_path / "errors.md").read_text() == (DOCS / "reference" / "envelope_api.md").read_text()
@@ -139,5 +122,5 @@ def test_the_commands_run_and_write_the_pages_shown(tmp_path: Path) -> None:
 
     assert (tmp_path / "app-errors.html").read_text() == client(app).get("/errors/").text
     assert outputs[-1] == kit.reference(app=app).markdown()
-    table, section = blocks("text")
-    assert table in outputs[-1] and section in outputs[-1]
+    table, summary, section = fences(GUIDE, "text")
+    assert table in outputs[-1] and summary in outputs[-1] and section in outputs[-1]

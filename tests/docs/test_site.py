@@ -11,22 +11,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent.parent
-DOCS = ROOT / "docs"
-DOCS_SRC = ROOT / "docs_src"
+from tests.docs.support import DOCS, DOCS_SRC, ROOT, all_fences
+
 PAGES = sorted(DOCS.rglob("*.md"))
 SNIPPETS = sorted(p for p in DOCS_SRC.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 #: Languages whose fences must include a `docs_src/` file: the code a reader copies and runs.
 CODE = {"python", "py", "bash", "sh", "shell", "console", "yaml", "yml", "toml", "ini", "dockerfile", "dotenv"}
-FENCE = re.compile(
-    r"^(?P<indent> *)(?P<fence>```+|~~~+) *(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence) *$", re.S | re.M
-)
 INCLUDE = re.compile(r'^\s*--8<-- "(?P<path>[^"]+?)(?::[\w-]+)?"\s*$')
-
-
-def _fences(page: Path) -> list[tuple[str, str]]:
-    return [(m["lang"].lower(), m["body"]) for m in FENCE.finditer(page.read_text())]
 
 
 def _included() -> dict[str, list[Path]]:
@@ -41,7 +33,7 @@ def _included() -> dict[str, list[Path]]:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_code_on_a_page_is_an_included_file(page: Path) -> None:
-    for lang, body in _fences(page):
+    for lang, body in all_fences(page.read_text()):
         if lang in CODE:
             lines = [line for line in body.splitlines() if line.strip()]
             assert lines and all(INCLUDE.match(line) for line in lines), (

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 import errorkit
 from errorkit import ConfigurationError, ErrorKit, MemoryBackend, StoreDataLost, StoreUnavailable
-from tests.docs.support import DOCS_SRC, commands, load, page
-from tests.docs.test_api_keys_guide import check_lines, fences, shell
+from tests.docs.support import DOCS_SRC, assert_lines, commands, fences, load, run, section, shell
 from tests.support.servers import Redis, free_port
 
 PAGE = "guides/startup-checks.md"
@@ -23,8 +22,7 @@ TYPO = "RateLimiter(routes=...): 'POST /widgetz' names no route of the app; the 
 
 def rows(heading: str) -> list[tuple[str, str]]:
     """The two cells (their code) of each row of the first table under `heading`."""
-    section = page(PAGE).split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
-    found = re.findall(r"^\| `(.+?)` \| `(.+?)` \|$", section, re.M)
+    found = re.findall(r"^\| `(.+?)` \| `(.+?)` \|$", section(PAGE, heading), re.M)
     assert found
     return found
 
@@ -34,14 +32,14 @@ def test_uvicorn_prints_the_mistake_and_exits_with_status_3() -> None:
     assert lines == ["export REDIS_URL=memory://", "uvicorn widgets:app"]
     served = shell(lines, {}, cwd=FOLDER)
     assert served[1].status == 3
-    check_lines(fences(PAGE, "text")[0], served[1].err.splitlines())
+    assert_lines(fences(PAGE, "text")[0], served[1].err.splitlines())
     assert served[1].err.splitlines()[2] == f"ERROR:    ConfigurationError: {TYPO}"
 
 
 def test_with_workers_each_worker_says_it_and_the_supervisor_exits_0() -> None:
-    served = shell([f"uvicorn widgets:app --workers 2 --port {free_port()}"], {"REDIS_URL": "memory://"}, cwd=FOLDER)
-    assert served[0].status == 0
-    assert served[0].err.count(f"ERROR:    ConfigurationError: {TYPO}") == 2
+    served = run(f"uvicorn widgets:app --workers 2 --port {free_port()}", {"REDIS_URL": "memory://"}, cwd=FOLDER)
+    assert served.status == 0
+    assert served.err.count(f"ERROR:    ConfigurationError: {TYPO}") == 2
 
 
 def test_a_test_client_raises_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +63,7 @@ def widgets_app(monkeypatch: pytest.MonkeyPatch) -> FastAPI:
 
 def test_the_start_up_messages(monkeypatch: pytest.MonkeyPatch) -> None:
     table = rows("Some of the messages, on the app above:")
-    assert len(table) == 5
+    assert len(table) == 6
     for code, message in table:
         app = widgets_app(monkeypatch)
         stages = eval(f"dict({code})", {**vars(errorkit), "store": MemoryBackend()})
@@ -102,7 +100,7 @@ def test_a_mount_errorkit_cannot_see_into_is_one_warning(
     ):
         assert client.get("/widgets").json() == []
     warnings = [r.getMessage() for r in caplog.records if r.name == "errorkit"]
-    check_lines(fences(PAGE, "text")[1], warnings)
+    assert_lines(fences(PAGE, "text")[1], warnings)
 
 
 def test_without_the_lifespan_the_first_request_or_the_openapi_document_checks(
@@ -133,12 +131,12 @@ def test_check_stores(monkeypatch: pytest.MonkeyPatch, redis: Redis, caplog: pyt
     with pytest.raises(StoreUnavailable) as unreachable:
         start(load("startup_checks/check_stores.py")["app"])
     said = f"{type(unreachable.value).__name__}: {unreachable.value}".replace(nowhere, "redis://127.0.0.1:6379/0")
-    check_lines(fences(PAGE, "text")[2], [said])
+    assert_lines(fences(PAGE, "text")[2], [said])
 
     monkeypatch.setenv("REDIS_URL", redis.url)
     with pytest.raises(StoreDataLost):  # a new Redis: no dataset marker for the idempotency store
         start(load("startup_checks/check_stores.py")["app"])
-    assert shell([f"errorkit store init --url {redis.url}"], {})[0].status == 0
+    assert run(f"errorkit store init --url {redis.url}", {}).status == 0
     start(load("startup_checks/check_stores.py")["app"])
 
     monkeypatch.setenv("REDIS_URL", nowhere)

@@ -5,7 +5,6 @@ cancelled request held."""
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,15 +17,11 @@ import yaml
 
 from errorkit import RedisBackend, issue_api_key
 from errorkit._stores.redis.connection import Redis as RedisClient
-from tests.docs.support import DOCS_SRC, commands, load, page, snippet_path
+from tests.docs.support import DOCS_SRC, commands, fence_starting, load, run_argv, snippet_path
 from tests.support.servers import free_port, redis_server, wait_for_port
 
 FOLDER = DOCS_SRC / "workers"
-PAGE = page("recipes/workers.md")
-
-
-def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", PAGE, re.S | re.M)
+PAGE = "recipes/workers.md"
 
 
 def issue(url: str) -> str:
@@ -136,8 +131,7 @@ def test_readiness_fails_while_redis_is_away_and_liveness_does_not(tmp_path: Pat
             process.wait(timeout=20)
     assert (away.status_code, away.json()) == (503, {"status": "unavailable"})
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
-    (shown,) = [b for b in blocks("text") if "not ready" in b]
-    expected = shown.strip().replace("redis://10.0.0.5:6379/0", redis.url)
+    expected = fence_starting(PAGE, "text", "not ready: ").strip().replace("redis://10.0.0.5:6379/0", redis.url)
     assert expected in log.read_text()
 
 
@@ -182,18 +176,15 @@ def test_the_exec_probe_is_the_store_check(redis_url: str) -> None:
     probe = yaml.safe_load(snippet_path("workers/exec_probe.yaml").read_text())["readinessProbe"]
     command = probe["exec"]["command"]
     assert command == ["errorkit", "store", "check"]
-    env = {**os.environ, "REDIS_URL": redis_url}
     asyncio.run(_initialize(redis_url))
-    done = subprocess.run([sys.executable, "-m", *command], env=env, capture_output=True, text=True, timeout=30)
-    assert (done.returncode, done.stdout) == (
+    done = run_argv(command, {"REDIS_URL": redis_url})
+    assert (done.status, done.out) == (
         0,
         f"{redis_url} (prefix 'errorkit') is reachable and holds errorkit's dataset marker\n",
     )
     away = f"redis://127.0.0.1:{free_port()}/0"
-    done = subprocess.run(
-        [sys.executable, "-m", *command], env={**env, "REDIS_URL": away}, capture_output=True, text=True, timeout=30
-    )
-    assert (done.returncode, done.stderr) == (
+    done = run_argv(command, {"REDIS_URL": away})
+    assert (done.status, done.err) == (
         1,
         f"errorkit store check: cannot reach the store {away}: Connection refused\n",
     )

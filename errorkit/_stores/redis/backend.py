@@ -227,11 +227,13 @@ def _key_record(key_id: str, flat: list[bytes]) -> APIKeyRecord:
 class RedisBackend:
     """Stores keys, counters and idempotency records in Redis.
 
-    `url` is any form `errorkit._stores.redis.urls` accepts (one server over TCP, TLS or a unix
-    socket, Sentinel, Cluster); a malformed URL or an unknown option is a `ValueError` here,
-    never on the first request. `timeout` is the per-command deadline in seconds or a
-    `Timeouts`; `prefix` starts every key this store writes; `connection` is an errorkit
-    client made by `errorkit._stores.redis.topology.connect()` (for sharing one between stores).
+    `url` is any form of [Redis URL](https://errorkit.github.io/errorkit/guides/redis/#redis-urls)
+    errorkit reads (one server over TCP, TLS or a unix socket, Sentinel, Cluster); a malformed URL
+    or an unknown option is a `ValueError` here, never on the first request. `timeout` is the
+    per-command deadline in seconds, or a `Timeouts` for every deadline; `prefix` starts every key
+    this store writes (two apps sharing a Redis each take their own). `connection` shares another
+    `RedisBackend`'s connection (its `redis` attribute) instead of opening one; errorkit runs on
+    its own Redis client, not on redis-py's.
     """
 
     name = "redis"
@@ -304,7 +306,7 @@ class RedisBackend:
         if created:
             written_markers = "1 dataset marker" if created == 1 else f"{created} dataset markers"
             logger.warning(
-                "marked %r as holding errorkit's data (%s written)", self, written_markers, extra=log_extra()
+                "marked %s as holding errorkit's data (%s written)", self, written_markers, extra=log_extra()
             )
 
         await self._check_eviction()
@@ -322,9 +324,9 @@ class RedisBackend:
 
     async def check(self, *, marker: bool = True) -> None:
         """What a first request would find, told at start-up: `StoreUnavailable` when Redis cannot be
-        reached (as `reach()`) or will not run errorkit's scripts and writes (an ACL without them, a
-        read-only replica), and with `marker`, `StoreDataLost` naming the remedy when a dataset marker
-        is missing.
+        reached (naming the URL, its password hidden, and why) or will not run errorkit's scripts and
+        writes (an ACL without them, a read-only replica), and with `marker`, `StoreDataLost` naming
+        the remedy when a dataset marker is missing.
 
         Writes one key of its own (`<prefix>:check`, gone after a second) through a script; on Cluster
         it asks for every slot's marker, in batches as `initialize()` writes them. Each command has the
@@ -373,7 +375,7 @@ class RedisBackend:
         policy = reply[1] if len(reply) == 2 else b"noeviction"
         if policy not in _SAFE_EVICTION:
             logger.warning(
-                "%r runs with maxmemory-policy %s: Redis may evict API keys and idempotency records "
+                "%s runs with maxmemory-policy %s: Redis may evict API keys and idempotency records "
                 "when full; set noeviction "
                 "(see https://errorkit.github.io/errorkit/guides/redis/#what-errorkit-needs-from-redis)",
                 self,
@@ -410,8 +412,8 @@ class RedisBackend:
     def watch_keys(self, on_change: Callable[[str | None], None]) -> KeyWatch:
         """Hear of every change to an API key record at once: `on_change(key_id)`, or None for "all".
 
-        One subscribed connection per primary (`errorkit._stores.redis.tracking`); the caller
-        starts it (`start()`) inside its event loop, and `close()` stops it.
+        One subscribed connection per primary, told by Redis of every change (`CLIENT TRACKING`);
+        the caller starts it (`start()`) inside its event loop, and `close()` stops it.
         """
         start = f"{self.prefix}:apikey:{{".encode()
 
@@ -608,6 +610,10 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"<RedisBackend {self.redis!r} prefix={self.prefix!r}>"
+
+    def __str__(self) -> str:
+        """`redis://127.0.0.1:6379/0 (prefix 'errorkit')`: the store as log lines and commands name it."""
+        return f"{self.redis.url} (prefix {self.prefix!r})"
 
 
 class _GiveBack(abc.ABC):

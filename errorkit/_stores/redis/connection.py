@@ -95,12 +95,22 @@ def reply_error(message: str) -> Exception:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """How long errorkit waits for Redis, in seconds.
+    """How long a `RedisBackend` waits for Redis, in seconds: `RedisBackend(url, timeout=Timeouts(...))`.
 
-    - `command`: a reply later than this fails its command (the connection stays);
-    - `connect`: connecting, TLS and the handshake together;
-    - `dead_after`: commands pending and nothing answered for this long: the connection is
-      torn down and reconnected (with backoff from `backoff` up to `backoff_cap`, jittered).
+    A number as `timeout=` sets `command` alone; the other fields keep their defaults.
+
+    - `command` (0.05): a reply later than this fails its command, and the stage applies its
+      failure policy; the connection is kept, and the late reply is read and dropped.
+    - `connect` (0.5): connecting, TLS and the handshake (AUTH, SELECT...) together; a connection
+      that takes longer fails.
+    - `dead_after` (1.0): when commands are pending and nothing has answered for this long, the
+      connection is torn down and a new one opened.
+    - `backoff` (0.05): after a failed connection, the wait before the next attempt; commands
+      fail at once meanwhile. It doubles with each failure in a row, jittered (between half of
+      it and all of it).
+    - `backoff_cap` (2.0): the longest that wait grows to.
+
+    See [the store's options](https://errorkit.github.io/errorkit/guides/redis/#the-stores-options).
     """
 
     command: float = 0.05

@@ -1,0 +1,3 @@
+errorkit contract --help
+errorkit contract save --help
+errorkit contract check --help

@@ -1,0 +1,2 @@
+# kit.schemas() for a Starlette app: errorkit with PyYAML
+pip install "errorkit[openapi]"

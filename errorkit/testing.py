@@ -1,0 +1,549 @@
+"""Testing an app that uses errorkit: pytest fixtures, synchronous store helpers and `assert_error`.
+
+errorkit installs this module as a pytest plugin (the `pytest11` entry point `errorkit`): its
+fixtures are there in every test without an import, and it does nothing until a test asks for one
+(it opens no connection and adds no marker; it adds one command-line option).
+
+- `errorkit_memory_backend`: a fresh `MemoryBackend` for each test;
+- `errorkit_redis_backend`: a `RedisBackend` on the Redis that `--errorkit-redis-url` (or the
+  environment variable `ERRORKIT_TEST_REDIS_URL`) names, under a key prefix of the test's own,
+  marked as holding errorkit's data, and whose keys are all deleted after the test; a test that
+  asks for it without a URL fails, saying how to give one;
+- `issue_key`, `register_key`, `set_usage`: `issue_api_key`, `register_api_key` and
+  `Quotas.set_usage` for a plain (synchronous) test; `reset`: forget a long-lived store's rate-limit
+  counters, idempotency records, quota usage and concurrency slots, keeping its API keys;
+- `assert_error(response, error, **details)`: the response is that documented error, whole
+  (status, body format, code, details, request id, retry headers); a readable difference when not.
+
+    from errorkit.testing import assert_error, issue_key
+
+    def test_over_quota(errorkit_memory_backend):
+        key = issue_key(errorkit_memory_backend, workspace_id="ws_1", plan="free")
+        ...
+        assert_error(response, QuotaExceeded, usage=3, limit=3)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import math
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pytest
+from pydantic_core import to_jsonable_python
+
+from errorkit._app.handlers import _SAFE_TO_REPEAT
+from errorkit._app.kit import ErrorKit
+from errorkit._common.exceptions import ConfigurationError
+from errorkit._common.principal import APIKeyRecord, KeyScope
+from errorkit._errors.definition import ErrorDefinition
+from errorkit._errors.errors import APIError
+from errorkit._errors.formats import DetailFormat, EnvelopeFormat, Format, ParsedBody, ProblemFormat
+from errorkit._errors.registry import Registry
+from errorkit._stages.keys import issue_api_key, register_api_key
+from errorkit._stages.quotas import Quotas
+from errorkit._stores import redis_url_of
+from errorkit._stores.memory import MemoryBackend
+from errorkit._stores.protocols import KeyStore
+from errorkit._stores.redis.backend import RedisBackend
+from errorkit._stores.redis.connection import Timeouts
+from errorkit._stores.redis.topology import ClusterClient, connect
+from errorkit.catalogs import GENERIC
+from errorkit.catalogs.traffic import STAGE_CODES
+from errorkit.client import Response, error_from_response
+
+__all__ = [
+    "REDIS_URL_VARIABLE",
+    "assert_error",
+    "errorkit_memory_backend",
+    "errorkit_redis_backend",
+    "errorkit_redis_url",
+    "issue_key",
+    "register_key",
+    "reset",
+    "set_usage",
+]
+
+REDIS_URL_VARIABLE = "ERRORKIT_TEST_REDIS_URL"
+"""The environment variable naming the Redis `errorkit_redis_backend` tests against (`--errorkit-redis-url` wins)."""
+_OPTION = "--errorkit-redis-url"
+_HOW = (
+    f"errorkit_redis_backend needs a Redis to test against: run pytest with {_OPTION} redis://127.0.0.1:6379/15 "
+    f"or set {REDIS_URL_VARIABLE}=redis://127.0.0.1:6379/15 (a database no one serves from: each test writes "
+    "under a key prefix of its own and deletes its keys afterwards)"
+)
+# The fixture's store waits 1 s for a reply (production's default is 50 ms): a busy CI machine is no outage.
+_FIXTURE_TIMEOUTS = Timeouts(command=1.0, connect=2.0, dead_after=5.0)
+# The helpers' own connections wait longer still: they set a test up, nothing waits on them.
+_HELPER_TIMEOUTS = Timeouts(command=5.0, connect=5.0, dead_after=10.0)
+# What `reset` keeps of a Redis store: the API keys, the workspaces' key sets and the dataset markers.
+_KEPT_KINDS = frozenset({"apikey", "workspace-keys", "dataset"})
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+
+# -- the pytest plugin: an option and three fixtures -------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("errorkit")
+    group.addoption(
+        _OPTION,
+        metavar="URL",
+        default=None,
+        help=f"the Redis for the errorkit_redis_backend fixture (else ${REDIS_URL_VARIABLE})",
+    )
+
+
+@pytest.fixture
+def errorkit_memory_backend() -> MemoryBackend:
+    """A fresh `MemoryBackend` for each test: no key, counter, idempotency record or quota carried over."""
+    return MemoryBackend()
+
+
+@pytest.fixture(scope="session")
+def errorkit_redis_url(pytestconfig: pytest.Config) -> str:
+    """The Redis URL the tests run against: `--errorkit-redis-url`, else `$ERRORKIT_TEST_REDIS_URL`.
+
+    Neither given (or `memory://`): the test asking for it fails with a message saying how to give one,
+    rather than being skipped where no one looks. A value that is no Redis URL fails the same way.
+    """
+    given = pytestconfig.getoption(_OPTION)
+    name, value = (_OPTION, given) if given else (REDIS_URL_VARIABLE, os.environ.get(REDIS_URL_VARIABLE, ""))
+    if not value.strip():
+        pytest.fail(_HOW, pytrace=False)
+    problem = ""
+    try:
+        url = redis_url_of(name, value)
+    except ConfigurationError as exc:  # not a URL errorkit can use (failed outside this block: no chained trace)
+        url, problem = None, f"{exc}\n"
+    if url is None:
+        pytest.fail((problem or f"{name} is memory://, which is no Redis: ") + _HOW, pytrace=False)
+    return url
+
+
+@pytest.fixture
+def errorkit_redis_backend(errorkit_redis_url: str) -> Iterator[RedisBackend]:
+    """A `RedisBackend` of the test's own on the Redis `errorkit_redis_url` names.
+
+    Its keys start with a prefix no other test uses (`errorkit-test-<12 hex digits>`), so tests never
+    see each other's counters, even run at once (pytest-xdist); it is marked as holding errorkit's data
+    (as `errorkit store init` would), so a first lookup is an unknown key rather than a lost store. Its
+    command deadline is 1 s, not production's 50 ms. After the test, passed or failed, every key under
+    its prefix is deleted (on each primary of a Cluster), and its connection closed if the event loop it
+    lives on is still there; a `TestClient` block's loop ends with the block, so close the store there
+    first (`client.portal.call(store.close)`), else its socket is closed when Python collects it.
+    """
+    backend = RedisBackend(
+        errorkit_redis_url, prefix=f"errorkit-test-{uuid.uuid4().hex[:12]}", timeout=_FIXTURE_TIMEOUTS
+    )
+    _run(backend, lambda own: own.initialize())
+    try:
+        yield backend
+    finally:
+        _close(backend)
+        _run(backend, lambda own: _delete_keys(own, kept=frozenset()))
+
+
+# -- synchronous helpers -------------------------------------------------------------------------
+
+
+def issue_key(
+    store: KeyStore,
+    *,
+    workspace_id: str,
+    scopes: frozenset[str] | set[str] = frozenset(),
+    project_id: str | None = None,
+    key_scope: KeyScope | None = None,
+    plan: str | None = None,
+    expires_at: datetime | None = None,
+    prefix: str = "ek_",
+) -> str:
+    """`errorkit.issue_api_key` for a synchronous test: creates a key and returns its token.
+
+    Like every helper here, it runs on an event loop of its own (in a worker thread when the calling
+    thread already runs one, which it then blocks until the store has answered). On a `RedisBackend`
+    it uses a connection of its own, closed before it returns: the store's connection, bound to the
+    app's event loop, is never touched, so it may be called at any time, also inside `with TestClient(app)`.
+    Another store is used as it is, on that private loop.
+    """
+    return _run(
+        store,
+        lambda own: issue_api_key(
+            own,
+            prefix=prefix,
+            workspace_id=workspace_id,
+            scopes=scopes,
+            project_id=project_id,
+            key_scope=key_scope,
+            plan=plan,
+            expires_at=expires_at,
+        ),
+    )
+
+
+def register_key(
+    store: KeyStore,
+    token: str,
+    *,
+    workspace_id: str,
+    scopes: frozenset[str] | set[str] = frozenset(),
+    project_id: str | None = None,
+    key_scope: KeyScope | None = None,
+    plan: str | None = None,
+    expires_at: datetime | None = None,
+) -> APIKeyRecord:
+    """`errorkit.register_api_key` for a synchronous test: stores a key whose token you chose
+    (`"ek_test.secret-1234"`), as `issue_key` does (same event loop and connection rules)."""
+    return _run(
+        store,
+        lambda own: register_api_key(
+            own,
+            token,
+            workspace_id=workspace_id,
+            scopes=scopes,
+            project_id=project_id,
+            key_scope=key_scope,
+            plan=plan,
+            expires_at=expires_at,
+        ),
+    )
+
+
+def set_usage(quotas: Quotas, workspace_id: str, resource: str, usage: int) -> None:
+    """`Quotas.set_usage` for a synchronous test: the workspace now holds `usage` units of the resource's
+    quota group (e.g. 3 of a plan's 3 agents, so the next creation is refused). Same rules as `issue_key`."""
+    if usage < 0:
+        raise ValueError(f"usage is a count, not {usage!r}")
+    group = quotas.group_of(resource)
+    _run(quotas.store, lambda own: own.set_usage(workspace_id, group, usage))
+
+
+def reset(store: MemoryBackend | RedisBackend) -> None:
+    """Forget what requests left in a store that lives longer than a test (an app built once per module):
+    rate-limit counters, idempotency records, quota usage and holds, concurrency slots. API keys stay.
+
+    On Redis it deletes every key under the store's prefix but the API keys, the workspaces' key sets
+    and the dataset markers (SCAN on each primary, on a connection of its own): never point it at a
+    Redis that serves real traffic under the same prefix. A fresh store per test (the fixtures) needs no reset.
+    """
+    if isinstance(store, MemoryBackend):
+        fresh = vars(MemoryBackend())
+        vars(store).update({name: value for name, value in fresh.items() if name != "_keys"})
+    elif isinstance(store, RedisBackend):
+        _run(store, lambda own: _delete_keys(own, kept=_KEPT_KINDS))
+    else:
+        raise TypeError(f"reset() resets a MemoryBackend or a RedisBackend, not {type(store).__name__}")
+
+
+def _run(store: _S, step: Callable[[_S], Awaitable[_T]]) -> _T:
+    """`step(store)` to completion on an event loop of its own; on Redis, `store` is a twin with its own connection."""
+
+    async def main() -> _T:
+        own = _twin(store)
+        try:
+            return await step(own)
+        finally:
+            if own is not store:
+                assert isinstance(own, RedisBackend)
+                await own.close()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a plain test: no loop here
+        return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="errorkit-testing") as worker:
+        return worker.submit(asyncio.run, main()).result()
+
+
+def _twin(store: _S) -> _S:
+    if isinstance(store, RedisBackend):
+        twin = RedisBackend(connection=connect(store.redis.config, timeout=_HELPER_TIMEOUTS), prefix=store.prefix)
+        return twin  # type: ignore[return-value]
+    return store
+
+
+async def _delete_keys(backend: RedisBackend, *, kept: frozenset[str]) -> int:
+    """Delete the keys under the store's prefix whose kind is not in `kept`, on every primary; how many."""
+    client = backend.redis
+    start = f"{backend.prefix}:"
+    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in start) + "*"
+    scans: list[Callable[..., Awaitable[Any]]] = [client.execute]
+    if isinstance(client, ClusterClient):
+        scans = [client.node(a).execute for a in await client.primary_addresses(fresh=True) if a is not None]
+
+    deleted = 0
+    for scan in scans:
+        cursor: bytes = b"0"
+        while True:
+            cursor, found = await scan("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            names = [n.decode() for n in found]
+            names = [n for n in names if n[len(start) :].split(":", 1)[0] not in kept]
+            await asyncio.gather(*(client.execute("UNLINK", name) for name in names))
+            deleted += len(names)
+            if cursor == b"0":
+                break
+    return deleted
+
+
+def _close(backend: RedisBackend) -> None:
+    """Close the fixture store's connection on the event loop it lives on, if that loop is still there."""
+    loop: asyncio.AbstractEventLoop | None = getattr(backend.redis, "_loop", None)
+    if loop is None or loop.is_closed():  # never used, or its loop ended (TestClient's): nothing to close there
+        return
+    if loop.is_running():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:  # another thread's loop (a live TestClient portal)
+            asyncio.run_coroutine_threadsafe(backend.close(), loop).result(timeout=10)
+        return
+    loop.run_until_complete(backend.close())
+
+
+# -- assert_error ---------------------------------------------------------------------------------
+
+_BUILT_IN_FORMATS = (EnvelopeFormat, ProblemFormat, DetailFormat)
+_ENVELOPE, _PROBLEM, _DETAIL = EnvelopeFormat(), ProblemFormat(), DetailFormat()
+_UNSHOWN_HEADERS = frozenset({"content-length", "date", "server"})
+_BODY_SHOWN = 2000  # characters of a body the failure message shows
+
+
+def assert_error(
+    response: Response,
+    error: type[APIError] | str,
+    /,
+    *,
+    registry: ErrorKit | Registry | None = None,
+    message: str | None = None,
+    retry_after: int | None = None,
+    **details: Any,
+) -> APIError:
+    """Assert that `response` is the documented error `error`; returns it as `errorkit.client` reads it.
+
+    `response`: Starlette's `TestClient`'s, an `httpx` one (`httpx.AsyncClient` with an `ASGITransport`
+    too) or a `requests` one. `error`: the error's class (`kit.define(...)`, `catalogs.ENVELOPE_API["quota_exceeded"]`),
+    or its code, then with `registry=` (the `ErrorKit` or the catalog) to know its definition: without
+    one only the code, details and request id are checked, and that the status is 4xx or 5xx.
+
+    Checked: the status is the definition's; the body is in one of the three formats (with an
+    `ErrorKit` as `registry`, in that kit's format and with its doc URL for the code), with the right
+    content type and that code (a detail-format validation body, `{"detail": [...]}`, names none);
+    each detail named here equals the body's, compared as JSON (a `datetime` as the kit writes it;
+    details not named are not checked: `assert_error(...).details == {...}` checks them all, and the
+    detail format shows none); `message=`, when given, is the body's message; `X-Request-ID` is
+    there and the body's `request_id` is the same (not on an idempotent replay, which keeps the first
+    response's body); `x-should-retry` says what the definition's `retryable` says (false for a 5xx
+    other than 503 of a POST or PATCH sent without an `Idempotency-Key`); `Retry-After` is
+    `retry_after=`, else the `retry_after_seconds` detail or the definition's `retry_after` of a
+    retryable code, when one of those says a number; and `retry-after-ms`, rounded up to seconds, agrees with it.
+
+    On failure: an `AssertionError` listing each difference (`status: expected 402, got 429`) and
+    then the response, its headers and its body.
+    """
+    __tracebackhide__ = True  # pytest shows the caller's line, not this function's
+    definition = _definition_of(error, registry)
+    kit = registry if isinstance(registry, ErrorKit) else None
+    catalog = kit.registry if kit is not None else registry if isinstance(registry, Registry) else GENERIC
+    code = definition.code if definition is not None else str(error)
+    headers = response.headers
+    differences: list[str] = []
+
+    status = response.status_code
+    if definition is not None and status != definition.status:
+        differences.append(_differs("status", definition.status, status))
+    elif definition is None and not 400 <= status <= 599:
+        differences.append(f"status: expected an error status (4xx or 5xx), got {status}")
+
+    content_type = headers.get("content-type", "")
+    format, parsed = _read(response.content, content_type, kit.format if kit is not None else None)
+    if format is None or parsed is None:
+        shape = (
+            f"the kit's {_format_name(kit.format)} format"
+            if kit is not None
+            else "the detail, envelope or problem format"
+        )
+        differences.append(f"body: expected an error body in {shape}, got something else")
+    else:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type != format.media_type:
+            differences.append(_differs("content-type", format.media_type, media_type))
+        differences += _body_differences(format, parsed, code, message, details)
+        if kit is not None and definition is not None and isinstance(format, EnvelopeFormat | ProblemFormat):
+            wanted = kit.doc_url_for(definition)
+            if parsed.doc_url != wanted:
+                differences.append(_differs("doc_url", wanted, parsed.doc_url))
+
+    differences += _request_id_differences(headers, format, parsed)
+
+    if definition is not None:
+        should = _should_retry(definition, status, response)
+        if should is not None and headers.get("x-should-retry") != should:
+            differences.append(_differs("x-should-retry", should, headers.get("x-should-retry")))
+    differences += _retry_differences(headers, definition, parsed, retry_after)
+
+    if differences:
+        raise AssertionError(_report(code, definition, differences, response, format))
+    read = error_from_response(response, catalog, format=kit.format if kit is not None else None)
+    assert read is not None
+    return read
+
+
+def _definition_of(error: type[APIError] | str, registry: ErrorKit | Registry | None) -> ErrorDefinition | None:
+    if isinstance(error, type) and issubclass(error, APIError):
+        definition: ErrorDefinition | None = getattr(error, "definition", None)
+        if definition is None:
+            raise TypeError("APIError is the base class: pass a class made by define(), or a code")
+        return definition
+    if not isinstance(error, str):
+        raise TypeError(f"assert_error() takes an error class or a code, not {type(error).__name__}")
+    if registry is None:
+        return None
+
+    catalog = registry.registry if isinstance(registry, ErrorKit) else registry
+    for known in (catalog, STAGE_CODES):  # as the kit resolves a stage's code: the catalog's own first
+        if error in known:
+            return known[error].definition
+    raise ValueError(f"{registry!r} defines no code {error!r}, and no errorkit stage answers it")
+
+
+def _read(content: bytes, content_type: str, format: Format | None) -> tuple[Format | None, ParsedBody | None]:
+    """The body's format and what it says: in `format` only when given, else the first built-in one that reads it."""
+    try:
+        body = json.loads(content) if content else None
+    except (ValueError, RecursionError):
+        return None, None
+
+    if format is not None:
+        candidates: tuple[Format, ...] = (format,)
+    elif "problem+json" in content_type:
+        candidates = (_PROBLEM, _ENVELOPE, _DETAIL)
+    else:
+        candidates = (_ENVELOPE, _PROBLEM, _DETAIL)
+    for candidate in candidates:
+        parsed = candidate.parse(body)
+        if parsed is not None:
+            return candidate, parsed
+    return None, None
+
+
+def _body_differences(
+    format: Format, parsed: ParsedBody, code: str, message: str | None, details: Mapping[str, Any]
+) -> list[str]:
+    differences = []
+    shape_without_code = isinstance(format, DetailFormat) and parsed.code is None and "issues" in parsed.details
+    if parsed.code != code and not shape_without_code:
+        differences.append(_differs("code", code, parsed.code))
+    if message is not None and parsed.message != message:
+        differences.append(_differs("message", message, parsed.message))
+
+    for name, value in details.items():
+        wanted = to_jsonable_python(value)
+        if name not in parsed.details:
+            unshown = " (the detail format shows no details)" if isinstance(format, DetailFormat) else ""
+            differences.append(f"details.{name}: expected {_show(wanted)}, got nothing{unshown}")
+        elif parsed.details[name] != wanted:
+            differences.append(_differs(f"details.{name}", wanted, parsed.details[name]))
+    return differences
+
+
+def _request_id_differences(headers: Mapping[str, str], format: Format | None, parsed: ParsedBody | None) -> list[str]:
+    """`X-Request-ID` is there, and the body says the same id (the built-in formats always carry one; a replay
+    keeps the first response's body, so its id is not this response's)."""
+    request_id = headers.get("x-request-id")
+    if not request_id:
+        return ["x-request-id: expected a request id, got none"]
+    if parsed is None or headers.get("idempotent-replayed") == "true":
+        return []
+    if parsed.request_id is None and not isinstance(format, _BUILT_IN_FORMATS):
+        return []  # a format of your own that carries none
+    if parsed.request_id != request_id:
+        return [_differs("request_id (the body's, as X-Request-ID)", request_id, parsed.request_id)]
+    return []
+
+
+def _should_retry(definition: ErrorDefinition, status: int, response: Response) -> str | None:
+    """`x-should-retry` as the kit sends it, or None when it depends on a request the response does not carry."""
+    if not definition.retryable:
+        return "false"
+    if status < 500 or status == 503:
+        return "true"
+    try:
+        request = getattr(response, "request", None)  # (httpx raises RuntimeError for a response built by hand)
+    except RuntimeError:
+        request = None
+    if request is None or getattr(request, "method", None) is None:
+        return None
+    safe = str(request.method).upper() in _SAFE_TO_REPEAT or "idempotency-key" in request.headers
+    return "true" if safe else "false"
+
+
+def _retry_differences(
+    headers: Mapping[str, str], definition: ErrorDefinition | None, parsed: ParsedBody | None, retry_after: int | None
+) -> list[str]:
+    seconds = retry_after
+    if seconds is None and definition is not None and definition.retryable:
+        said = parsed.details.get("retry_after_seconds") if parsed is not None else None
+        default = said if isinstance(said, int | float) and not isinstance(said, bool) else definition.retry_after
+        seconds = None if default is None else max(1, math.ceil(default))
+
+    header = headers.get("retry-after")
+    if seconds is not None and header != str(seconds):
+        return [_differs("retry-after", str(seconds), header)]  # (retry-after-ms is read against a right one)
+    if header is None or not header.isdigit():
+        return []
+
+    expected = int(header)
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is None or not milliseconds.isdigit() or math.ceil(int(milliseconds) / 1000) != expected:
+        return [
+            f"retry-after-ms: expected {(expected - 1) * 1000 + 1} to {expected * 1000} "
+            f"(Retry-After {expected} s), got {_show(milliseconds)}"
+        ]
+    return []
+
+
+def _differs(what: str, expected: Any, got: Any) -> str:
+    return f"{what}: expected {_show(expected)}, got {_show(got)}"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _format_name(format: Format) -> str:
+    return format.name or type(format).__name__
+
+
+def _report(
+    code: str, definition: ErrorDefinition | None, differences: list[str], response: Response, format: Format | None
+) -> str:
+    expected = f"{code} ({definition.status})" if definition is not None else code
+    count = "1 difference" if len(differences) == 1 else f"{len(differences)} differences"
+    lines = [f"the response is not the error {expected}: {count}"]
+    lines += [f"  {difference}" for difference in differences]
+
+    shape = f", {_format_name(format)} format" if format is not None else ""
+    lines.append(f"the response: {response.status_code}{shape}")
+    lines += [
+        f"  {name.lower()}: {value}" for name, value in response.headers.items() if name.lower() not in _UNSHOWN_HEADERS
+    ]
+    try:
+        body = json.dumps(json.loads(response.content), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        body = response.content.decode("utf-8", errors="replace")
+    if len(body) > _BODY_SHOWN:
+        body = body[:_BODY_SHOWN] + f"... ({len(body) - _BODY_SHOWN} more characters)"
+    lines += [f"  {line}" for line in body.splitlines()] if body else ["  (no body)"]
+    return "\n".join(lines)
