@@ -1,8 +1,9 @@
 """Testing an app that uses errorkit: pytest fixtures, synchronous store helpers and `assert_error`.
 
-errorkit installs this module as a pytest plugin (the `pytest11` entry point `errorkit`): its
-fixtures are there in every test without an import, and it does nothing until a test asks for one
-(it opens no connection and adds no marker; it adds one command-line option).
+errorkit installs a pytest plugin (the `pytest11` entry point `errorkit`, the module
+`errorkit_pytest_plugin`, which imports errorkit only when a test asks for a fixture): its fixtures,
+documented here, are there in every test without an import, and it does nothing until a test asks for
+one (it opens no connection and adds no marker; it adds one command-line option).
 
 - `errorkit_memory_backend`: a fresh `MemoryBackend` for each test;
 - `errorkit_redis_backend`: a `RedisBackend` on the Redis that `--errorkit-redis-url` (or the
@@ -14,6 +15,12 @@ fixtures are there in every test without an import, and it does nothing until a 
   counters, idempotency records, quota usage and concurrency slots, keeping its API keys;
 - `assert_error(response, error, **details)`: the response is that documented error, whole
   (status, body format, code, details, request id, retry headers); a readable difference when not.
+
+Threads: a `MemoryBackend` is plain dicts with no lock. A helper changes it from the calling thread
+(or a worker thread the caller waits for), so never run one while a request is in flight on a
+`TestClient`'s portal thread (a request sent from another thread of the test): call helpers between
+requests. A store that is neither a `MemoryBackend` nor a `RedisBackend` is refused while an event
+loop runs in the calling thread: the helper would use it on a loop of its own, not the one it lives on.
 
     from errorkit.testing import assert_error, issue_key
 
@@ -29,18 +36,15 @@ import asyncio
 import concurrent.futures
 import json
 import math
-import os
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-import pytest
 from pydantic_core import to_jsonable_python
 
 from errorkit._app.handlers import _SAFE_TO_REPEAT
 from errorkit._app.kit import ErrorKit
-from errorkit._common.exceptions import ConfigurationError
 from errorkit._common.principal import APIKeyRecord, KeyScope
 from errorkit._errors.definition import ErrorDefinition
 from errorkit._errors.errors import APIError
@@ -48,15 +52,20 @@ from errorkit._errors.formats import DetailFormat, EnvelopeFormat, Format, Parse
 from errorkit._errors.registry import Registry
 from errorkit._stages.keys import issue_api_key, register_api_key
 from errorkit._stages.quotas import Quotas
-from errorkit._stores import redis_url_of
 from errorkit._stores.memory import MemoryBackend
 from errorkit._stores.protocols import KeyStore
 from errorkit._stores.redis.backend import RedisBackend
 from errorkit._stores.redis.connection import Timeouts
-from errorkit._stores.redis.topology import ClusterClient, connect
+from errorkit._stores.redis.topology import ClusterClient, connect, hash_slot
 from errorkit.catalogs import GENERIC
 from errorkit.catalogs.traffic import STAGE_CODES
 from errorkit.client import Response, error_from_response
+from errorkit_pytest_plugin import (  # the plugin's fixtures, documented here (pytest loads them from there)
+    REDIS_URL_VARIABLE,
+    errorkit_memory_backend,
+    errorkit_redis_backend,
+    errorkit_redis_url,
+)
 
 __all__ = [
     "REDIS_URL_VARIABLE",
@@ -70,85 +79,16 @@ __all__ = [
     "set_usage",
 ]
 
-REDIS_URL_VARIABLE = "ERRORKIT_TEST_REDIS_URL"
-"""The environment variable naming the Redis `errorkit_redis_backend` tests against (`--errorkit-redis-url` wins)."""
-_OPTION = "--errorkit-redis-url"
-_HOW = (
-    f"errorkit_redis_backend needs a Redis to test against: run pytest with {_OPTION} redis://127.0.0.1:6379/15 "
-    f"or set {REDIS_URL_VARIABLE}=redis://127.0.0.1:6379/15 (a database no one serves from: each test writes "
-    "under a key prefix of its own and deletes its keys afterwards)"
-)
 # The fixture's store waits 1 s for a reply (production's default is 50 ms): a busy CI machine is no outage.
 _FIXTURE_TIMEOUTS = Timeouts(command=1.0, connect=2.0, dead_after=5.0)
 # The helpers' own connections wait longer still: they set a test up, nothing waits on them.
 _HELPER_TIMEOUTS = Timeouts(command=5.0, connect=5.0, dead_after=10.0)
-# What `reset` keeps of a Redis store: the API keys, the workspaces' key sets and the dataset markers.
-_KEPT_KINDS = frozenset({"apikey", "workspace-keys", "dataset"})
+# What `reset` deletes of a Redis store, by kind (the key layout in errorkit/_stores/redis/backend.py): rate limits,
+# idempotency records, quota usage, holds and settled tokens, concurrency slots. An allow-list: another store whose
+# prefix extends this one's (`myapp:tenant2`) has keys under `myapp:*` too, and they are not this store's.
+_TRAFFIC_KINDS = ("rl", "ik", "quota", "quota-held", "quota-settled", "cc")
 _T = TypeVar("_T")
 _S = TypeVar("_S")
-
-
-# -- the pytest plugin: an option and three fixtures -------------------------------------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("errorkit")
-    group.addoption(
-        _OPTION,
-        metavar="URL",
-        default=None,
-        help=f"the Redis for the errorkit_redis_backend fixture (else ${REDIS_URL_VARIABLE})",
-    )
-
-
-@pytest.fixture
-def errorkit_memory_backend() -> MemoryBackend:
-    """A fresh `MemoryBackend` for each test: no key, counter, idempotency record or quota carried over."""
-    return MemoryBackend()
-
-
-@pytest.fixture(scope="session")
-def errorkit_redis_url(pytestconfig: pytest.Config) -> str:
-    """The Redis URL the tests run against: `--errorkit-redis-url`, else `$ERRORKIT_TEST_REDIS_URL`.
-
-    Neither given (or `memory://`): the test asking for it fails with a message saying how to give one,
-    rather than being skipped where no one looks. A value that is no Redis URL fails the same way.
-    """
-    given = pytestconfig.getoption(_OPTION)
-    name, value = (_OPTION, given) if given else (REDIS_URL_VARIABLE, os.environ.get(REDIS_URL_VARIABLE, ""))
-    if not value.strip():
-        pytest.fail(_HOW, pytrace=False)
-    problem = ""
-    try:
-        url = redis_url_of(name, value)
-    except ConfigurationError as exc:  # not a URL errorkit can use (failed outside this block: no chained trace)
-        url, problem = None, f"{exc}\n"
-    if url is None:
-        pytest.fail((problem or f"{name} is memory://, which is no Redis: ") + _HOW, pytrace=False)
-    return url
-
-
-@pytest.fixture
-def errorkit_redis_backend(errorkit_redis_url: str) -> Iterator[RedisBackend]:
-    """A `RedisBackend` of the test's own on the Redis `errorkit_redis_url` names.
-
-    Its keys start with a prefix no other test uses (`errorkit-test-<12 hex digits>`), so tests never
-    see each other's counters, even run at once (pytest-xdist); it is marked as holding errorkit's data
-    (as `errorkit store init` would), so a first lookup is an unknown key rather than a lost store. Its
-    command deadline is 1 s, not production's 50 ms. After the test, passed or failed, every key under
-    its prefix is deleted (on each primary of a Cluster), and its connection closed if the event loop it
-    lives on is still there; a `TestClient` block's loop ends with the block, so close the store there
-    first (`client.portal.call(store.close)`), else its socket is closed when Python collects it.
-    """
-    backend = RedisBackend(
-        errorkit_redis_url, prefix=f"errorkit-test-{uuid.uuid4().hex[:12]}", timeout=_FIXTURE_TIMEOUTS
-    )
-    _run(backend, lambda own: own.initialize())
-    try:
-        yield backend
-    finally:
-        _close(backend)
-        _run(backend, lambda own: _delete_keys(own, kept=frozenset()))
 
 
 # -- synchronous helpers -------------------------------------------------------------------------
@@ -171,7 +111,9 @@ def issue_key(
     thread already runs one, which it then blocks until the store has answered). On a `RedisBackend`
     it uses a connection of its own, closed before it returns: the store's connection, bound to the
     app's event loop, is never touched, so it may be called at any time, also inside `with TestClient(app)`.
-    Another store is used as it is, on that private loop.
+    A `MemoryBackend` is changed from this thread: not while a request is in flight on the `TestClient`'s
+    portal thread (see the module's note on threads). Another store is used as it is, on that private
+    loop, and refused (`TypeError`) while an event loop runs in the calling thread.
     """
     return _run(
         store,
@@ -229,21 +171,27 @@ def reset(store: MemoryBackend | RedisBackend) -> None:
     """Forget what requests left in a store that lives longer than a test (an app built once per module):
     rate-limit counters, idempotency records, quota usage and holds, concurrency slots. API keys stay.
 
-    On Redis it deletes every key under the store's prefix but the API keys, the workspaces' key sets
-    and the dataset markers (SCAN on each primary, on a connection of its own): never point it at a
-    Redis that serves real traffic under the same prefix. A fresh store per test (the fixtures) needs no reset.
+    On Redis it deletes the store's keys of those kinds, and only them (a SCAN of `<prefix>:<kind>:*`
+    for each kind, on each primary, on a connection of its own): the API keys, the workspaces' key
+    sets, the dataset markers and another store's keys under a longer prefix (`myapp:tenant2` next to
+    `myapp`) stay. Never point it at a Redis that serves real traffic under the same prefix. A fresh store
+    per test (the fixtures) needs no reset. Not while a request is in flight (see the module's note on threads).
     """
     if isinstance(store, MemoryBackend):
-        fresh = vars(MemoryBackend())
-        vars(store).update({name: value for name, value in fresh.items() if name != "_keys"})
+        store._reset_traffic()
     elif isinstance(store, RedisBackend):
-        _run(store, lambda own: _delete_keys(own, kept=_KEPT_KINDS))
+        _run(store, lambda own: _delete_keys(own, [f"{own.prefix}:{kind}:" for kind in _TRAFFIC_KINDS]))
     else:
         raise TypeError(f"reset() resets a MemoryBackend or a RedisBackend, not {type(store).__name__}")
 
 
 def _run(store: _S, step: Callable[[_S], Awaitable[_T]]) -> _T:
-    """`step(store)` to completion on an event loop of its own; on Redis, `store` is a twin with its own connection."""
+    """`step(store)` to completion on an event loop of its own; on Redis, `store` is a twin with its own connection.
+
+    The loop is an `asyncio.Runner`'s with a loop factory, which leaves the thread's current event loop as it
+    found it (`asyncio.run` sets it to None afterwards). With a loop running in this thread, the step runs in a
+    worker thread, this one blocked until it is done; a store other than errorkit's two is refused there.
+    """
 
     async def main() -> _T:
         own = _twin(store)
@@ -254,12 +202,21 @@ def _run(store: _S, step: Callable[[_S], Awaitable[_T]]) -> _T:
                 assert isinstance(own, RedisBackend)
                 await own.close()
 
+    def run() -> _T:
+        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+            return runner.run(main())
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # a plain test: no loop here
-        return asyncio.run(main())
+        return run()
+    if not isinstance(store, MemoryBackend | RedisBackend):
+        raise TypeError(
+            f"errorkit.testing's helpers take a {type(store).__name__} only where no event loop runs: it would be "
+            "used on a loop of the helper's own, not on the one it lives on; in an async test, await the step itself"
+        )
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="errorkit-testing") as worker:
-        return worker.submit(asyncio.run, main()).result()
+        return worker.submit(run).result()
 
 
 def _twin(store: _S) -> _S:
@@ -269,31 +226,52 @@ def _twin(store: _S) -> _S:
     return store
 
 
-async def _delete_keys(backend: RedisBackend, *, kept: frozenset[str]) -> int:
-    """Delete the keys under the store's prefix whose kind is not in `kept`, on every primary; how many."""
+def _delete_all(backend: RedisBackend) -> None:
+    """Delete every key under the fixture store's prefix, on a connection of its own."""
+    _run(backend, lambda own: _delete_keys(own, [f"{own.prefix}:"]))
+
+
+async def _delete_keys(backend: RedisBackend, starts: list[str]) -> int:
+    """Delete the keys starting with any of `starts`, on every primary; how many.
+
+    One SCAN per start, one UNLINK per page of it (per hash slot on a Cluster, where a command's keys share one).
+    """
     client = backend.redis
-    start = f"{backend.prefix}:"
-    pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in start) + "*"
     scans: list[Callable[..., Awaitable[Any]]] = [client.execute]
     if isinstance(client, ClusterClient):
         scans = [client.node(a).execute for a in await client.primary_addresses(fresh=True) if a is not None]
 
     deleted = 0
-    for scan in scans:
-        cursor: bytes = b"0"
-        while True:
-            cursor, found = await scan("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            names = [n.decode() for n in found]
-            names = [n for n in names if n[len(start) :].split(":", 1)[0] not in kept]
-            await asyncio.gather(*(client.execute("UNLINK", name) for name in names))
-            deleted += len(names)
-            if cursor == b"0":
-                break
+    for start in starts:
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in start) + "*"
+        for scan in scans:
+            cursor: bytes = b"0"
+            while True:
+                cursor, found = await scan("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+                await asyncio.gather(*(client.execute("UNLINK", *names) for names in _batches(client, found)))
+                deleted += len(found)
+                if cursor == b"0":
+                    break
     return deleted
+
+
+def _batches(client: object, names: list[bytes]) -> list[list[str]]:
+    """A SCAN page's keys as UNLINK batches: the page, or on a Cluster one batch per hash slot."""
+    keys = [name.decode() for name in names]
+    if not keys:
+        return []
+    if not isinstance(client, ClusterClient):
+        return [keys]
+    by_slot: defaultdict[int, list[str]] = defaultdict(list)
+    for key in keys:
+        by_slot[hash_slot(key)].append(key)
+    return list(by_slot.values())
 
 
 def _close(backend: RedisBackend) -> None:
     """Close the fixture store's connection on the event loop it lives on, if that loop is still there."""
+    # The client keeps the loop its connection was opened on in a private attribute: no public accessor
+    # exists, and closing on any other loop would touch another loop's transport.
     loop: asyncio.AbstractEventLoop | None = getattr(backend.redis, "_loop", None)
     if loop is None or loop.is_closed():  # never used, or its loop ended (TestClient's): nothing to close there
         return
@@ -313,6 +291,7 @@ def _close(backend: RedisBackend) -> None:
 _BUILT_IN_FORMATS = (EnvelopeFormat, ProblemFormat, DetailFormat)
 _ENVELOPE, _PROBLEM, _DETAIL = EnvelopeFormat(), ProblemFormat(), DetailFormat()
 _UNSHOWN_HEADERS = frozenset({"content-length", "date", "server"})
+_SECRET_HEADERS = frozenset({"set-cookie", "cookie", "authorization", "proxy-authorization"})  # shown as <redacted>
 _BODY_SHOWN = 2000  # characters of a body the failure message shows
 
 
@@ -335,23 +314,29 @@ def assert_error(
 
     Checked: the status is the definition's; the body is in one of the three formats (with an
     `ErrorKit` as `registry`, in that kit's format and with its doc URL for the code), with the right
-    content type and that code (a detail-format validation body, `{"detail": [...]}`, names none);
-    each detail named here equals the body's, compared as JSON (a `datetime` as the kit writes it;
-    details not named are not checked: `assert_error(...).details == {...}` checks them all, and the
-    detail format shows none); `message=`, when given, is the body's message; `X-Request-ID` is
+    content type and that code (a detail-format validation body, `{"detail": [...]}`, names none: it
+    passes only for an error whose definition has an `issues` detail, which renders that way);
+    each detail named here equals the body's, compared as JSON with its types (`True` is not `1`; a
+    `datetime` as the kit writes it; details not named are not checked: `assert_error(...).details == {...}`
+    checks them all, and the detail format shows none); `message=`, when given, is the body's message; `X-Request-ID` is
     there and the body's `request_id` is the same (not on an idempotent replay, which keeps the first
     response's body); `x-should-retry` says what the definition's `retryable` says (false for a 5xx
     other than 503 of a POST or PATCH sent without an `Idempotency-Key`); `Retry-After` is
     `retry_after=`, else the `retry_after_seconds` detail or the definition's `retry_after` of a
     retryable code, when one of those says a number; and `retry-after-ms`, rounded up to seconds, agrees with it.
 
+    Returned: the error as `errorkit.client.error_from_response` reads the response, with the catalog of
+    `registry=` and, when `error` is a class, that class: an instance of it.
+
     On failure: an `AssertionError` listing each difference (`status: expected 402, got 429`) and
-    then the response, its headers and its body.
+    then the response, its headers (cookies and credentials shown as `<redacted>`) and its body.
     """
     __tracebackhide__ = True  # pytest shows the caller's line, not this function's
     definition = _definition_of(error, registry)
     kit = registry if isinstance(registry, ErrorKit) else None
-    catalog = kit.registry if kit is not None else registry if isinstance(registry, Registry) else GENERIC
+    catalog = _catalog_for(
+        error, kit.registry if kit is not None else registry if isinstance(registry, Registry) else GENERIC
+    )
     code = definition.code if definition is not None else str(error)
     headers = response.headers
     differences: list[str] = []
@@ -375,7 +360,7 @@ def assert_error(
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type != format.media_type:
             differences.append(_differs("content-type", format.media_type, media_type))
-        differences += _body_differences(format, parsed, code, message, details)
+        differences += _body_differences(format, parsed, code, definition, message, details)
         if kit is not None and definition is not None and isinstance(format, EnvelopeFormat | ProblemFormat):
             wanted = kit.doc_url_for(definition)
             if parsed.doc_url != wanted:
@@ -414,6 +399,24 @@ def _definition_of(error: type[APIError] | str, registry: ErrorKit | Registry | 
     raise ValueError(f"{registry!r} defines no code {error!r}, and no errorkit stage answers it")
 
 
+def _catalog_for(error: type[APIError] | str, catalog: Registry) -> Registry:
+    """The catalog `error_from_response` reads with: `catalog`, holding `error` when it is a class (so the
+    error returned is an instance of it, also for a class no catalog holds, and for a validation body)."""
+    if not isinstance(error, type):
+        return catalog
+    definition = error.definition
+    own = Registry(f"assert_error({definition.code})", fallback=catalog)
+    own.add(error)
+    if _renders_without_code(definition):
+        own.map_status(definition.status, definition.code)  # a codeless body of that status is this error
+    return own
+
+
+def _renders_without_code(definition: ErrorDefinition | None) -> bool:
+    """The detail format renders the error as a validation body, `{"detail": [issues]}`: it has an `issues` detail."""
+    return definition is not None and "issues" in definition.details.model_fields
+
+
 def _read(content: bytes, content_type: str, format: Format | None) -> tuple[Format | None, ParsedBody | None]:
     """The body's format and what it says: in `format` only when given, else the first built-in one that reads it."""
     try:
@@ -435,11 +438,18 @@ def _read(content: bytes, content_type: str, format: Format | None) -> tuple[For
 
 
 def _body_differences(
-    format: Format, parsed: ParsedBody, code: str, message: str | None, details: Mapping[str, Any]
+    format: Format,
+    parsed: ParsedBody,
+    code: str,
+    definition: ErrorDefinition | None,
+    message: str | None,
+    details: Mapping[str, Any],
 ) -> list[str]:
     differences = []
-    shape_without_code = isinstance(format, DetailFormat) and parsed.code is None and "issues" in parsed.details
-    if parsed.code != code and not shape_without_code:
+    validation_body = isinstance(format, DetailFormat) and parsed.code is None and "issues" in parsed.details
+    if validation_body and not _renders_without_code(definition):
+        differences.append(f"code: expected {_show(code)}, got a validation body (no code)")
+    elif parsed.code != code and not validation_body:
         differences.append(_differs("code", code, parsed.code))
     if message is not None and parsed.message != message:
         differences.append(_differs("message", message, parsed.message))
@@ -449,9 +459,13 @@ def _body_differences(
         if name not in parsed.details:
             unshown = " (the detail format shows no details)" if isinstance(format, DetailFormat) else ""
             differences.append(f"details.{name}: expected {_show(wanted)}, got nothing{unshown}")
-        elif parsed.details[name] != wanted:
+        elif _as_json(parsed.details[name]) != _as_json(wanted):  # with types: true is not 1, 1.0 is not 1
             differences.append(_differs(f"details.{name}", wanted, parsed.details[name]))
     return differences
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _request_id_differences(headers: Mapping[str, str], format: Format | None, parsed: ParsedBody | None) -> list[str]:
@@ -497,17 +511,24 @@ def _retry_differences(
     header = headers.get("retry-after")
     if seconds is not None and header != str(seconds):
         return [_differs("retry-after", str(seconds), header)]  # (retry-after-ms is read against a right one)
-    if header is None or not header.isdigit():
+    if header is None:
         return []
+    if not _is_count(header):  # ("²".isdigit() is true, and int() refuses it)
+        return [f"retry-after: expected whole seconds, got {_show(header)}"]
 
     expected = int(header)
     milliseconds = headers.get("retry-after-ms")
-    if milliseconds is None or not milliseconds.isdigit() or math.ceil(int(milliseconds) / 1000) != expected:
+    if milliseconds is None or not _is_count(milliseconds) or math.ceil(int(milliseconds) / 1000) != expected:
         return [
             f"retry-after-ms: expected {(expected - 1) * 1000 + 1} to {expected * 1000} "
             f"(Retry-After {expected} s), got {_show(milliseconds)}"
         ]
     return []
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits only, as HTTP writes a number (str.isdigit alone accepts "²" and other digits)."""
+    return text.isascii() and text.isdigit()
 
 
 def _differs(what: str, expected: Any, got: Any) -> str:
@@ -537,7 +558,9 @@ def _report(
     shape = f", {_format_name(format)} format" if format is not None else ""
     lines.append(f"the response: {response.status_code}{shape}")
     lines += [
-        f"  {name.lower()}: {value}" for name, value in response.headers.items() if name.lower() not in _UNSHOWN_HEADERS
+        f"  {name.lower()}: {'<redacted>' if name.lower() in _SECRET_HEADERS else value}"
+        for name, value in response.headers.items()
+        if name.lower() not in _UNSHOWN_HEADERS
     ]
     try:
         body = json.dumps(json.loads(response.content), indent=2, ensure_ascii=False)

@@ -5,10 +5,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
 
 from errorkit import ErrorKit, Registry, catalogs, raises
 from errorkit._app.cli import main, reference_of
@@ -19,6 +20,7 @@ ROOT = Path(__file__).parent.parent
 THIS = sys.modules[__name__]
 BUILT_IN = {"detail_api": catalogs.DETAIL_API, "envelope_api": catalogs.ENVELOPE_API}
 LOCK = "errors.lock.json"
+TARGET = "tests.test_contract:SUBJECT"  # (an attribute `compare` sets)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -62,19 +64,16 @@ def with_format(catalog: Registry, format: str | None = None, doc_url: str | Non
 def compare(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[[object, object], tuple[int, str]]:
-    """Save the contract of `old` (a built-in name or an object), check `new` against it: (status, report)."""
+    """Save the contract of `old` (a built-in name or an object), check `new` against it: (status, report).
+    Both are the same target, `tests.test_contract:SUBJECT`, as an app is before and after a change."""
     monkeypatch.chdir(tmp_path)
 
-    def target(name: str, value: object) -> str:
-        if isinstance(value, str):
-            return value
-        monkeypatch.setattr(THIS, name, value, raising=False)
-        return f"tests.test_contract:{name}"
-
     def run(old: object, new: object) -> tuple[int, str]:
-        status, _, err = cli(capsys, "contract", "save", target("OLD", old), "-o", LOCK)
+        monkeypatch.setattr(THIS, "SUBJECT", BUILT_IN.get(old, old) if isinstance(old, str) else old, raising=False)
+        status, _, err = cli(capsys, "contract", "save", TARGET, "-o", LOCK)
         assert (status, err) == (0, "")
-        status, out, err = cli(capsys, "contract", "check", target("NEW", new), LOCK)
+        monkeypatch.setattr(THIS, "SUBJECT", BUILT_IN.get(new, new) if isinstance(new, str) else new)
+        status, out, err = cli(capsys, "contract", "check", TARGET, LOCK)
         assert err == ""
         return status, out
 
@@ -142,11 +141,25 @@ def test_a_detail_removed(compare: Callable[[object, object], tuple[int, str]]) 
 
 def test_a_detail_made_optional(compare: Callable[[object, object], tuple[int, str]]) -> None:
     changed = redefined(
-        catalogs.ENVELOPE_API, "wrong_project", details={"key_project_id": (str, "unknown"), "resource_project_id": str}
+        catalogs.ENVELOPE_API, "wrong_project", details={"key_project_id": (str, None), "resource_project_id": str}
     )
     assert compare("envelope_api", changed) == (
         1,
-        "breaking: wrong_project: detail key_project_id no longer required (clients reading it may not find it)\n"
+        "breaking: wrong_project: detail key_project_id no longer always present (clients reading it may not find it)\n"
+        "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
+    )
+
+
+def test_a_detail_given_a_default_is_still_always_present(compare: Callable[[object, object], tuple[int, str]]) -> None:
+    """A default that is not None is in every body (a body leaves out only the details that are None)."""
+    defaulted = redefined(
+        catalogs.ENVELOPE_API, "wrong_project", details={"key_project_id": (str, "unknown"), "resource_project_id": str}
+    )
+    assert compare("envelope_api", defaulted) == (0, "errorkit contract: no change from errors.lock.json\n")
+    listed = redefined(catalogs.DETAIL_API, "conflict", details={"ids": (list[str], Field(default_factory=list))})
+    assert compare(listed, redefined(catalogs.DETAIL_API, "conflict", details={"ids": list[str]})) == (
+        1,
+        "breaking: conflict: detail ids now required (every raise of conflict must now pass it)\n"
         "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
     )
 
@@ -181,11 +194,97 @@ def test_a_detail_type_narrowed(compare: Callable[[object, object], tuple[int, s
         details={"required_permission": str, "key_scope": Literal["WORKSPACE", "PROJECT"]},
     )
     assert compare("envelope_api", narrower) == (
-        0,
-        'info: insufficient_scope: detail key_scope type one of "PUBLIC", "WORKSPACE", "PROJECT" -> '
-        'one of "WORKSPACE", "PROJECT" (narrower: clients read it as before)\n'
-        "errorkit contract: no breaking change, 1 other change from errors.lock.json\n",
+        1,
+        'breaking: insufficient_scope: detail key_scope type one of "PUBLIC", "WORKSPACE", "PROJECT" -> '
+        'one of "WORKSPACE", "PROJECT" (narrower: clients read it as before, but a raise of insufficient_scope '
+        "with a value it no longer allows fails)\n"
+        "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
     )
+    text = redefined(catalogs.DETAIL_API, "conflict", details={"name": str})
+    short = redefined(catalogs.DETAIL_API, "conflict", details={"name": Annotated[str, Field(max_length=10)]})
+    assert compare(text, short) == (
+        1,
+        "breaking: conflict: detail name schema changed, still string (narrower: clients read it as before, "
+        "but a raise of conflict with a value it no longer allows fails)\n"
+        "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
+    )
+    assert compare(short, text) == (
+        1,
+        "breaking: conflict: detail name schema changed, still string "
+        "(clients reading it as string may get a value they cannot parse)\n"
+        "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
+    )
+
+
+class Counted(BaseModel):
+    n: int = Field(alias="count")
+
+
+class CountedAsText(BaseModel):
+    n: str = Field(alias="count")
+
+
+def test_a_detail_with_an_alias(compare: Callable[[object, object], tuple[int, str]]) -> None:
+    """A body holds details by field name (the details model's dump): the name's schema is the one stored."""
+    counted = redefined(catalogs.DETAIL_API, "conflict", details=Counted)
+    assert Contract.of(ErrorKit(catalog=counted).reference(), "x").codes["conflict"].details["n"].json_schema == {
+        "type": "integer"
+    }
+    assert compare(counted, redefined(catalogs.DETAIL_API, "conflict", details=CountedAsText)) == (
+        1,
+        "breaking: conflict: detail n type integer -> string (clients reading it as integer may get a value they cannot parse)\n"
+        "errorkit contract: 1 breaking change from errors.lock.json (if intended, save the contract again and commit it)\n",
+    )
+
+
+class Point(BaseModel):
+    x: int
+    y: int
+
+
+class PointReordered(BaseModel):
+    y: int
+    x: int
+
+
+def test_the_same_type_written_otherwise(compare: Callable[[object, object], tuple[int, str]]) -> None:
+    """Fields reordered, a Literal's values reordered, a union's members reordered: no change."""
+    for before, after in [
+        (Point, PointReordered),
+        (Literal["a", "b"], Literal["b", "a"]),
+        (int | str, str | int),
+        (dict[str, Any], dict[str, Any]),
+    ]:
+        old = redefined(catalogs.DETAIL_API, "conflict", details={"value": before})
+        new = redefined(catalogs.DETAIL_API, "conflict", details={"value": after})
+        assert compare(old, new) == (0, "errorkit contract: no change from errors.lock.json\n"), (before, after)
+
+
+def test_a_schema_in_normal_form() -> None:
+    """Keywords at JSON Schema's default left out (pydantic 2.14 writes `additionalProperties: true` for a
+    dict[str, Any], 2.10 does not), sets sorted: the lock file is the same with every supported pydantic."""
+    catalog = redefined(
+        catalogs.DETAIL_API,
+        "conflict",
+        details={"extra": dict[str, Any], "pair": Point, "kind": Literal["b", "a"], "id": int | str | None},
+    )
+    details = Contract.of(ErrorKit(catalog=catalog).reference(), "x").codes["conflict"].details
+    assert {name: detail.json_schema for name, detail in details.items()} == {
+        "extra": {"type": "object"},
+        "pair": {
+            "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+            "required": ["x", "y"],
+            "type": "object",
+        },
+        "kind": {"enum": ["a", "b"], "type": "string"},
+        "id": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
+    }
+    assert {name: detail.type for name, detail in details.items()} == {
+        "extra": "object",
+        "pair": "Point",
+        "kind": 'one of "b", "a"',
+        "id": "integer or string or null",
+    }
 
 
 def test_retryable_switched_off(compare: Callable[[object, object], tuple[int, str]]) -> None:
@@ -281,16 +380,18 @@ def test_no_change(compare: Callable[[object, object], tuple[int, str]]) -> None
 # -- Routes: an app's codes, by route ---------------------------------------------------------
 
 
-def shop(*, delete_locks: bool = False, create: bool = False) -> FastAPI:
-    """A small app: `order_locked` returned by GET (and by DELETE with `delete_locks`); a POST with `create`."""
+def shop(*, defined: bool = True, read_locks: bool = True, delete_locks: bool = False, create: bool = False) -> FastAPI:
+    """A small app: `order_locked` (unless not `defined`) returned by GET (unless not `read_locks`) and by
+    DELETE with `delete_locks`; a POST with `create`."""
     kit = ErrorKit()
-    kit.define("order_locked", status=409, message="Order {order_id} is locked.", details={"order_id": str})
+    if defined:
+        kit.define("order_locked", status=409, message="Order {order_id} is locked.", details={"order_id": str})
     app = FastAPI()
 
-    @app.get("/orders/{order_id}")
-    @raises("order_locked")
     async def read(order_id: str) -> dict[str, str]:
         return {"id": order_id}
+
+    app.get("/orders/{order_id}")(raises("order_locked")(read) if read_locks else read)
 
     async def delete(order_id: str) -> None:
         return None
@@ -336,15 +437,68 @@ def test_routes_added_and_removed(compare: Callable[[object, object], tuple[int,
     )
 
 
+def test_a_code_no_route_declares_yet(
+    compare: Callable[[object, object], tuple[int, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A code `kit.define` adds before any route raises it is declared by none (`[]`), not returned by any route
+    (`"any"`, as 404 is): a route that declares it later gained it."""
+    before, defined, raised = shop(defined=False, read_locks=False), shop(read_locks=False), shop()
+    assert compare(before, defined) == (
+        0,
+        "info: order_locked: new code (status 409)\n"
+        "errorkit contract: no breaking change, 1 other change from errors.lock.json\n",
+    )
+    routes = {code: c["routes"] for code, c in json.loads(cli(capsys, "contract", "save", TARGET)[1])["codes"].items()}
+    assert routes == {
+        "internal_error": "any",
+        "method_not_allowed": "any",
+        "not_found": "any",
+        "order_locked": [],
+        "validation_error": ["DELETE /orders/{order_id}", "GET /orders/{order_id}"],
+    }
+    gained = (
+        "breaking: order_locked: now returned by GET /orders/{order_id}, which did not document it "
+        "(clients of that route do not expect it)\n"
+    )
+    assert compare(defined, raised) == (
+        1,
+        gained + "errorkit contract: 1 breaking change from errors.lock.json "
+        "(if intended, save the contract again and commit it)\n",
+    )
+    assert compare(before, raised) == (
+        1,
+        gained + "info: order_locked: new code (status 409)\n"
+        "errorkit contract: 1 breaking change, 1 other change from errors.lock.json "
+        "(if intended, save the contract again and commit it)\n",
+    )
+    assert compare(raised, defined) == (
+        0,
+        "info: order_locked: no longer returned by GET /orders/{order_id}\n"
+        "errorkit contract: no breaking change, 1 other change from errors.lock.json\n",
+    )
+
+
 def test_a_code_from_any_route_where_routes_were_named() -> None:
-    old = Contract.of(reference_of("tests.test_contract:SHOP"))
+    old = Contract.of(reference_of("tests.test_contract:SHOP"), "tests.test_contract:SHOP")
     code = old.codes["order_locked"]
-    anywhere = old.model_copy(update={"codes": {**old.codes, "order_locked": code.model_copy(update={"routes": None})}})
+
+    def routed(routes: Any) -> Contract:
+        return old.model_copy(
+            update={"codes": {**old.codes, "order_locked": code.model_copy(update={"routes": routes})}}
+        )
+
+    anywhere, nowhere = routed("any"), routed(())
     assert [str(change) for change in diff(old, anywhere)] == [
         "order_locked: now returned by any route (was only GET /orders/{order_id}: clients of the others do not expect it)"
     ]
     assert [(c.kind, c.breaking, str(c)) for c in diff(anywhere, old)] == [
         ("route_dropped_code", False, "order_locked: now returned only by GET /orders/{order_id} (was any route)")
+    ]
+    assert [(c.kind, c.breaking, str(c)) for c in diff(nowhere, anywhere)] == [
+        ("route_gained_code", True, "order_locked: now returned by any route (was none: no client expects it)")
+    ]
+    assert [(c.kind, c.breaking, str(c)) for c in diff(anywhere, nowhere)] == [
+        ("route_dropped_code", False, "order_locked: now returned by no route (was any route)")
     ]
 
 
@@ -359,6 +513,7 @@ def test_every_kind_is_tested() -> None:
         "status_changed",
         "detail_removed",
         "detail_type_widened",
+        "detail_type_narrowed",
         "detail_now_optional",
         "detail_required_added",
         "detail_now_required",
@@ -369,7 +524,6 @@ def test_every_kind_is_tested() -> None:
         "doc_url_changed",
         "code_added",
         "detail_optional_added",
-        "detail_type_narrowed",
         "message_changed",
         "title_changed",
         "doc_text_changed",
@@ -433,27 +587,34 @@ def test_the_lock_file_is_stable_json(tmp_path: Path, capsys: pytest.CaptureFixt
         assert data["errorkit_contract"] == 1
         assert list(data["codes"]) == sorted(reference_of(name).codes())
         assert cli(capsys, "contract", "save", name) == (0, text, "")  # (standard output: the same text)
-        assert Contract.from_json(text) == Contract.of(reference_of(name))
+        assert Contract.from_json(text) == Contract.of(reference_of(name), name)
 
     data = json.loads((tmp_path / "envelope_api.json").read_text())
+    assert data["target"] == "envelope_api"
     assert data["format"] == {"media_type": "application/json", "name": "envelope"}
     assert data["doc_url"] == "https://docs.orq.ai/errors/{code}"
     assert data["operations"] == []
     assert data["codes"]["insufficient_scope"] == {
         "details": {
             "key_scope": {
-                "json_schema": {"enum": ["PUBLIC", "WORKSPACE", "PROJECT"], "type": "string"},
+                "always_present": True,
+                "json_schema": {"enum": ["PROJECT", "PUBLIC", "WORKSPACE"], "type": "string"},
                 "required": True,
                 "type": 'one of "PUBLIC", "WORKSPACE", "PROJECT"',
             },
-            "required_permission": {"json_schema": {"type": "string"}, "required": True, "type": "string"},
+            "required_permission": {
+                "always_present": True,
+                "json_schema": {"type": "string"},
+                "required": True,
+                "type": "string",
+            },
         },
         "doc_url": None,
         "fix": catalogs.ENVELOPE_API["insufficient_scope"].definition.fix,
         "message": catalogs.ENVELOPE_API["insufficient_scope"].definition.message,
         "retry_after": None,
         "retryable": False,
-        "routes": None,
+        "routes": "any",
         "status": 403,
         "title": "Insufficient scope",
         "when": catalogs.ENVELOPE_API["insufficient_scope"].definition.when,
@@ -488,9 +649,10 @@ def test_the_examples_lock_files_are_current(example: str, tmp_path: Path, capsy
     data = json.loads(saved.read_text())
     reference = reference_of(f"examples.{example}:app")
     assert sorted(data["codes"]) == sorted(reference.codes())
-    assert {code: c["routes"] for code, c in data["codes"].items() if c["routes"]} == {
+    assert {code: c["routes"] for code, c in data["codes"].items() if c["routes"] not in ("any", [])} == {
         code: sorted(routes) for code, routes in reference.returned_by.items()
     }
+    assert {code for code, c in data["codes"].items() if c["routes"] == "any"} == reference.anywhere
 
 
 @pytest.mark.usefixtures("in_memory")
@@ -519,16 +681,50 @@ def test_a_breaking_change_to_an_example_fails(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_github_annotations(
-    compare: Callable[[object, object], tuple[int, str]], capsys: pytest.CaptureFixture[str]
+    compare: Callable[[object, object], tuple[int, str]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A summary first (GitHub shows at most 10 errors of a step), then one annotation per change; the whole
+    report in Markdown added to the step summary GitHub gives."""
     changed = redefined(catalogs.DETAIL_API, "rate_limited", status=503, message="Over 100% of your quota")
     compare("detail_api", changed)
-    assert cli(capsys, "contract", "check", "tests.test_contract:NEW", LOCK, "--format", "github") == (
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", "summary.md")
+    Path("summary.md").write_text("# Earlier step\n\n")
+    assert cli(capsys, "contract", "check", TARGET, LOCK, "--format", "github") == (
         1,
+        "::error file=errors.lock.json,title=errorkit contract::errorkit contract: 1 breaking change, 1 other change "
+        "from errors.lock.json (if intended, save the contract again and commit it)\n"
         "::error file=errors.lock.json,title=errorkit contract::rate_limited: status 429 -> 503 (clients branching on 429 will miss it)\n"
         '::notice file=errors.lock.json,title=errorkit contract::rate_limited: message "Per-workspace rate limit exceeded" -> "Over 100%25 of your quota"\n'
         "errorkit contract: 1 breaking change, 1 other change from errors.lock.json (if intended, save the contract again and commit it)\n",
         "",
+    )
+    assert Path("summary.md").read_text() == (
+        "# Earlier step\n\n"
+        "## errorkit contract\n\n"
+        "errorkit contract: 1 breaking change, 1 other change from errors.lock.json "
+        "(if intended, save the contract again and commit it)\n\n"
+        "- **breaking**: rate\\_limited: status 429 -\\> 503 (clients branching on 429 will miss it)\n"
+        '- info: rate\\_limited: message "Per-workspace rate limit exceeded" -\\> "Over 100% of your quota"\n\n'
+    )
+    compare("detail_api", "detail_api")
+    assert cli(capsys, "contract", "check", TARGET, LOCK, "--format", "github") == (
+        0,
+        "errorkit contract: no change from errors.lock.json\n",
+        "",
+    )
+    assert (
+        Path("summary.md")
+        .read_text()
+        .endswith("## errorkit contract\n\nerrorkit contract: no change from errors.lock.json\n\n")
+    )
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", "missing/summary.md")
+    status, out, err = cli(capsys, "contract", "check", TARGET, LOCK, "--format", "github")
+    assert (status, out) == (2, "")
+    assert (
+        err.splitlines()[-1]
+        == "errorkit contract check: error: cannot write missing/summary.md: No such file or directory"
     )
 
 
@@ -557,13 +753,17 @@ def test_github_escapes() -> None:
             "save it again with `errorkit contract save`",
         ),
         (
-            '{"errorkit_contract": 1, "codes": {}}',
+            '{"errorkit_contract": 1, "target": "detail_api", "codes": {}}',
             "errors.lock.json is not a valid errorkit contract: format: Field required",
         ),
         (
-            '{"errorkit_contract": 1, "format": {"name": "detail", "media_type": "application/json"}, "doc_url": null,'
-            ' "operations": [], "codes": {"x": {"status": "402"}}}',
+            '{"errorkit_contract": 1, "target": "detail_api", "format": {"name": "detail", "media_type": '
+            '"application/json"}, "doc_url": null, "operations": [], "codes": {"x": {"status": "402"}}}',
             "errors.lock.json is not a valid errorkit contract: codes.x.status: Input should be a valid integer",
+        ),
+        (
+            '{"errorkit_contract": 1, "codes": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            "errors.lock.json is not a valid errorkit contract: nested too deeply",
         ),
     ],
 )
@@ -600,6 +800,43 @@ def test_an_unknown_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
         assert err.splitlines()[-1] == f"errorkit contract {argv[0]}: error: {said}"
 
 
+def test_a_lock_file_of_another_target(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    status, out, err = cli(capsys, "contract", "check", "generic", "examples/envelope_api.errors.lock.json")
+    assert (status, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        "errorkit contract check: error: examples/envelope_api.errors.lock.json is the contract of "
+        'examples.envelope_api:app, not of generic (if examples.envelope_api:app was renamed, change "target" in '
+        "examples/envelope_api.errors.lock.json in the same commit)"
+    )
+
+
+class Opaque:
+    """A type pydantic can check (arbitrary_types_allowed) but not describe in a JSON Schema."""
+
+
+class OpaqueDetails(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    thing: Opaque
+
+
+def test_a_contract_that_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        THIS, "SUBJECT", redefined(catalogs.DETAIL_API, "conflict", details=OpaqueDetails), raising=False
+    )
+    status, out, err = cli(capsys, "contract", "save", TARGET)
+    assert (status, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        "errorkit contract save: error: the details of 'conflict' have no JSON Schema: PydanticInvalidForJsonSchema: "
+        "Cannot generate a JsonSchema for core_schema.IsInstanceSchema (<class 'tests.test_contract.Opaque'>)"
+    )
+    assert "Traceback" not in err
+
+
 def test_a_lock_file_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = cli(capsys, "contract", "save", "generic", "-o", str(tmp_path / "missing" / LOCK))
     assert (status, out) == (2, "")
@@ -632,6 +869,8 @@ def test_the_errorkit_command(tmp_path: Path) -> None:
     checked = run("check", "examples.envelope_api:app", str(lock), "--format", "github")
     assert (checked.returncode, checked.stderr) == (1, "")
     assert checked.stdout == (
+        f"::error file={lock},title=errorkit contract::errorkit contract: 1 breaking change from {lock} "
+        "(if intended, save the contract again and commit it)\n"
         f"::error file={lock},title=errorkit contract::quota_exceeded: no longer retryable "
         "(x-should-retry is now false: clients that retried it will give up)\n"
         f"errorkit contract: 1 breaking change from {lock} (if intended, save the contract again and commit it)\n"
@@ -642,3 +881,11 @@ def test_the_errorkit_command(tmp_path: Path) -> None:
         f"errorkit contract check: error: cannot read {tmp_path / 'none.json'}: No such file or directory"
     )
     assert "Traceback" not in missing.stderr
+
+    closed = subprocess.run(
+        f"{errorkit} contract save envelope_api >&-", shell=True, capture_output=True, text=True, env=env
+    )
+    assert (closed.returncode, closed.stderr) == (
+        2,
+        "errorkit contract save: error: cannot write standard output: Bad file descriptor\n",
+    )

@@ -18,8 +18,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import errorkit.testing
+import errorkit_pytest_plugin
 from errorkit import APIKeyAuth, ErrorKit, MemoryBackend, Quotas, RateLimiter, RedisBackend, catalogs
-from errorkit.testing import assert_error, issue_key, register_key, reset, set_usage
+from errorkit.testing import _delete_keys, assert_error, issue_key, register_key, reset, set_usage
 from tests.support.servers import cluster_setup, redis_server
 
 pytest_plugins = ["pytester"]
@@ -95,15 +96,28 @@ def failures(output: str) -> list[str]:
 
 
 def test_the_plugin_is_installed_under_pytest11() -> None:
+    """A module outside the package, whose fixtures errorkit.testing documents (the same objects)."""
     found = [e for e in importlib.metadata.entry_points(group="pytest11") if e.name == "errorkit"]
-    assert [e.value for e in found] == ["errorkit.testing"]
-    assert found[0].load() is errorkit.testing
+    assert [e.value for e in found] == ["errorkit_pytest_plugin"]
+    plugin = found[0].load()
+    assert plugin is errorkit_pytest_plugin
+    for name in ("errorkit_memory_backend", "errorkit_redis_backend", "errorkit_redis_url", "REDIS_URL_VARIABLE"):
+        assert getattr(errorkit.testing, name) is getattr(plugin, name)
+
+
+def test_loading_the_plugin_imports_no_errorkit() -> None:
+    """pytest imports the plugin at every start, in every project with errorkit installed: it costs ~1 ms,
+    not errorkit's ~240 ms (FastAPI, pydantic, OpenTelemetry...)."""
+    code = "import sys, errorkit_pytest_plugin; print(sorted(m for m in sys.modules if m.split('.')[0] == 'errorkit'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_plugin_is_inert_until_a_fixture_is_used(pytester: pytest.Pytester) -> None:
     """It hooks nothing but its command-line option, registers no marker and no autouse fixture."""
-    hooks = sorted(name for name in vars(errorkit.testing) if name.startswith("pytest_"))
+    hooks = sorted(name for name in vars(errorkit_pytest_plugin) if name.startswith("pytest_"))
     assert hooks == ["pytest_addoption"]
+    assert not [name for name in vars(errorkit.testing) if name.startswith("pytest_")]
     with_it = pytester.runpytest("--markers").stdout.lines
     without = pytester.runpytest("--markers", "-p", "no:errorkit").stdout.lines
     assert with_it == without
@@ -393,6 +407,92 @@ def test_details_are_compared_as_json() -> None:
         assert_error(response, Expired, at=datetime(2025, 1, 2, tzinfo=UTC))
 
 
+def test_the_error_returned_is_an_instance_of_the_class_named() -> None:
+    """Without `registry=`, a class no catalog holds: the error read is still that class, not an UnknownError."""
+    kit = ErrorKit(format="envelope")
+    Gone = kit.define("thing_gone", status=410, message="Gone", details={"thing_id": str})
+    Invalid = kit.define("bad_things", status=422, message="Bad", details={"issues": list})
+
+    async def gone(request: Request) -> JSONResponse:
+        raise Gone(thing_id="t_1")
+
+    app = Starlette(routes=[Route("/", gone)])
+    kit.install(app)
+    read = assert_error(TestClient(app).get("/"), Gone, thing_id="t_1")
+    assert isinstance(read, Gone) and read.details == {"thing_id": "t_1"}
+    validation = httpx.Response(
+        422,
+        json={"detail": [{"type": "missing"}], "request_id": "r"},
+        headers={"x-request-id": "r", "x-should-retry": "false"},
+    )
+    assert isinstance(assert_error(validation, Invalid), Invalid)  # a codeless body: the class named too
+
+
+def detail_differences(response: httpx.Response, error: type[errorkit.APIError] | str, **options: object) -> list[str]:
+    with pytest.raises(AssertionError) as failed:
+        assert_error(response, error, **options)  # type: ignore[arg-type]
+    message = str(failed.value).splitlines()
+    return [
+        line.strip() for line in message[1 : next(i for i, m in enumerate(message) if m.startswith("the response:"))]
+    ]
+
+
+def test_a_validation_body_is_only_the_error_that_renders_as_one() -> None:
+    """`{"detail": [...]}` names no code: it passes for a definition with `issues`, not for any 422."""
+    kit = ErrorKit(format="detail")
+    Unprocessable = kit.define("unprocessable_thing", status=422, message="No")
+    body = {"detail": [{"type": "missing", "loc": ["body", "name"], "msg": "Field required"}], "request_id": "r"}
+    response = httpx.Response(422, json=body, headers={"x-request-id": "r", "x-should-retry": "false"})
+    assert detail_differences(response, Unprocessable) == [
+        'code: expected "unprocessable_thing", got a validation body (no code)'
+    ]
+    assert detail_differences(response, "unprocessable_thing") == [
+        'code: expected "unprocessable_thing", got a validation body (no code)'
+    ]
+    assert assert_error(response, catalogs.GENERIC["validation_error"]).code == "validation_error"
+
+
+def test_details_are_compared_with_their_json_types() -> None:
+    response = httpx.Response(
+        400,
+        json={"error": {"code": "bad", "message": "Bad", "details": {"on": True, "n": 1}, "request_id": "r"}},
+        headers={"x-request-id": "r"},
+    )
+    assert_error(response, "bad", on=True, n=1)
+    assert detail_differences(response, "bad", on=1) == ["details.on: expected 1, got true"]
+    assert detail_differences(response, "bad", n=1.0) == ["details.n: expected 1.0, got 1"]
+
+
+def test_a_retry_after_of_other_digits_is_a_difference() -> None:
+    """ "²".isdigit() is true and int("²") raises: it is reported, not a crash."""
+    response = httpx.Response(
+        400,
+        json={"error": {"code": "bad", "message": "Bad", "request_id": "r"}},
+        headers=[(b"x-request-id", b"r"), (b"retry-after", "²".encode()), (b"retry-after-ms", b"2000")],
+    )
+    assert detail_differences(response, "bad") == ['retry-after: expected whole seconds, got "²"']
+
+
+def test_the_failure_report_redacts_cookies_and_credentials() -> None:
+    response = httpx.Response(
+        404,
+        json={"detail": "Not Found", "code": "not_found", "request_id": "r"},
+        headers=[
+            ("x-request-id", "r"),
+            ("set-cookie", "session=s3cret; HttpOnly"),
+            ("Authorization", "Bearer ek_1.secret"),
+            ("proxy-authorization", "Basic c2VjcmV0"),
+            ("cookie", "a=secret"),
+        ],
+    )
+    with pytest.raises(AssertionError) as failed:
+        assert_error(response, "gone")
+    report = str(failed.value)
+    assert "secret" not in report and "c2VjcmV0" not in report
+    for name in ("set-cookie", "authorization", "proxy-authorization", "cookie"):
+        assert f"  {name}: <redacted>" in report.splitlines()
+
+
 # -- the synchronous helpers ---------------------------------------------------------------------
 
 
@@ -450,6 +550,79 @@ def test_a_helper_refuses_what_errorkit_refuses() -> None:
         set_usage(quota_app(store)[1], "ws", "agents", -1)
     with pytest.raises(TypeError, match="resets a MemoryBackend or a RedisBackend"):
         reset(object())  # type: ignore[arg-type]
+
+
+def test_a_helper_leaves_the_threads_current_event_loop_alone() -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        issue_key(MemoryBackend(), workspace_id="ws")
+        reset(MemoryBackend())
+        assert asyncio.get_event_loop() is loop  # asyncio.run would have left None
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_a_store_of_another_kind_is_refused_inside_a_running_loop() -> None:
+    """It would be used on the helper's own loop in a worker thread, not on the loop it lives on."""
+
+    class OwnStore(MemoryBackend):
+        pass
+
+    plain = object.__new__(type("KeysElsewhere", (), {}))
+
+    async def inside() -> None:
+        issue_key(OwnStore(), workspace_id="ws")  # a MemoryBackend still
+        with pytest.raises(TypeError, match="take a KeysElsewhere only where no event loop runs"):
+            issue_key(plain, workspace_id="ws")  # type: ignore[arg-type]
+
+    asyncio.run(inside())
+
+
+def test_deleting_sends_one_unlink_per_scan_page() -> None:
+    """On a Redis of its own: a SCAN page (COUNT 1000) then holds every key, and one UNLINK deletes them."""
+    with redis_server() as redis:
+        _one_unlink_per_page(redis.url)
+
+
+def _one_unlink_per_page(redis_url: str) -> None:
+    store = RedisBackend(redis_url, prefix="unlink-batch")
+    for n in range(5):
+        register_key(store, f"ek_b{n}.secret-1234", workspace_id="ws_b")
+    sent: list[tuple[object, ...]] = []
+
+    async def delete() -> int:
+        real = store.redis.execute
+
+        async def execute(*args: object) -> object:
+            sent.append(args)
+            return await real(*args)  # type: ignore[arg-type]
+
+        store.redis.execute = execute  # type: ignore[method-assign]
+        try:
+            return await _delete_keys(store, ["unlink-batch:"])
+        finally:
+            await store.close()
+
+    assert asyncio.run(delete()) == 7  # 5 keys, the workspace's set and the dataset marker
+    unlinks = [args for args in sent if args[0] == "UNLINK"]
+    assert len(unlinks) == 1 and len(unlinks[0]) == 8
+
+
+def test_reset_on_redis_keeps_a_store_under_a_longer_prefix(redis_url: str) -> None:
+    """`myapp` and `myapp:tenant2`: the second's keys match `myapp:*`, and reset of the first leaves them."""
+    store = RedisBackend(redis_url, prefix="myapp")
+    tenant = RedisBackend(redis_url, prefix="myapp:tenant2")
+    for each in (store, tenant):
+        issue_key(each, workspace_id="ws_t", plan="free")
+        set_usage(quota_app(each)[1], "ws_t", "agents", 1)
+    reset(store)
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    found = subprocess.run(
+        ["redis-cli", "-p", port, "--scan", "--pattern", "myapp:tenant2:*"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(name.split(":")[2] for name in found) == ["apikey", "dataset", "quota", "workspace-keys"]
 
 
 def test_reset_on_redis_deletes_only_what_requests_left(redis_url: str) -> None:
@@ -532,6 +705,36 @@ def test_the_redis_fixture_isolates_and_cleans_up(
         result.assert_outcomes(passed=3, failed=1)
         assert "AssertionError: fails on purpose" in result.stdout.str()
         assert redis_keys(server.url) == []  # every key of every test deleted, the failed one's too
+
+
+CLOSE_FAILS = """
+import pytest
+
+import errorkit.testing
+from errorkit.testing import issue_key
+
+
+def refuse(backend):
+    raise TimeoutError("the portal's loop did not answer within 10 s")
+
+
+@pytest.fixture(autouse=True)
+def closing_fails(monkeypatch):  # (set up before the store, so undone after its teardown)
+    monkeypatch.setattr(errorkit.testing, "_close", refuse)
+
+
+def test_closing_fails(errorkit_redis_backend):
+    issue_key(errorkit_redis_backend, workspace_id="ws_c")
+"""
+
+
+def test_the_redis_fixture_deletes_its_keys_when_closing_fails(pytester: pytest.Pytester) -> None:
+    with redis_server() as server:
+        pytester.makepyfile(test_close=CLOSE_FAILS)
+        result = pytester.runpytest("-p", "no:cacheprovider", "--errorkit-redis-url", server.url)
+        result.assert_outcomes(passed=1, errors=1)
+        assert "TimeoutError: the portal's loop did not answer within 10 s" in result.stdout.str()
+        assert redis_keys(server.url) == []
 
 
 ON_CLUSTER = """

@@ -18,6 +18,7 @@ raises), or a file that cannot be written (one line on standard error, never a t
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -116,16 +117,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "store":
         return store_command.run(args, store_verbs[args.verb].error)
     if args.command == "contract":
-        return contract_command.run(args, contract_verbs[args.verb].error, reference_of)
+        verb = contract_verbs[args.verb]
+        status, said = contract_command.run(args, verb.error, reference_of)
+        return _to_stdout(said, verb.prog, status)
 
     if args.write is not None:
         try:
             written = write_built_in(args.write)
         except OSError as exc:
-            return _cannot_write(exc)
-        for path in written:
-            print(path)
-        return 0
+            return _cannot_write(exc, docs.prog)
+        return _to_stdout("".join(f"{path}\n" for path in written), docs.prog)
 
     if args.catalog is None:
         docs.error("name a catalog, or use --write FOLDER")
@@ -136,26 +137,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     text = reference.html() if args.html else reference.markdown()
     if args.output is None:
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except OSError as exc:  # a full disk, a closed pipe
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())  # (nothing left to flush at exit)
-            os.close(devnull)
-            return _cannot_write(exc)
-        return 0
+        return _to_stdout(text, docs.prog)
     try:
         args.output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        return _cannot_write(exc)
+        return _cannot_write(exc, docs.prog)
     return 0
 
 
-def _cannot_write(exc: OSError) -> int:
-    """A file or folder that cannot be written: one line naming it and why (exit 2)."""
+def _to_stdout(text: str, prog: str, status: int = 0) -> int:
+    """Write `text` to standard output in UTF-8 and return `status`; when it cannot be written (closed,
+    a full disk, a closed pipe), one line on standard error and 2."""
+    stdout = sys.stdout
+    try:
+        if stdout is None:  # (started with standard output closed: `>&-`)
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        stdout.flush()
+        if hasattr(stdout, "buffer"):
+            stdout.buffer.write(text.encode("utf-8"))
+            stdout.buffer.flush()
+        else:  # (a text stream put in its place)
+            stdout.write(text)
+            stdout.flush()
+    except OSError as exc:
+        if stdout is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stdout.fileno())  # (nothing left to flush at exit)
+            os.close(devnull)
+        return _cannot_write(exc, prog)
+    return status
+
+
+def _cannot_write(exc: OSError, prog: str) -> int:
+    """A file, a folder or standard output that cannot be written: one line naming it and why (exit 2)."""
     where = exc.filename if exc.filename is not None else "standard output"
-    print(f"errorkit docs: error: cannot write {where!s}: {exc.strerror or exc}", file=sys.stderr)
+    print(f"{prog}: error: cannot write {where!s}: {exc.strerror or exc}", file=sys.stderr)
     return 2
 
 

@@ -8,18 +8,22 @@ TARGET is what `errorkit docs` takes: a built-in catalog (`generic`, `detail_api
 `envelope_api`) or `module:attribute` naming a `Registry`, an `ErrorKit` or an app a kit is
 installed on; the contract lists exactly the codes its reference page lists (see
 `errorkit._errors.contract`). `save` writes the lock file (stable JSON: sorted keys, 2-space
-indents, a trailing newline) to `-o` or standard output. `check` prints each change, breaking
-ones first, then a summary line; `--format github` prints them as GitHub Actions annotations
-(`::error` for a breaking change, `::notice` for the rest) on the lock file.
+indents, a trailing newline, UTF-8) to `-o` or standard output; the lock file records the target.
+`check` refuses a lock file saved of another target, then prints each change, breaking ones
+first, then a summary line; `--format github` prints them as GitHub Actions annotations on the
+lock file (a summary first, as GitHub shows only the first 10 errors of a step; then `::error`
+for a breaking change, `::notice` for the rest) and, where GitHub gives a step summary file
+(`GITHUB_STEP_SUMMARY`), adds the whole report to it in Markdown.
 
 Exit status: 0 saved, or no breaking change; 1 breaking changes; 2 bad arguments, an unknown
-target, a lock file that cannot be read or written (one line on standard error, never a traceback).
+target, a contract that cannot be made, a lock file (or standard output, or the step summary) that
+cannot be read or written (one line on standard error, never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -56,39 +60,59 @@ def add_parser(commands: Any) -> dict[str, argparse.ArgumentParser]:
     return {"save": save, "check": check}
 
 
-def run(args: argparse.Namespace, fail: Callable[[str], NoReturn], reference_of: Callable[[str], Reference]) -> int:
-    """Carry out `errorkit contract ...`; `fail` reports a usage error (exit 2); `reference_of` loads TARGET."""
+def run(
+    args: argparse.Namespace, fail: Callable[[str], NoReturn], reference_of: Callable[[str], Reference]
+) -> tuple[int, str]:
+    """Carry out `errorkit contract ...`: its exit status and what it prints on standard output (the caller
+    writes it); `fail` reports a usage error (exit 2); `reference_of` loads TARGET."""
     try:
-        current = Contract.of(reference_of(args.target))
+        current = Contract.of(reference_of(args.target), args.target)
     except ValueError as exc:
         fail(str(exc))
 
     if args.verb == "save":
         text = current.to_json()
         if args.output is None:
-            sys.stdout.write(text)
-            return EXIT_OK
+            return EXIT_OK, text
         try:
-            args.output.write_text(text, encoding="utf-8")
+            args.output.write_bytes(text.encode("utf-8"))
         except OSError as exc:
             fail(f"cannot write {args.output}: {exc.strerror or exc}")
-        print(f"{args.output}: the error contract of {args.target} ({len(current.codes)} codes)")
-        return EXIT_OK
+        return EXIT_OK, f"{args.output}: the error contract of {args.target} ({len(current.codes)} codes)\n"
 
-    try:
-        text = args.lock.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {args.lock}: {getattr(exc, 'strerror', None) or exc}")
-    try:
-        saved = Contract.from_json(text)
-    except ContractError as exc:
-        fail(f"{args.lock} is {exc}")
-
+    saved = _saved(args.lock, fail)
+    if saved.target != args.target:
+        fail(
+            f"{args.lock} is the contract of {saved.target}, not of {args.target} "
+            f'(if {saved.target} was renamed, change "target" in {args.lock} in the same commit)'
+        )
     changes = diff(saved, current)
-    for change in changes:
-        print(github_line(change, args.lock) if args.format == "github" else text_line(change))
-    print(summary(changes, args.lock))
-    return EXIT_BREAKING if any(change.breaking for change in changes) else EXIT_OK
+    status = EXIT_BREAKING if any(change.breaking for change in changes) else EXIT_OK
+    if args.format == "text":
+        return status, "".join(f"{text_line(change)}\n" for change in changes) + summary(changes, args.lock) + "\n"
+
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as file:
+                file.write(markdown(changes, args.lock))
+        except OSError as exc:
+            fail(f"cannot write {step_summary}: {exc.strerror or exc}")
+    lines = [github_summary(changes, args.lock)] if changes else []
+    lines += [github_line(change, args.lock) for change in changes]
+    return status, "".join(f"{line}\n" for line in [*lines, summary(changes, args.lock)])
+
+
+def _saved(lock: Path, fail: Callable[[str], NoReturn]) -> Contract:
+    """The contract saved in `lock`; `fail` says why it cannot be read."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {lock}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        return Contract.from_json(text)
+    except ContractError as exc:
+        fail(f"{lock} is {exc}")
 
 
 def text_line(change: Change) -> str:
@@ -98,8 +122,30 @@ def text_line(change: Change) -> str:
 
 def github_line(change: Change, lock: Path) -> str:
     """A GitHub Actions workflow command: `::error file=...,title=errorkit contract::...` (or `::notice`)."""
-    command = "error" if change.breaking else "notice"
-    return f"::{command} file={_property(str(lock))},title={_property(TITLE)}::{_data(str(change))}"
+    return _annotation(change.breaking, lock, str(change))
+
+
+def github_summary(changes: list[Change], lock: Path) -> str:
+    """The annotation that counts the changes (GitHub shows at most 10 errors of a step: this one first)."""
+    return _annotation(any(change.breaking for change in changes), lock, summary(changes, lock))
+
+
+def _annotation(breaking: bool, lock: Path, message: str) -> str:
+    """`::error` (breaking) or `::notice` on the lock file, titled `errorkit contract`."""
+    command = "error" if breaking else "notice"
+    return f"::{command} file={_property(str(lock))},title={_property(TITLE)}::{_data(message)}"
+
+
+def markdown(changes: list[Change], lock: Path) -> str:
+    """The report as Markdown, for GitHub's step summary: a heading, the summary, a list of the changes."""
+    lines = ["## errorkit contract", "", _escape(summary(changes, lock)), ""]
+    lines += [f"- {'**breaking**' if change.breaking else 'info'}: {_escape(str(change))}" for change in changes]
+    return "\n".join(lines).rstrip("\n") + "\n\n"
+
+
+def _escape(text: str) -> str:
+    """`text` as Markdown shows it as is: its markup characters escaped."""
+    return "".join(f"\\{char}" if char in "\\`*_[]<>|#" else char for char in text)
 
 
 def summary(changes: list[Change], lock: Path) -> str:

@@ -479,6 +479,7 @@ class AppErrors:
     classes: tuple[type[APIError], ...]
     returned_by: dict[str, tuple[str, ...]]  # code -> operations ("POST /widgets"), where the app publishes a document
     operations: tuple[str, ...]  # every operation of that document (none without one)
+    anywhere: frozenset[str]  # the codes the handlers answer for any request (404, 405, 500...)
     declares: bool  # whether routes declare codes with `raises()` (the catalog's others are then not listed)
 
 
@@ -563,6 +564,7 @@ def app_errors(app: Starlette, handler: ExceptionHandler) -> AppErrors:
         tuple(found.values()),
         {code: tuple(routes) for code, routes in returned_by.items()},
         tuple(dict.fromkeys(operations)),
+        frozenset(cls.definition.code for cls in answered),
         declares,
     )
 
@@ -599,6 +601,7 @@ def app_reference(app: Starlette, handler: ExceptionHandler, page: ReferencePage
         listed=errors.classes,
         returned_by=errors.returned_by,
         operations=errors.operations,
+        anywhere=errors.anywhere,
         summary=summary,
     )
 

@@ -1,15 +1,19 @@
 """Error contracts: what a catalog's or an app's errors promise clients, saved as stable JSON and compared.
 
-A `Contract` is made from a `Reference` (the very list of codes its reference page shows): the body
-format, the doc URL template, the operations of the app's OpenAPI document (where it has one) and,
-for each code, its status, texts, retry hints, details (each with its JSON Schema, the readable
-type and whether it is required) and the routes that return it (None: any request, or unknown).
+A `Contract` is made from a `Reference` (the very list of codes its reference page shows): the target
+it was made of, the body format, the doc URL template, the operations of the app's OpenAPI document
+(where it has one) and, for each code, its status, texts, retry hints, details (each with its JSON
+Schema, the readable type, whether a raise must pass it and whether a body always holds it) and the
+routes that return it (`"any"`: any request can, or the contract names no routes; else the routes of
+the document that declare it, none when no route does).
 
 `diff(old, new)` lists the changes from a saved contract to the current one, each a `Change` that
-is breaking when a client that follows the old contract (or code raising from a shared catalog)
-must change: a code removed, a status changed, a required detail added or made required, a detail
-removed, made optional or widened (a value the old schema did not allow), `retryable` switched off,
-a route that can return a code it did not document, the format changed. The rest is information.
+is breaking when a client that follows the old contract, or code raising the error from a shared
+catalog, must change. For clients: a code removed, a status changed, a detail removed, widened (a
+value the old schema did not allow) or no longer always in the body, `retryable` switched off, a
+route that can return a code it did not document, the format changed. For raisers: a required
+detail added, a detail made required, a detail narrowed (a value the old schema allowed now fails
+the raise). The rest is information.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 from errorkit._common.exceptions import ErrorkitError
 from errorkit._errors.definition import ErrorDefinition
 from errorkit._errors.reference import Reference, _type_name
 
-#: The version of the lock file's layout (its `errorkit_contract` key).
+#: The version of the lock file's layout (its `errorkit_contract` key). Bump it with any change to the
+#: layout once released: the models below forbid unknown keys (extra="forbid"), so a new field, a field
+#: removed or renamed, or a value read differently all make a lock file another errorkit cannot read.
 VERSION = 1
 
 #: Schema keywords that describe rather than constrain: left out of a detail's stored schema.
@@ -34,10 +41,26 @@ _ANNOTATIONS = frozenset({"title", "description", "examples", "default", "deprec
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_ONE = ("items", "additionalProperties", "not")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "patternProperties")
+#: Keywords whose value is JSON Schema's default (as if left out): dropped, so that pydantic's releases agree
+#: (2.14 writes `"additionalProperties": true` where 2.10 writes nothing).
+_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "additionalProperties": (True, {}),
+    "items": (True, {}),
+    "uniqueItems": (False,),
+    "minLength": (0,),
+    "minItems": (0,),
+    "minProperties": (0,),
+    "required": ([],),
+    "properties": ({},),
+    "patternProperties": ({},),
+}
+#: Keywords whose list is a set (its order says nothing): sorted.
+_UNORDERED = ("required", "enum", "type")
 
 
 class ContractError(ErrorkitError, ValueError):
-    """A lock file that cannot be read: not JSON, not a contract, or one of another version."""
+    """A contract that cannot be made (details without a JSON Schema), or a lock file that cannot be read:
+    not JSON, not a contract, or one of another version."""
 
 
 class _Model(BaseModel):
@@ -45,11 +68,19 @@ class _Model(BaseModel):
 
 
 class DetailContract(_Model):
-    """One detail of a code: its type as a reader reads it, its JSON Schema, whether it is always given."""
+    """One detail of a code: its type as a reader reads it, its JSON Schema, whether a raise must pass it
+    (`required`) and whether a body always holds it (`always_present`: required or given a default, and
+    never None, since a body leaves out the details that are None)."""
 
     type: str
     json_schema: dict[str, Any]
     required: bool
+    always_present: bool
+
+
+#: The routes that return a code: "any" (any request can, or the contract names no routes), else the
+#: operations of the app's OpenAPI document that declare it (none: no route does).
+Routes = Literal["any"] | tuple[str, ...]
 
 
 class CodeContract(_Model):
@@ -64,7 +95,7 @@ class CodeContract(_Model):
     retry_after: int | None
     doc_url: str | None  # its own doc URL (else the contract's template, filled with the code)
     details: dict[str, DetailContract]
-    routes: tuple[str, ...] | None  # None: from any request, or unknown
+    routes: Routes
 
 
 class FormatContract(_Model):
@@ -73,22 +104,25 @@ class FormatContract(_Model):
 
 
 class Contract(_Model):
-    """The error contract of a catalog or an app (see the module's docstring)."""
+    """The error contract of a catalog or an app (see the module's docstring); `target` is what it was made
+    of, as `errorkit contract save` was given it (`myapp.main:app`)."""
 
+    target: str
     format: FormatContract
     doc_url: str | None
     operations: tuple[str, ...]
     codes: dict[str, CodeContract]
 
     @classmethod
-    def of(cls, reference: Reference) -> Contract:
-        """The contract of what `reference` lists (a catalog's page, or an app's)."""
+    def of(cls, reference: Reference, target: str) -> Contract:
+        """The contract of what `reference` lists (a catalog's page, or an app's), made of `target`;
+        `ContractError` when a code's details have no JSON Schema."""
         codes = {}
         for error_class in reference.classes():
             definition = error_class.definition
-            routes = reference.returned_by.get(definition.code)
-            codes[definition.code] = _code_contract(definition, tuple(sorted(routes)) if routes else None)
+            codes[definition.code] = _code_contract(definition, _routes_of(reference, definition.code))
         return cls(
+            target=target,
             format=FormatContract(
                 name=reference.format.name or type(reference.format).__name__,
                 media_type=reference.format.media_type,
@@ -110,6 +144,8 @@ class Contract(_Model):
             data = json.loads(text)
         except ValueError as exc:
             raise ContractError(f"not JSON ({exc})") from None
+        except RecursionError:
+            raise ContractError("not a valid errorkit contract: nested too deeply") from None
         if not isinstance(data, dict) or "errorkit_contract" not in data:
             raise ContractError('not an errorkit contract (no "errorkit_contract" key)')
         version = data.pop("errorkit_contract")
@@ -126,8 +162,24 @@ class Contract(_Model):
             raise ContractError(f"not a valid errorkit contract: {where}: {first['msg']}") from None
 
 
-def _code_contract(definition: ErrorDefinition, routes: tuple[str, ...] | None) -> CodeContract:
-    schema = definition.details.model_json_schema(mode="serialization")
+def _routes_of(reference: Reference, code: str) -> Routes:
+    """The routes that return `code`: "any" for a code any request can get (the handlers' 404, 405, 500) or
+    when `reference` names no routes; else those its OpenAPI document names (none: no route declares it)."""
+    if not reference.operations or code in reference.anywhere:
+        return "any"
+    return tuple(sorted(reference.returned_by.get(code, ())))
+
+
+def _code_contract(definition: ErrorDefinition, routes: Routes) -> CodeContract:
+    """What `definition` promises; `ContractError` when its details have no JSON Schema."""
+    try:
+        # by field name, not alias: a body holds the details model's dump, which is by name (ErrorDefinition)
+        schema = definition.details.model_json_schema(by_alias=False, mode="serialization")
+    except Exception as exc:  # a type pydantic cannot describe (arbitrary_types_allowed), a model's own hook
+        reason = getattr(exc, "message", None) or str(exc)
+        raise ContractError(
+            f"the details of {definition.code!r} have no JSON Schema: {type(exc).__name__}: {reason.splitlines()[0]}"
+        ) from None
     defs = schema.get("$defs", {})
     properties = schema.get("properties", {})
     return CodeContract(
@@ -140,14 +192,23 @@ def _code_contract(definition: ErrorDefinition, routes: tuple[str, ...] | None) 
         retry_after=definition.retry_after,
         doc_url=definition.doc_url,
         details={
-            name: DetailContract(
-                type=_type_name(field.annotation),
-                json_schema=_clean(_inline(properties.get(name, {}), defs, ())),
-                required=field.is_required(),
-            )
+            name: _detail_contract(field, _clean(_inline(properties.get(name, {}), defs, ())))
             for name, field in sorted(definition.details.model_fields.items())
         },
         routes=routes,
+    )
+
+
+def _detail_contract(field: FieldInfo, schema: dict[str, Any]) -> DetailContract:
+    """A detail of type `schema`: always in a body when a raise gives it a value that cannot be None (the body
+    is dumped without the details that are None)."""
+    given = field.is_required() or field.default_factory is not None or field.default is not None
+    nullable = any(_allows(alternative, None) for alternative in _alternatives(schema))
+    return DetailContract(
+        type=_type_name(field.annotation),
+        json_schema=schema,
+        required=field.is_required(),
+        always_present=given and not nullable,
     )
 
 
@@ -167,7 +228,9 @@ def _inline(schema: Any, defs: Mapping[str, Any], seen: tuple[str, ...]) -> Any:
 
 
 def _clean(schema: Any) -> Any:
-    """`schema` without annotations (titles, descriptions, defaults), in each of its subschemas."""
+    """`schema` in a normal form, in each of its subschemas: without annotations (titles, descriptions,
+    defaults) nor keywords at their default value, with the lists that are sets (`required`, `enum`, a list
+    of types) sorted. Two pydantic releases, or two orders of the same fields, give the same form."""
     if not isinstance(schema, dict):
         return schema
     cleaned: dict[str, Any] = {}
@@ -180,6 +243,10 @@ def _clean(schema: Any) -> Any:
             value = _clean(value)
         elif key in _SUBSCHEMA_MAPS and isinstance(value, dict):
             value = {name: _clean(sub) for name, sub in value.items()}
+        if key in _UNORDERED and isinstance(value, list):
+            value = sorted(value, key=_structure)
+        if any(type(value) is type(default) and value == default for default in _DEFAULTS.get(key, ())):
+            continue
         cleaned[key] = value
     return cleaned
 
@@ -266,8 +333,9 @@ def _allows(schema: dict[str, Any], value: Any) -> bool:
     return kinds.get(kind, False)
 
 
-def _structure(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, sort_keys=True)
+def _structure(value: Any) -> str:
+    """`value` (a schema, a JSON value) as text that is the same for equal values: keys sorted."""
+    return json.dumps(value, sort_keys=True)
 
 
 # -- Changes ------------------------------------------------------------------------------------
@@ -293,6 +361,7 @@ BREAKING = (
     "status_changed",
     "detail_removed",
     "detail_type_widened",
+    "detail_type_narrowed",
     "detail_now_optional",
     "detail_required_added",
     "detail_now_required",
@@ -303,7 +372,6 @@ INFORMATION = (
     "doc_url_changed",
     "code_added",
     "detail_optional_added",
-    "detail_type_narrowed",
     "message_changed",
     "title_changed",
     "doc_text_changed",
@@ -353,7 +421,7 @@ def _code_changes(code: str, old_contract: Contract, new_contract: Contract) -> 
         return
     if old is None:
         yield Change("code_added", code, False, f"new code (status {new.status})")
-        yield from _gained_routes(code, None, new, old_contract)
+        yield from _code_route_changes(code, None, new, old_contract, new_contract)
         return
 
     if old.status != new.status:
@@ -389,7 +457,7 @@ def _code_changes(code: str, old_contract: Contract, new_contract: Contract) -> 
         yield Change("doc_text_changed", code, False, f"documentation text changed ({', '.join(texts)})")
     if old.doc_url != new.doc_url:
         yield Change("doc_url_changed", code, False, f"doc URL {_url(old.doc_url)} -> {_url(new.doc_url)}")
-    yield from _gained_routes(code, old, new, old_contract)
+    yield from _code_route_changes(code, old, new, old_contract, new_contract)
 
 
 def _detail_changes(code: str, old: CodeContract, new: CodeContract) -> Iterator[Change]:
@@ -409,28 +477,13 @@ def _detail_changes(code: str, old: CodeContract, new: CodeContract) -> Iterator
             else:
                 yield Change("detail_optional_added", code, False, f"new optional detail {name} ({after.type})")
             continue
-        if before.json_schema != after.json_schema:
-            if accepts(before.json_schema, after.json_schema):
-                yield Change(
-                    "detail_type_narrowed",
-                    code,
-                    False,
-                    f"detail {name} type {before.type} -> {after.type} (narrower: clients read it as before)",
-                )
-            else:
-                yield Change(
-                    "detail_type_widened",
-                    code,
-                    True,
-                    f"detail {name} type {before.type} -> {after.type} "
-                    f"(clients reading it as {before.type} may get a value they cannot parse)",
-                )
-        if before.required and not after.required:
+        yield from _detail_type_changes(code, name, before, after)
+        if before.always_present and not after.always_present:
             yield Change(
                 "detail_now_optional",
                 code,
                 True,
-                f"detail {name} no longer required (clients reading it may not find it)",
+                f"detail {name} no longer always present (clients reading it may not find it)",
             )
         if not before.required and after.required:
             yield Change(
@@ -441,21 +494,50 @@ def _detail_changes(code: str, old: CodeContract, new: CodeContract) -> Iterator
             )
 
 
-def _gained_routes(code: str, old: CodeContract | None, new: CodeContract, old_contract: Contract) -> Iterator[Change]:
-    """A route of the old contract that can now return `code` without having documented it (or the reverse)."""
-    before = None if old is None else old.routes
-    existed = set(old_contract.operations)
-    if new.routes is None:
-        if old is not None and before is not None:
-            yield Change(
-                "route_gained_code",
-                code,
-                True,
-                f"now returned by any route (was only {_routes(before)}: clients of the others do not expect it)",
-            )
+def _detail_type_changes(code: str, name: str, before: DetailContract, after: DetailContract) -> Iterator[Change]:
+    """A detail's schema that allows more values (breaking for its clients) or fewer (breaking for its
+    raisers); none when each schema allows every value of the other (the same type, written otherwise)."""
+    narrower = accepts(before.json_schema, after.json_schema)
+    if before.json_schema == after.json_schema or (narrower and accepts(after.json_schema, before.json_schema)):
         return
-    gained = [route for route in new.routes if route in existed and (before is None or route not in before)]
-    if gained and not (old is not None and before is None):
+    if before.type == after.type:
+        said = f"detail {name} schema changed, still {after.type}"
+    else:
+        said = f"detail {name} type {before.type} -> {after.type}"
+    if narrower:
+        yield Change(
+            "detail_type_narrowed",
+            code,
+            True,
+            f"{said} (narrower: clients read it as before, but a raise of {code} with a value it no longer "
+            "allows fails)",
+        )
+    else:
+        yield Change(
+            "detail_type_widened",
+            code,
+            True,
+            f"{said} (clients reading it as {before.type} may get a value they cannot parse)",
+        )
+
+
+def _code_route_changes(
+    code: str, old: CodeContract | None, new: CodeContract, old_contract: Contract, new_contract: Contract
+) -> Iterator[Change]:
+    """The routes of the saved contract that can now return `code` without having documented it (breaking),
+    and those that no longer return it. Compared only where both contracts name routes."""
+    if not old_contract.operations or not new_contract.operations:
+        return
+    before = _returning(old.routes if old is not None else (), old_contract)
+    after = _returning(new.routes, new_contract)
+    gained = sorted(after & set(old_contract.operations) - before)
+    if gained and new.routes == "any":
+        if before:
+            was = f"was only {_routes(sorted(before))}: clients of the others do not expect it"
+        else:
+            was = "was none: no client expects it"
+        yield Change("route_gained_code", code, True, f"now returned by any route ({was})")
+    elif gained:
         yield Change(
             "route_gained_code",
             code,
@@ -463,15 +545,19 @@ def _gained_routes(code: str, old: CodeContract | None, new: CodeContract, old_c
             f"now returned by {_routes(gained)}, which did not document it (clients of "
             f"{'that route' if len(gained) == 1 else 'those routes'} do not expect it)",
         )
-    if old is not None:
-        if before is None:
-            yield Change(
-                "route_dropped_code", code, False, f"now returned only by {_routes(new.routes)} (was any route)"
-            )
-        else:
-            dropped = [route for route in before if route not in new.routes]
-            if dropped:
-                yield Change("route_dropped_code", code, False, f"no longer returned by {_routes(dropped)}")
+    dropped = sorted(before - after)
+    if old is None or new.routes == "any" or not dropped:
+        return
+    if old.routes == "any":
+        now = f"now returned only by {_routes(new.routes)}" if new.routes else "now returned by no route"
+        yield Change("route_dropped_code", code, False, f"{now} (was any route)")
+    else:
+        yield Change("route_dropped_code", code, False, f"no longer returned by {_routes(dropped)}")
+
+
+def _returning(routes: Routes, contract: Contract) -> set[str]:
+    """The operations of `contract` that return a code (`routes`: "any" is every one of them)."""
+    return set(contract.operations) if routes == "any" else set(routes)
 
 
 def _route_changes(old: Contract, new: Contract) -> Iterator[Change]:

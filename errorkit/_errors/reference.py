@@ -61,7 +61,8 @@ class Reference:
     define. `listed` narrows the page to those classes (an app's page: what the app answers);
     a code of the registry or the defaults keeps a page of its own (`html(only=code)`) either way.
     `returned_by` maps a code to the operations that return it (`"POST /widgets"`), out of
-    `operations` (all of them); `summary` is said under the page's introduction.
+    `operations` (all of them); `anywhere` names the codes any request can get (no route is named
+    for them); `summary` is said under the page's introduction.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class Reference:
         listed: Iterable[type[APIError]] | None = None,
         returned_by: Mapping[str, Sequence[str]] | None = None,
         operations: Sequence[str] = (),
+        anywhere: Iterable[str] = (),
         summary: Sequence[Block] = (),
     ) -> None:
         self.registry = registry
@@ -85,6 +87,7 @@ class Reference:
         self.listed = None if listed is None else {cls.definition.code: cls for cls in listed}
         self.returned_by = dict(returned_by or {})
         self.operations = tuple(operations)
+        self.anywhere = frozenset(anywhere)
         self.summary = tuple(summary)
         self._entries: dict[str, _Entry] = {}
 

@@ -44,6 +44,16 @@ class MemoryBackend:
         self._settled: dict[str, OrderedDict[str, int]] = {}  # workspace -> token -> when settled (µs), oldest first
         self._slots: dict[tuple[str, str], dict[str, int]] = {}  # (identity, bucket) -> token -> lease end (µs)
 
+    def _reset_traffic(self) -> None:
+        """Forget what requests left (rate-limit counters, idempotency records, quota usage and holds,
+        concurrency slots), keeping the API keys: `errorkit.testing.reset` for a store that outlives a test.
+        Here, next to the attributes it must know: a new one that requests write belongs in this list."""
+        self._values.clear()
+        self._usage.clear()
+        self._holds.clear()
+        self._settled.clear()
+        self._slots.clear()
+
     # -- cells: expiring values, the state every step reads and writes ---------------------
 
     def get(self, key: Any, now_us: int) -> Any:

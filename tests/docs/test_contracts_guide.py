@@ -39,6 +39,7 @@ def folder(tmp_path: Path) -> Path:
 
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{BIN}:/usr/bin:/bin", "REDIS_URL": "memory://"}
+    env.pop("GITHUB_STEP_SUMMARY", None)  # (in GitHub Actions: the checks' reports stay out of the job's summary)
     return subprocess.run(command, shell=True, capture_output=True, text=True, cwd=cwd, env=env)
 
 
@@ -71,6 +72,13 @@ def test_save_then_check_then_break(folder: Path) -> None:
     assert lock["doc_url"] == "https://api.example.com/errors/{code}"
     assert lock["operations"] == ["DELETE /orders/{order_id}", "GET /orders/{order_id}", "PATCH /orders/{order_id}"]
     assert lock["errorkit_contract"] == 1
+    assert lock["target"] == "app:app"
+    assert '(`"target": "app:app"`' in page(GUIDE)
+    assert {code: c["routes"] for code, c in lock["codes"].items() if c["routes"] == "any"} == {
+        "internal_error": "any",
+        "method_not_allowed": "any",
+        "not_found": "any",
+    }
     assert sorted(lock["codes"]) == [
         "internal_error",
         "method_not_allowed",
@@ -105,10 +113,13 @@ def test_the_usage_errors_shown(folder: Path) -> None:
     (folder / "errors.lock.json").write_text('{"errorkit_contract": 2}')
     other = run("errorkit contract check app:app errors.lock.json", folder)
     missing = run("errorkit contract check myapp:app errors.lock.json", folder)
-    for done in (empty, other, missing):
+    assert run("errorkit contract save app:app -o errors.lock.json", folder).returncode == 0
+    shutil.copy(folder / "app.py", folder / "orders.py")  # (the app moved, its lock file not told)
+    moved = run("errorkit contract check orders:app errors.lock.json", folder)
+    for done in (empty, other, missing, moved):
         assert (done.returncode, done.stdout) == (2, "")
         assert "Traceback" not in done.stderr
-    assert [done.stderr.splitlines()[-1] for done in (empty, other, missing)] == expected
+    assert [done.stderr.splitlines()[-1] for done in (empty, other, missing, moved)] == expected
 
 
 def reports() -> set[str]:
@@ -116,7 +127,7 @@ def reports() -> set[str]:
 
     def contract(target: Registry | Any) -> Contract:
         if isinstance(target, Registry):
-            return Contract.of(ErrorKit(catalog=target).reference())
+            return Contract.of(ErrorKit(catalog=target).reference(), "catalog")
         return _app_contract(target)
 
     detail, envelope = catalogs.DETAIL_API, catalogs.ENVELOPE_API
@@ -126,7 +137,7 @@ def reports() -> set[str]:
         (envelope, redefined(envelope, "quota_exceeded", status=429)),
         (envelope, redefined(envelope, "quota_exceeded", details={"usage": int})),
         (detail, redefined(detail, "validation_error", details={"issues": (list[dict[str, Any]] | str | None, None)})),
-        (envelope, redefined(envelope, "wrong_project", details={"key_project_id": (str, "x"), "resource_project_id": str})),
+        (envelope, redefined(envelope, "wrong_project", details={"key_project_id": (str, None), "resource_project_id": str})),
         (detail, redefined(detail, "campaign_locked", details={"campaign_id": str})),
         (envelope, redefined(envelope, "rate_limit_exceeded", details={"retry_after_seconds": int, "limit": int | None})),
         (envelope, redefined(envelope, "provider_overloaded", retryable=False)),
@@ -149,7 +160,7 @@ def _app_contract(app: Any) -> Contract:
 
     handler = installed_handler(app)
     assert handler is not None
-    return Contract.of(app_reference(app, handler))
+    return Contract.of(app_reference(app, handler), "app")
 
 
 def test_the_table_of_changes() -> None:
@@ -157,7 +168,7 @@ def test_the_table_of_changes() -> None:
     table = text[text.index("| change | breaking | reported as |") : text.index("Routes are compared only")]
     rows = [row.split(" | ") for row in table.strip().splitlines()[2:]]
     assert len(rows) == 19
-    assert [row[1] for row in rows] == ["yes"] * 10 + ["no"] * 9
+    assert [row[1] for row in rows] == ["yes"] * 11 + ["no"] * 8
     known = reports()
     for row in rows:
         for shown in re.findall(r"`([^`]+)`", row[2]):
