@@ -533,7 +533,7 @@ def test_check_stores_names_the_remedy_for_a_redis_without_errorkits_data(redis:
     failed = serve_checked(redis.url)  # a new Redis: nothing of errorkit's in it yet
     assert failed is not None and failed.returncode == 3
     assert "StoreDataLost: the store " in failed.stdout
-    assert f"run `errorkit store init --url {redis.url}` or `await backend.initialize()`" in failed.stdout
+    assert f"run `errorkit store init --url {redis.url}` or `await store.initialize()`" in failed.stdout
 
     async def adopt() -> None:
         backend = RedisBackend(redis.url)

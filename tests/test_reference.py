@@ -68,7 +68,7 @@ def markdown(name: str) -> str:
 def test_the_committed_pages_are_up_to_date(tmp_path: Path) -> None:
     written = write_built_in(tmp_path)
     assert sorted(p.name for p in written) == [
-        "detail_api.html", "detail_api.md", "envelope_api.html", "envelope_api.md"
+        "detail_api.html", "detail_api.md", "envelope_api.html", "envelope_api.md", "generic.html", "generic.md"
     ]  # fmt: skip
     for path in written:
         committed = DOCS / path.name

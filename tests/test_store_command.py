@@ -48,7 +48,7 @@ def lost(url: str, command: str | None = None) -> str:
     return (
         f"errorkit store check: the store {url} lacks errorkit's dataset marker (prefix 'errorkit'): it lost "
         f"errorkit's data (a restart without persistence, FLUSHALL, eviction) or was never initialized; run "
-        f"{command} or `await backend.initialize()` to adopt it as it is (requests repeated from before the "
+        f"{command} or `await store.initialize()` to adopt it as it is (requests repeated from before the "
         "loss then run again)\n"
     )
 

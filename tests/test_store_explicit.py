@@ -226,7 +226,7 @@ def test_a_flushed_redis_fails_the_check_naming_the_command_that_adopts_it(redis
         backend = RedisBackend(redis.url)
         with pytest.raises(StoreDataLost) as raised:  # never initialized
             await check_stores([backend])
-        remedy = f"`errorkit store init --url {redis.url}` or `await backend.initialize()`"
+        remedy = f"`errorkit store init --url {redis.url}` or `await store.initialize()`"
         lost = f"the store {redis.url} " + LOST_BY_CHECK.format(where="", prefix="errorkit", remedy=remedy)
         assert str(raised.value) == lost
 
@@ -263,7 +263,7 @@ def test_a_password_in_the_url_never_appears_in_a_failure(redis: RedisServer) ->
             await check_stores([right])
         remedy = (
             f"`errorkit store init --url 'redis://:***@127.0.0.1:{redis.port}/0' --prefix 'app one'` "
-            "(with the password in place of ***) or `await backend.initialize()`"
+            "(with the password in place of ***) or `await store.initialize()`"
         )
         assert str(lost.value) == f"the store {shown} " + LOST_BY_CHECK.format(
             where="", prefix="app one", remedy=remedy
@@ -286,7 +286,7 @@ def test_a_cluster_is_checked_slot_by_slot() -> None:
             start, end = await flush_one_primary(cluster)
             with pytest.raises(StoreDataLost) as raised:
                 await check_stores([backend])
-            remedy = f"`errorkit store init --url {cluster.url} --prefix chk` or `await backend.initialize()`"
+            remedy = f"`errorkit store init --url {cluster.url} --prefix chk` or `await store.initialize()`"
             where = f" in {end - start + 1} of 16384 slots"
             assert str(raised.value) == f"the store {cluster.url} " + LOST_BY_CHECK.format(
                 where=where, prefix="chk", remedy=remedy
@@ -317,7 +317,7 @@ def test_every_step_that_finds_the_data_lost_names_the_command_for_this_redis(re
             (plain, f"errorkit store init --url {redis.url}"),
             (prefixed, f"errorkit store init --url {redis.url} --prefix app"),
         ):
-            until = f"or until `{command}` or `await backend.initialize()` adopts this Redis as it is"
+            until = f"or until `{command}` or `await store.initialize()` adopts this Redis as it is"
             steps = {
                 "an API key": backend.get_api_key("ek_1"),
                 "an idempotency record": backend.claim("ws_1", "order-1", b"fp", "me", 30_000),

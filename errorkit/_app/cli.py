@@ -6,7 +6,7 @@
     errorkit docs detail_api --html -o errors.html
     errorkit docs myapp.errors:kit --doc-url 'https://docs.example.com/errors/{code}'
     errorkit docs myapp.main:app --html -o errors.html  # an app's page, as its /errors/ serves it
-    errorkit docs --write docs/reference            # both built-in catalogs, .md and .html
+    errorkit docs --write docs/reference            # the built-in catalogs, .md and .html
 
 A catalog is a built-in name (`generic`, `detail_api`, `envelope_api`) or `module:attribute`
 naming a `Registry`, an `ErrorKit` (its catalog's page) or an app a kit is installed on (that
@@ -76,10 +76,10 @@ def reference_of(name: str, *, format: str | None = None, doc_url: str | None = 
 
 
 def write_built_in(folder: Path) -> list[Path]:
-    """Write the Markdown and HTML pages of both documents' catalogs into `folder`."""
+    """Write the Markdown and HTML pages of the built-in catalogs into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ("detail_api", "envelope_api"):
+    for name in BUILT_IN:
         reference = reference_of(name)
         pages = {".md": reference.markdown(), ".html": reference.html()}
         for suffix, text in pages.items():
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs.add_argument("--format", choices=sorted(FORMATS), help="body format of the samples")
     docs.add_argument("--doc-url", help="doc URL template, e.g. https://docs.example.com/errors/{code}")
     docs.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    docs.add_argument("--write", type=Path, metavar="FOLDER", help="write both built-in catalogs' pages there")
+    docs.add_argument("--write", type=Path, metavar="FOLDER", help="write the built-in catalogs' pages there")
     verbs = keys_command.add_parser(commands)
     store_verbs = store_command.add_parser(commands)
     contract_verbs = contract_command.add_parser(commands)

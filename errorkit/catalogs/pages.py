@@ -1,8 +1,8 @@
-"""What the two documents say besides their codes, for their generated reference pages.
+"""What the built-in catalogs' reference pages say besides their codes.
 
-`PAGES` maps a built-in catalog's name to its `ReferencePage`: the first document's status
-table (with its success rows), idempotency and rate-limit sections; the second document's
-introduction and the plan table behind `quota_exceeded`.
+`PAGES` maps a built-in catalog's name to its `ReferencePage`: what `generic` is for; the Ontora
+reference's status table (with its success rows), idempotency and rate-limit sections (`detail_api`);
+the Orq.ai reference's introduction and the plan table behind `quota_exceeded` (`envelope_api`).
 """
 
 from errorkit._errors.reference import ReferencePage, Table
@@ -12,7 +12,7 @@ DETAIL_PAGE = ReferencePage(
     title="Errors (detail shape)",
     intro=[
         "The API uses standard HTTP status codes. Errors come back as JSON in this shape:",
-        '{"detail": "Workspace not accessible by this API key", "code": "workspace_forbidden"}',
+        '`{"detail": "Workspace not accessible by this API key", "code": "workspace_forbidden"}`',
         "When validation fails (invalid request body), detail is an array of field-level errors "
         '(`{"detail": [{"loc": ["body", "topics", 0, "name"], "msg": "field required", "type": "missing"}]}`).',
         "Success statuses:",
@@ -65,4 +65,15 @@ ENVELOPE_PAGE = ReferencePage(
     },
 )
 
-PAGES = {"detail_api": DETAIL_PAGE, "envelope_api": ENVELOPE_PAGE}
+GENERIC_PAGE = ReferencePage(
+    title="generic: errorkit's default catalog",
+    intro=[
+        "The codes a new API starts from: one per HTTP error status (what an `HTTPException` or the router "
+        "answers) and the codes errorkit's handlers answer a failed validation or a malformed JSON body with. "
+        "The page also lists the codes errorkit's stages answer with (API keys, rate limits, idempotency, "
+        "quotas, concurrency). Your own codes sit beside them (`kit.define()`). Bodies below are in the detail "
+        "format, the catalog's default.",
+    ],
+)
+
+PAGES = {"generic": GENERIC_PAGE, "detail_api": DETAIL_PAGE, "envelope_api": ENVELOPE_PAGE}

@@ -82,6 +82,8 @@ def check_written_pages(folder: Path) -> None:
         "detail_api.md",
         "envelope_api.html",
         "envelope_api.md",
+        "generic.html",
+        "generic.md",
     ]
 
 

@@ -206,7 +206,7 @@ def _remedy(url: str, prefix: str) -> str:
     if prefix != "errorkit":
         command += f" --prefix {shlex.quote(prefix)}"
     password = " (with the password in place of ***)" if "***" in url else ""
-    return f"`{command}`{password} or `await backend.initialize()`"
+    return f"`{command}`{password} or `await store.initialize()`"
 
 
 def _key_record(key_id: str, flat: list[bytes]) -> APIKeyRecord:
