@@ -38,19 +38,18 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from pydantic_core import to_jsonable_python
 
-from errorkit._app.handlers import _SAFE_TO_REPEAT
+from errorkit._app.handlers import should_retry
 from errorkit._app.kit import ErrorKit
-from errorkit._common.principal import APIKeyRecord, KeyScope
+from errorkit._common.principal import APIKeyRecord
 from errorkit._errors.definition import ErrorDefinition
 from errorkit._errors.errors import APIError
 from errorkit._errors.formats import DetailFormat, EnvelopeFormat, Format, ParsedBody, ProblemFormat
 from errorkit._errors.registry import Registry
-from errorkit._stages.keys import issue_api_key, register_api_key
+from errorkit._stages.keys import KeyFields, issue_api_key, register_api_key
 from errorkit._stages.quotas import Quotas
 from errorkit._stores.memory import MemoryBackend
 from errorkit._stores.protocols import KeyStore
@@ -94,18 +93,10 @@ _S = TypeVar("_S")
 # -- synchronous helpers -------------------------------------------------------------------------
 
 
-def issue_key(
-    store: KeyStore,
-    *,
-    workspace_id: str,
-    scopes: frozenset[str] | set[str] = frozenset(),
-    project_id: str | None = None,
-    key_scope: KeyScope | None = None,
-    plan: str | None = None,
-    expires_at: datetime | None = None,
-    prefix: str = "ek_",
-) -> str:
-    """`errorkit.issue_api_key` for a synchronous test: creates a key and returns its token.
+def issue_key(store: KeyStore, *, prefix: str = "ek_", **fields: Unpack[KeyFields]) -> str:
+    """`errorkit.issue_api_key` for a synchronous test: creates a key and returns its token. It takes
+    `errorkit.register_api_key`'s keywords: `workspace_id=` (required), `scopes=`, `project_id=`,
+    `key_scope=`, `plan=`, `expires_at=`.
 
     Like every helper here, it runs on an event loop of its own (in a worker thread when the calling
     thread already runs one, which it then blocks until the store has answered). On a `RedisBackend`
@@ -115,47 +106,13 @@ def issue_key(
     portal thread (see the module's note on threads). Another store is used as it is, on that private
     loop, and refused (`TypeError`) while an event loop runs in the calling thread.
     """
-    return _run(
-        store,
-        lambda own: issue_api_key(
-            own,
-            prefix=prefix,
-            workspace_id=workspace_id,
-            scopes=scopes,
-            project_id=project_id,
-            key_scope=key_scope,
-            plan=plan,
-            expires_at=expires_at,
-        ),
-    )
+    return _run(store, lambda own: issue_api_key(own, prefix=prefix, **fields))
 
 
-def register_key(
-    store: KeyStore,
-    token: str,
-    *,
-    workspace_id: str,
-    scopes: frozenset[str] | set[str] = frozenset(),
-    project_id: str | None = None,
-    key_scope: KeyScope | None = None,
-    plan: str | None = None,
-    expires_at: datetime | None = None,
-) -> APIKeyRecord:
+def register_key(store: KeyStore, token: str, **fields: Unpack[KeyFields]) -> APIKeyRecord:
     """`errorkit.register_api_key` for a synchronous test: stores a key whose token you chose
     (`"ek_test.secret-1234"`), as `issue_key` does (same event loop and connection rules)."""
-    return _run(
-        store,
-        lambda own: register_api_key(
-            own,
-            token,
-            workspace_id=workspace_id,
-            scopes=scopes,
-            project_id=project_id,
-            key_scope=key_scope,
-            plan=plan,
-            expires_at=expires_at,
-        ),
-    )
+    return _run(store, lambda own: register_api_key(own, token, **fields))
 
 
 def set_usage(quotas: Quotas, workspace_id: str, resource: str, usage: int) -> None:
@@ -485,18 +442,17 @@ def _request_id_differences(headers: Mapping[str, str], format: Format | None, p
 
 def _should_retry(definition: ErrorDefinition, status: int, response: Response) -> str | None:
     """`x-should-retry` as the kit sends it, or None when it depends on a request the response does not carry."""
-    if not definition.retryable:
-        return "false"
-    if status < 500 or status == 503:
-        return "true"
-    try:
-        request = getattr(response, "request", None)  # (httpx raises RuntimeError for a response built by hand)
-    except RuntimeError:
-        request = None
-    if request is None or getattr(request, "method", None) is None:
-        return None
-    safe = str(request.method).upper() in _SAFE_TO_REPEAT or "idempotency-key" in request.headers
-    return "true" if safe else "false"
+    if definition.retryable and status >= 500 and status != 503:  # (the answer depends on the request's method and key)
+        try:
+            request = getattr(response, "request", None)  # (httpx raises RuntimeError for a response built by hand)
+        except RuntimeError:
+            request = None
+        if request is None or getattr(request, "method", None) is None:
+            return None
+        method, keyed = str(request.method).upper(), "idempotency-key" in request.headers
+    else:
+        method, keyed = "GET", False
+    return "true" if should_retry(definition.retryable, status, method, keyed=keyed) else "false"
 
 
 def _retry_differences(

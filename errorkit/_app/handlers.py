@@ -255,13 +255,16 @@ _SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # idem
 
 
 def _should_retry(error: APIError, scope: Scope) -> bool:
-    """The definition's `retryable`, except for a server error of a request that is not safe to
-    repeat: a POST or PATCH without an Idempotency-Key may have done its work before failing."""
-    if not error.definition.retryable:
+    keyed = any(name == b"idempotency-key" for name, _ in scope.get("headers", ()))
+    return should_retry(error.definition.retryable, error.status, scope.get("method", "GET"), keyed=keyed)
+
+
+def should_retry(retryable: bool, status: int, method: str, *, keyed: bool) -> bool:
+    """`x-should-retry`: the definition's `retryable`, except for a server error of a request that is not
+    safe to repeat (a POST or PATCH without an Idempotency-Key may have done its work before failing)."""
+    if not retryable:
         return False
-    if error.status < 500 or error.status == 503 or scope.get("method", "GET") in _SAFE_TO_REPEAT:
-        return True
-    return any(name == b"idempotency-key" for name, _ in scope.get("headers", ()))
+    return status < 500 or status == 503 or method in _SAFE_TO_REPEAT or keyed
 
 
 def _starlette_default_detail(status: int) -> str:

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Collection
 from datetime import datetime
+from typing import Required, TypedDict, Unpack
 
 from errorkit._common.principal import APIKeyRecord, KeyScope, hash_secret, moment_of, new_token, split_token
 from errorkit._stores.protocols import KeyStore
@@ -77,18 +78,29 @@ async def register_api_key(
     return record
 
 
-async def issue_api_key(store: KeyStore, *, prefix: str = "ek_", **fields: object) -> str:
+class KeyFields(TypedDict, total=False):
+    """What a key carries besides its token: `register_api_key`'s keywords, which the functions that
+    make keys for it (`issue_api_key`, `errorkit.testing`'s helpers) pass on."""
+
+    workspace_id: Required[str]
+    scopes: frozenset[str] | set[str]
+    project_id: str | None
+    key_scope: KeyScope | None
+    plan: str | None
+    expires_at: datetime | None
+
+
+async def issue_api_key(store: KeyStore, *, prefix: str = "ek_", **fields: Unpack[KeyFields]) -> str:
     """Create a key with a random secret; returns the token, which is shown only this once.
 
     Takes `register_api_key`'s fields; its expiry, if any, must be in the future (`ValueError`).
     """
     expires_at = fields.get("expires_at")
-    if isinstance(expires_at, datetime) and _timestamp(expires_at) <= time.time():
+    if expires_at is not None and _timestamp(expires_at) <= time.time():
         raise ValueError(f"the expiry {expires_at.isoformat()} has passed: a new key must expire in the future")
 
     token = new_token(prefix)
-    # (typing needs it: mypy cannot match `**fields: object` to register_api_key's typed keywords)
-    await register_api_key(store, token, **fields)  # type: ignore[arg-type]
+    await register_api_key(store, token, **fields)
     return token
 
 
