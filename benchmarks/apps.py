@@ -11,7 +11,10 @@
   idempotency, as a gateway runs it;
 - routes_redis / declared_redis: rate limiting with the limit of `GET /` given as a
   `routes=` entry, or declared beside the route by `errorkit.limit(...)` (they must cost
-  the same per request).
+  the same per request);
+- raw_evalsha / lean_redis / lean_stack_redis: bare Starlette behind the hand-written
+  middlewares of benchmarks/lean.py (one EVALSHA; auth + rate limit; the whole stack), the
+  floor errorkit's own work is measured against.
 
 Modifiers after the name: `_metrics` installs `PrometheusMetrics` (`_metrics_mp`: in
 prometheus-client's multiprocess mode, as under several workers), `_notrace` installs with
@@ -135,6 +138,19 @@ def build(variant: str) -> ASGIApp:
     if variant == "naive_redis":
         app = base()
         app.add_middleware(NaiveRateLimit)
+        return app
+    if variant == "raw_evalsha":  # (imported here: benchmarks.latency serves this file from trees without lean.py)
+        from benchmarks.lean import RawEvalsha
+
+        app = base()
+        app.add_middleware(RawEvalsha, url=REDIS_URL, limit=BIG[0].limit, period=BIG[0].period)
+        return app
+    if variant in ("lean_redis", "lean_stack_redis"):
+        from benchmarks.lean import LeanRateLimit, LeanStack
+
+        app = base()
+        lean = LeanStack if variant == "lean_stack_redis" else LeanRateLimit
+        app.add_middleware(lean, url=REDIS_URL, keys={TOKEN: "ws_bench"}, limit=BIG[0].limit, period=BIG[0].period)
         return app
     kit = ErrorKit()
     if variant == "plain":

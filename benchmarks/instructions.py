@@ -4,8 +4,11 @@
     python -m benchmarks.instructions --memory [--compare REV]
 
 Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a
-time, and counts the instructions of 2,500 requests minus those of 500 (start-up cancels
-out). `idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs
+time, on uvloop as uvicorn runs it (`--loop asyncio`: asyncio's own loop, as before issue 25),
+and counts the instructions of 2,500 requests minus those of 500 (start-up cancels out). With
+BENCH_GC=freeze the objects of start-up are frozen out of the collector's scans: a full
+collection falls in the counted window or not from run to run (about 60,000 objects scanned,
+several thousand instructions a request), which freezing takes out of the comparison. `idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs
 valgrind and, for the Redis variants, a redis-server (started here). With `--compare REV`
 the same variants also run from commit REV's tree. `--memory` instead sends 10,000
 first-time idempotent POSTs (`idem_redis_first`, a 27-byte JSON response) and reports Redis's
@@ -60,7 +63,7 @@ def child(variant: str, requests: int) -> None:
     fresh = variant.endswith("_first")
     run = os.urandom(6).hex().encode()
     counter = iter(range(1 << 30))
-    keyed = [(b"x-api-key", TOKEN.encode())] if variant.startswith("stack") else []
+    keyed = [(b"x-api-key", TOKEN.encode())] if variant.startswith(("stack", "lean")) else []
     posts = variant.startswith("idem") or "_post" in variant
 
     def scope() -> dict[str, Any]:
@@ -83,16 +86,21 @@ def child(variant: str, requests: int) -> None:
             await asyncio.gather(*(app(scope(), receive, send) for _ in range(50)))
         lifespan.cancel()
 
-    asyncio.run(main())
+    if os.environ.get("BENCH_LOOP", "uvloop") == "uvloop":  # as uvicorn runs in production
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
 
 
-def count(variant: str, root: Path, redis_url: str) -> float:
+def count(variant: str, root: Path, redis_url: str, loop: str = "uvloop") -> float:
     totals = []
     for requests in (500, 2500):
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
              "--child", variant, str(requests)],  # this file, run in `root`: it imports `root`'s app
-            cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root)},
+            cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root), "BENCH_LOOP": loop},
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
@@ -127,6 +135,9 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", default=VARIANTS)
     parser.add_argument("--compare", metavar="REV")
     parser.add_argument("--memory", action="store_true", help="Redis bytes per idempotency record instead")
+    parser.add_argument(
+        "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="the event loop driving the app"
+    )
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -148,7 +159,7 @@ def main() -> None:
                 for name, root in trees:
                     subprocess.run(["redis-cli", "-p", url.rsplit(":", 1)[1].split("/")[0], "FLUSHALL"], check=True,
                                    capture_output=True)  # fmt: skip
-                    line.append(f"{name}: {count(variant, root, url):>9,.0f}")
+                    line.append(f"{name}: {count(variant, root, url, args.loop):>9,.0f}")
                 print("  ".join(line), flush=True)
 
 

@@ -5,10 +5,13 @@ import os
 import signal
 import time
 
+import hiredis
 import pytest
 
-from errorkit import RedisError, StoreUnavailable
-from errorkit._stores.redis.connection import Redis, Script, Timeouts
+from errorkit import RedisBackend, RedisError, StoreUnavailable
+from errorkit._stages.algorithms import GCRA
+from errorkit._stores.redis import backend as backend_module
+from errorkit._stores.redis.connection import EvalshaLayout, Prepared, Redis, Script, Timeouts
 from tests.support.servers import redis_server
 
 
@@ -219,3 +222,66 @@ def test_a_command_that_cannot_be_sent_fails_alone_and_leaves_the_connection_in_
         return seen
 
     assert asyncio.run(main()) == [b"a", b"b", b"a", "ValueError", b"b"]
+
+
+def test_a_call_laid_out_once_is_the_command_hiredis_packs() -> None:
+    script = Script("return 1")
+    layout = EvalshaLayout(script, ["rl:{ws:1}:a", "rl:{ws:1}:b"], 2, 2, (30_000, 2, 1, 3_600_000_000, 100))
+    packed = layout.pack("ik:{ws:1}:é".encode(), b"marker", bytes(range(16)), b"owner")
+    command = ("EVALSHA", script.sha, 4, "rl:{ws:1}:a", "rl:{ws:1}:b", "ik:{ws:1}:é", "marker")
+    assert packed == hiredis.pack_command((*command, bytes(range(16)), "owner", 30_000, 2, 1, 3_600_000_000, 100))
+
+    nothing_fixed = EvalshaLayout(script, (), 1, 3, ())
+    response = b"201\ncontent-type:application/json\n\n{}"
+    assert nothing_fixed.pack(b"rec", b"owner", b"86400000", response) == hiredis.pack_command(
+        ("EVALSHA", script.sha, 1, "rec", "owner", 86_400_000, response)
+    )
+
+
+def test_a_packed_call_runs_and_falls_back_to_eval_after_noscript(redis_url: str) -> None:
+    script = Script("return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}")
+    layout = EvalshaLayout(script, ["t:first"], 1, 1, ["last"])
+
+    async def main() -> None:
+        r = Redis(redis_url)
+        for own in (b"one", b"two"):  # the second after SCRIPT FLUSH: NOSCRIPT, then EVAL from the same arguments
+            packed = layout.pack(b"t:" + own, own)
+            keys, args = (*layout.keys, "t:" + own.decode()), (own, *layout.args)
+            assert await r.run(script, keys, args, packed=packed) == [b"t:first", b"t:" + own, own, b"last"]
+            await r.execute("SCRIPT", "FLUSH")
+        await r.close()
+
+    run(main())
+
+
+def test_a_prepared_call_is_sent_as_often_as_asked_and_after_noscript_too(redis_url: str) -> None:
+    script = Script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    prepared = Prepared(script, ["t:prepared"], [2], None)
+
+    async def main() -> None:
+        r = Redis(redis_url)
+        await r.execute("DEL", "t:prepared")
+        assert await asyncio.gather(*(r.run_prepared(prepared) for _ in range(3))) == [2, 4, 6]
+        await r.execute("SCRIPT", "FLUSH")
+        assert await r.run_prepared(prepared) == 8
+        await r.close()
+
+    run(main())
+
+
+def test_the_store_keeps_a_bounded_number_of_packed_counts(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backend_module, "COUNTS_KEPT", 3)
+
+    async def main() -> None:
+        store = RedisBackend(redis_url, prefix="t-kept")
+        await store.initialize()
+        firsts = [await store.count(GCRA, f"ws:{n}", ("b",), (3_600_000_000, 10), 1) for n in range(5)]
+        assert [counted.admitted for counted in firsts] == [True] * 5
+        assert [key[1] for key in store._counts] == ["ws:2", "ws:3", "ws:4"]  # the oldest went first
+
+        again = await store.count(GCRA, "ws:0", ("b",), (3_600_000_000, 10), 1)  # packed anew: the same bucket
+        assert again.admitted and again.values[0] > firsts[0].values[0]
+        assert [key[1] for key in store._counts] == ["ws:3", "ws:4", "ws:0"]
+        await store.close()
+
+    run(main())

@@ -63,7 +63,10 @@ class Gate(Protocol):
 
 
 class Wrapper(Protocol):
-    """A stage around the app: runs `app` itself (or answers without it), or returns a refusal."""
+    """A stage around the app: runs `app` itself (or answers without it), or returns a refusal; only
+    requests of its `methods` are given to it (the others go straight to the app)."""
+
+    methods: frozenset[str]
 
     async def wrap(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> Refusal | None: ...
 
@@ -173,29 +176,37 @@ class GatewayMiddleware:
             return
 
         extra: list[Header] = []
-        if self.assigns_request_ids:
-            extra.append((HEADER, assign_request_id(scope).encode("ascii")))
-        if self.idempotency is None:  # the body is kept to tell a client's malformed JSON from a crash
-            receive = keep_body(scope, receive)  # (idempotency keeps it itself: it reads it anyway)
-        gateway_send = _HeldStart(send, extra)
+        request_id = assign_request_id(scope).encode("ascii") if self.assigns_request_ids else None
+        idempotency = self.idempotency
+        if idempotency is None or scope["method"] not in idempotency.methods:
+            # the body is kept to tell a client's malformed JSON from a crash (idempotency keeps it itself)
+            receive = keep_body(scope, receive)
+        gateway_send = _HeldStart(send, extra, request_id)
 
         current = CURRENT_SCOPE.set(scope)  # what errorkit's log records take their request id and workspace from
         try:
             if not self.checked:  # served without the lifespan protocol: the start-up checks run now
                 self._check_late(scope)
 
-            # the stages, in order; the one-trip path here rather than in a method of its own (a coroutine
-            # fewer per request, 2.2k instructions of a replay's 276k: see benchmarks/README.md)
+            # the stages, in order, in this one coroutine: each step of its own that awaits would be one
+            # more frame alive while the request waits (see benchmarks/README.md, issues 21 and 25)
             refusal = None if self.auth is None else await self.auth.admit(scope, extra)
             one_trip = self.one_trip
-            if refusal is None and one_trip is not None and one_trip.claims(scope):
+            key = one_trip.claimed_key(scope) if one_trip is not None and refusal is None else None
+            if key is not None and one_trip is not None:
                 charge = await one_trip.charge(scope, extra)
                 if isinstance(charge, Refusal):
                     refusal = charge
                 else:
-                    refusal = await one_trip.wrap(scope, receive, gateway_send, self.inner, charge)
+                    refusal = await one_trip.wrap(scope, receive, gateway_send, self.inner, charge, key)
             else:
-                refusal = await self._limited_run(scope, receive, gateway_send, extra, refusal)
+                if self.limiter is not None:  # (it counts a refused authentication too, by client address)
+                    refusal = await self.limiter.admit(scope, extra) or refusal
+                if refusal is None:
+                    if idempotency is not None and scope["method"] in idempotency.methods:
+                        refusal = await idempotency.wrap(scope, receive, gateway_send, self.inner)
+                    else:
+                        await self.inner(scope, receive, gateway_send)
 
             if refusal is not None:
                 await self.handler.refusal_response(refusal, scope)(scope, receive, gateway_send)
@@ -227,21 +238,6 @@ class GatewayMiddleware:
         assert self.startup is not None
         self.startup.check_late(scope.get("app"))
         self.checked = True
-
-    async def _limited_run(
-        self, scope: Scope, receive: Receive, send: Send, extra: list[Header], refusal: Refusal | None
-    ) -> Refusal | None:
-        """Rate limiting (which counts a refused authentication too, by client address), then
-        idempotency around the app with its inner stages: the refusal to answer with, or None."""
-        if self.limiter is not None:
-            refusal = await self.limiter.admit(scope, extra) or refusal
-        if refusal is not None:
-            return refusal
-
-        if self.idempotency is not None:
-            return await self.idempotency.wrap(scope, receive, send, self.inner)
-        await self.inner(scope, receive, send)
-        return None
 
 
 class _Finishing:
@@ -276,24 +272,28 @@ class _Finishing:
 
 
 class _HeldStart:
-    """The gateway's `send`: adds the stages' headers to the response start and holds the start
-    until the first body message, so a crash before it can still become a proper 500.
+    """The gateway's `send`: adds the request id and the stages' headers to the response start and
+    holds the start until the first body message, so a crash before it can still become a proper 500.
 
     A callable object rather than a closure: one object per request for the garbage collector
     to find alive while the request waits, instead of a function and four cells.
     """
 
-    __slots__ = ("extra", "held", "send", "started")
+    __slots__ = ("extra", "held", "request_id", "send", "started")
 
-    def __init__(self, send: Send, extra: list[Header]) -> None:
+    def __init__(self, send: Send, extra: list[Header], request_id: bytes | None) -> None:
         self.send = send
         self.extra = extra
+        self.request_id = request_id  # (its header is made when the response starts: one object fewer alive)
         self.held: Message | None = None
         self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start" and not self.started:
-            if self.extra:
+            request_id = self.request_id
+            if request_id is not None:
+                message["headers"] = [*message.get("headers", ()), (HEADER, request_id), *self.extra]
+            elif self.extra:
                 message["headers"] = [*message.get("headers", ()), *self.extra]
             self.held = message
             return

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ KeyScope = Literal["PUBLIC", "WORKSPACE", "PROJECT"]
 A key with a project is `"PROJECT"`, else `"WORKSPACE"`, unless it was issued with a scope of
 its own (`issue_api_key(key_scope=...)`, `errorkit keys issue --key-scope`).
 """
-_TOKEN = re.compile(r"([\x21-\x2d\x2f-\x7e]{1,128})\.([\x21-\x2d\x2f-\x7e]{8,256})")
 _KEY_SCOPES = get_args(KeyScope)
 #: The fields of a stored record that `KeyStore.update_api_key` may change; the identity
 #: (`key_id`, `secret_hash`, `workspace_id`) is written only by `put_api_key`.
@@ -191,8 +189,12 @@ def hash_secret(secret: str) -> str:
 
 def split_token(token: str) -> tuple[str, str] | None:
     """`(key_id, secret)` of a well-formed token, else None."""
-    match = _TOKEN.fullmatch(token)
-    return (match.group(1), match.group(2)) if match else None
+    key_id, dot, secret = token.partition(".")  # (string methods, not a regex: a third of the instructions)
+    if not dot or not 1 <= len(key_id) <= 128 or not 8 <= len(secret) <= 256 or "." in secret:
+        return None
+    if not token.isascii() or not token.isprintable() or " " in token:  # visible ASCII only, \x21-\x7e
+        return None
+    return key_id, secret
 
 
 def new_token(prefix: str = "ek_") -> str:

@@ -27,14 +27,23 @@ class SpanAnnotator(Observer):
     guarded = False  # OpenTelemetry's API never raises on a span
 
     def __init__(self) -> None:
-        from opentelemetry import trace
+        from opentelemetry import context, trace
 
+        self._context = context.get_current
         self._current_span = trace.get_current_span
         self._error = trace.Status(trace.StatusCode.ERROR)
 
+    def _recording(self) -> Any:
+        """The current span if it records, else None."""
+        current = self._context()
+        if not current:  # no instrumentation set a span in this context: two calls instead of five
+            return None
+        span = self._current_span(current)
+        return span if span.is_recording() else None
+
     def error_sent(self, code: str, status: int, exc: BaseException | None) -> None:
-        span: Any = self._current_span()
-        if not span.is_recording():
+        span = self._recording()
+        if span is None:
             return
 
         span.set_attribute("errorkit.error.code", code)
@@ -46,14 +55,16 @@ class SpanAnnotator(Observer):
             span.set_status(self._error)
 
     def rate_limit_decided(self, policy: str, result: RateLimitResult, near_limit: bool) -> None:
-        span: Any = self._current_span()
-        if span.is_recording():
-            span.set_attributes({"errorkit.rate_limit.result": result, "errorkit.rate_limit.policy": policy})
+        if self._context():  # (on every request: the empty context's test inlined, a call fewer)
+            span = self._recording()
+            if span is not None:
+                span.set_attributes({"errorkit.rate_limit.result": result, "errorkit.rate_limit.policy": policy})
 
     def idempotency_outcome(self, outcome: IdempotencyOutcome) -> None:
-        span: Any = self._current_span()
-        if span.is_recording():
-            span.set_attribute("errorkit.idempotency.outcome", outcome)
+        if self._context():
+            span = self._recording()
+            if span is not None:
+                span.set_attribute("errorkit.idempotency.outcome", outcome)
 
 
 def span_annotator() -> SpanAnnotator | None:

@@ -175,28 +175,39 @@ class Idempotency:
             refusals.append(self.on_failure.refusal(self.records.name))
         return refusals
 
-    def claims(self, scope: Scope) -> bool:
-        """Whether `wrap` will claim this request (unless its body is too large): a valid key on a guarded route."""
-        if scope["method"] not in self.methods or self.exempt.matches_request(scope):
-            return False
-        raw = _idempotency_key(scope)
-        return raw is not None and raw is not _TWO_KEYS and _KEY.fullmatch(raw) is not None and bool(raw.strip())
+    def claimed_key(self, scope: Scope) -> str | None:
+        """The key `wrap` will claim this request under (unless its body is too large): a valid key on a
+        guarded route; else None."""
+        raw = self._key_of(scope)
+        return raw if isinstance(raw, str) else None
 
     async def wrap(
-        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: Charge | None = None
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        app: ASGIApp,
+        charge: Charge | None = None,
+        key: str | None = None,
     ) -> Refusal | None:
         """The gateway's wrapping stage: replay, refuse, or run `app` once and keep its response.
 
-        `charge`, given only when `claims(scope)`, is the limiter's, counted in the claim's step.
+        `charge` and `key`, given only for a request `claimed_key()` named the key of, are the
+        limiter's charge (counted in the claim's step) and that key.
         """
-        raw = self._key_of(scope)
+        raw = self._key_of(scope) if key is None else key
         if raw is None:  # nothing to guard: not a guarded route, or no key where none is required
             await app(scope, keep_body(scope, receive), send)
             return None
         if isinstance(raw, Refusal):
             return raw
 
-        body = await _read_body(receive, self.max_request_bytes)
+        message = await receive()  # (the whole body in one message, the common case, read without a coroutine)
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body = message.get("body", b"")
+            body = body if len(body) <= self.max_request_bytes else None
+        else:
+            body = await _read_body(receive, self.max_request_bytes, message)
         if body is None:  # the client left, or sent more than we fingerprint
             return (await charge.count() if charge is not None else None) or _TOO_LARGE
         scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
@@ -463,11 +474,11 @@ async def _replay(blob: bytes, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, message: Message) -> bytes | None:
+    """The whole body, from its first message on; None when the client left or it is over `limit`."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             return None
 
@@ -478,6 +489,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+        message = await receive()
 
 
 class _Replaying:

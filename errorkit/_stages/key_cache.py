@@ -69,16 +69,28 @@ class KnownKeys:
         self.watch: KeyWatchLike | None = None
         self._watch_asked = False
 
+    def served(self, key_id: str) -> Known | None:
+        """The key's record from memory, when it may be served without asking the store: tracked
+        (the change feed is live and has heard nothing of it), or fresh (`cache.ttl`)."""
+        known = self.known.get(key_id)
+        if known is None:
+            return None
+
+        watch = self.watch
+        if watch is not None and watch.live and known.trusted_in == watch.epoch:
+            return known
+        if time.monotonic() - known.fetched_at < self.cache.ttl:
+            return known
+        return None
+
     async def lookup(self, key_id: str) -> Known | None:
-        """The key's record: from memory while tracked (or fresh, `cache.ttl`), else from the store."""
+        """The key's record: from memory while it may be served (`served`), else from the store."""
+        served = self.served(key_id)
+        if served is not None:
+            return served
+
         known = self.known.get(key_id)
         watch = self.watch
-        if known is not None:
-            if watch is not None and watch.live and known.trusted_in == watch.epoch:
-                return known
-            if time.monotonic() - known.fetched_at < self.cache.ttl:
-                return known
-
         if watch is None and self.cache.track and not self._watch_asked:
             self._watch_asked = True  # once: a store without a feed has no `watch_keys`, or gives None
             if isinstance(self.keys, WatchesKeys):

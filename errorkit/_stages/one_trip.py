@@ -22,9 +22,9 @@ from errorkit._stores.protocols import CountsAndClaims
 
 
 class OneTrip:
-    """The limiter's count riding on the idempotency claim, for the requests `claims()` says will be
-    claimed; the gateway runs this in place of the limiter and idempotency for them: first
-    `charge()`, then `wrap()` with the charge.
+    """The limiter's count riding on the idempotency claim, for the requests `claimed_key()` names
+    the key of; the gateway runs this in place of the limiter and idempotency for them: first
+    `charge()`, then `wrap()` with the charge and the key.
 
     Two steps the gateway awaits in turn, not one coroutine around both: a request waiting for
     Redis then keeps one frame fewer alive, and at 50 requests in flight that frame alone pushed
@@ -36,9 +36,9 @@ class OneTrip:
         self.idempotency = idempotency
         self.store = store
 
-    def claims(self, scope: Scope) -> bool:
-        """Whether this request will be claimed (a valid key on a guarded route)."""
-        return self.idempotency.claims(scope)
+    def claimed_key(self, scope: Scope) -> str | None:
+        """The key this request will be claimed under (a valid key on a guarded route), else None."""
+        return self.idempotency.claimed_key(scope)
 
     def charge(self, scope: Scope, headers: list[Header]) -> Awaitable[PendingCharge | Refusal | None]:
         """The limiter's count for this request, not counted yet (None: exempt; a refusal: the
@@ -46,10 +46,10 @@ class OneTrip:
         return self.limiter.defer(scope, headers, self.store)
 
     def wrap(
-        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: PendingCharge | None
+        self, scope: Scope, receive: Receive, send: Send, app: ASGIApp, charge: PendingCharge | None, key: str
     ) -> Awaitable[Refusal | None]:
         """Count and claim in one store step, then replay, refuse or run `app` once, as idempotency does."""
-        return self.idempotency.wrap(scope, receive, send, app, charge)
+        return self.idempotency.wrap(scope, receive, send, app, charge, key)
 
 
 def one_trip(limiter: RateLimiter | None, idempotency: Idempotency | None) -> OneTrip | None:

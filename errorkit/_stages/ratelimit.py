@@ -164,10 +164,16 @@ class RateLimiter:
 
     async def admit(self, scope: Scope, headers: list[Header]) -> Refusal | None:
         """The gateway's stage: count the request, add its rate-limit headers, refuse it when over."""
-        target = await self._target(scope, headers)
-        if target is None or isinstance(target, Refusal):
-            return target
-        policy, who, cost = target  # (a plain tuple: no object per request)
+        policy = self._policy_of(scope)  # (steps that need not wait are plain calls: no coroutine per request)
+        if policy is None:
+            return None
+        if policy is _BY_PLAN:
+            policy = await self._plan_policy(scope)
+
+        who = self._identity_of(scope, policy, headers)
+        if isinstance(who, Refusal):  # the shield's
+            return who
+        cost = self._cost_of(scope, policy)
 
         try:
             counted = await self.counters.count(self.algorithm, who, policy.buckets, policy.args, cost)
@@ -223,30 +229,39 @@ class RateLimiter:
     ) -> PendingCharge | Refusal | None:
         """What `admit` would count, to be counted by `store` with a claim: None when exempt, the
         shield's refusal, else a charge."""
-        target = await self._target(scope, headers)
-        if target is None or isinstance(target, Refusal):
-            return target
-        policy, who, cost = target
-        return PendingCharge(self, store, policy, who, cost, headers)
+        policy = self._policy_of(scope)
+        if policy is None:
+            return None
+        if policy is _BY_PLAN:
+            policy = await self._plan_policy(scope)
 
-    async def _target(self, scope: Scope, headers: list[Header]) -> tuple[_Policy, str, int] | Refusal | None:
-        """The policy, identity and cost of this request; None when exempt, or the shield's refusal.
+        who = self._identity_of(scope, policy, headers)
+        if isinstance(who, Refusal):
+            return who
+        return PendingCharge(self, store, policy, who, self._cost_of(scope, policy), headers)
 
-        The plan resolver is asked only when neither an exemption nor a route decides."""
+    def _policy_of(self, scope: Scope) -> _Policy | None:
+        """The request's policy; None when it is exempt; `_BY_PLAN` when the plan resolver must be
+        asked (it is asked only when neither an exemption nor a route decides)."""
         if self.exempt.matches_request(scope):
             return None
 
-        policy: _Policy | None = None
         if self.routes:
             found = self._route_policy(scope["method"], route_template(scope) or "<unmatched>")
-            if found is None:
-                return None
-            policy = found if found is not _DEFAULT else None
-        principal = get_principal(scope)
-        if policy is None:
-            policy = self.default if self.plans is None or principal is None else await self._policy_for(principal)
+            if found is not _DEFAULT:
+                return found  # (None: a route without limits)
+        if self.plans is None or get_principal(scope) is None:
+            return self.default
+        return _BY_PLAN
 
-        who = identity_of(scope, principal, self.identity, self.proxies)
+    async def _plan_policy(self, scope: Scope) -> _Policy:
+        principal = get_principal(scope)
+        assert principal is not None  # (`_policy_of` asks the plans only for a principal)
+        return await self._policy_for(principal)
+
+    def _identity_of(self, scope: Scope, policy: _Policy, headers: list[Header]) -> str | Refusal:
+        """Who the request is counted as; or the shield's refusal, when it refused them lately."""
+        who = identity_of(scope, get_principal(scope), self.identity, self.proxies)
         if self.shield:
             refused = self._refused.get((who, policy.bucket))
             if refused is not None:
@@ -254,10 +269,11 @@ class RateLimiter:
                 if self.observer is not None:
                     self.observer.rate_limit_decided(refused[2], "limited", False)
                 return refused[0]
+        return who
 
+    def _cost_of(self, scope: Scope, policy: _Policy) -> int:
         weight = self.cost if policy.cost is None else policy.cost  # (a route's own cost first)
-        cost = 1 if weight is None else weight if isinstance(weight, int) else _weighed(weight, scope)
-        return policy, who, cost
+        return 1 if weight is None else weight if isinstance(weight, int) else _weighed(weight, scope)
 
     def _check_declared(self, declared: Declared, served: Served, routes: Mapping[str, _Policy | None]) -> None:
         """A route limited by `errorkit.limit(...)` must not be limited, exempted or exempt otherwise."""
@@ -482,3 +498,5 @@ def _first(pair: tuple[int, _Limit]) -> int:
 
 #: `_route_policy`'s answer when no route entry names the route: the default (or plan) policy applies.
 _DEFAULT = _Policy([Limit(1, 1)], "<no route entry>")
+#: `_policy_of`'s answer when the workspace's plan decides: the plan resolver is asked.
+_BY_PLAN = _Policy([Limit(1, 1)], "<by plan>")

@@ -136,7 +136,7 @@ def test_the_built_page_has_a_heading_for_every_public_name(path: str, api_html:
 INTERNALS = {
     "APIKeyAuth": ["admit", "check_routes", "route_refusals"],
     "RateLimiter": ["admit", "defer", "check_routes", "route_refusals", "route_headers"],
-    "Idempotency": ["wrap", "claims", "guards", "check_routes", "route_refusals"],
+    "Idempotency": ["wrap", "claimed_key", "guards", "check_routes", "route_refusals"],
     "Quotas": ["around", "check_routes", "route_refusals"],
     "ConcurrencyLimit": ["around", "bucket_for", "check_routes", "route_refusals"],
     "RedisBackend": ["count_and_claim", "observe", "reach"],

@@ -63,7 +63,7 @@ from errorkit._stores.protocols import (
     Slot,
     count_then_claim,
 )
-from errorkit._stores.redis.connection import Redis, Script, Timeouts
+from errorkit._stores.redis.connection import EvalshaLayout, Prepared, Redis, Script, Timeouts
 from errorkit._stores.redis.topology import SLOTS, ClusterClient, SentinelClient, connect, hash_slot, slot_tags
 from errorkit._stores.redis.tracking import KeyWatch
 
@@ -82,6 +82,7 @@ _LIMIT_THEN_CLAIM = (
 )
 _COMPLETE = _script("idempotency_complete.lua")
 _RELEASE = _script("idempotency_release.lua")
+_COMPLETING = EvalshaLayout(_COMPLETE, (), 1, 3, ())  # (the record; owner, ttl_ms, response)
 _RENEW = _script("idempotency_renew.lua")
 _RESERVE = _script("quota_reserve.lua")
 _CONFIRM = _script("quota_confirm.lua")
@@ -119,6 +120,8 @@ def _lost(what: str, remedy: str) -> str:
 
 
 _MARKERS_AT_ONCE = 256
+#: The limiter's packed count commands kept per store (one per identity, policy and cost; about 300 bytes each).
+COUNTS_KEPT = 10_000
 #: What every stage needs of Redis besides reading: running a script that writes.
 _WRITE_CHECK = Script("return redis.call('SET', KEYS[1], '1', 'PX', 1000)")
 _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-random", b"volatile-ttl"}
@@ -255,6 +258,8 @@ class RedisBackend:
         self.redis = connection if connection is not None else connect(url, timeout=timeout)
         self.prefix = prefix
         self._scripts: dict[str, Script] = {}
+        self._counts: dict[tuple[CounterAlgorithm, str, Sequence[str], Sequence[int], int], Prepared] = {}
+        self._claims: dict[tuple[CounterAlgorithm, str, Sequence[str], Sequence[int], int, int], EvalshaLayout] = {}
         self._tasks = Background()
         self._clustered = isinstance(self.redis, ClusterClient)
         self._watches: list[KeyWatch] = []
@@ -464,13 +469,29 @@ class RedisBackend:
     def count(
         self, algorithm: CounterAlgorithm, identity: str, buckets: Sequence[str], args: Sequence[int], cost: int
     ) -> Awaitable[Counted]:
+        try:
+            prepared = self._counts.get((algorithm, identity, buckets, args, cost))
+        except TypeError:  # (lists, from a caller of its own: the limiter's policies give tuples)
+            return self.count(algorithm, identity, tuple(buckets), tuple(args), cost)
+        if prepared is None:
+            prepared = self._prepare_count(algorithm, identity, buckets, args, cost)
+        return self.redis.run_prepared(prepared)  # a future: no extra frame
+
+    def _prepare_count(
+        self, algorithm: CounterAlgorithm, identity: str, buckets: Sequence[str], args: Sequence[int], cost: int
+    ) -> Prepared:
+        """The count's command, packed and kept (the oldest goes first past `COUNTS_KEPT`)."""
         script = self._scripts.get(algorithm.name)
         if script is None:
             script = self._scripts[algorithm.name] = Script(algorithm.lua)
 
         base = f"{self.prefix}:rl:{{{_tag(identity)}}}:"
-        keys = [base + bucket for bucket in buckets]
-        return self.redis.run(script, keys, (cost, *args), _counted)  # a future: no extra frame
+        prepared = Prepared(script, [base + bucket for bucket in buckets], (cost, *args), _counted)
+        counts = self._counts
+        if len(counts) >= COUNTS_KEPT:
+            del counts[next(iter(counts))]
+        counts[algorithm, identity, buckets, args, cost] = prepared
+        return prepared
 
     # -- both: a limit and a claim in one step -----------------------------------------------
 
@@ -492,6 +513,35 @@ class RedisBackend:
         if not tag or tag != _tag(claim.tenant):  # ("{}" is no hash tag: Redis would hash whole keys)
             return count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
 
+        try:
+            layout = self._claims.get((algorithm, identity, buckets, args, cost, claim.lease_ms))
+        except TypeError:  # (lists, from a caller of its own: the limiter's policies give tuples)
+            return self.count_and_claim(algorithm, identity, tuple(buckets), tuple(args), cost, claim)
+        if layout is None:
+            layout = self._claim_layout(algorithm, tag, identity, buckets, args, cost, claim.lease_ms)
+
+        record = self._record(claim.tenant, claim.key)
+        marker = self._marker(record)
+        owner = claim.owner
+        keys = (*layout.keys, record, marker)
+        values = (claim.fingerprint, owner, *layout.args)
+        packed = layout.pack(record.encode(), marker.encode(), claim.fingerprint, owner.encode())
+
+        late = _FreeIfClaimed(self, claim.tenant, claim.key, owner, claim.lease_ms, counted=True)
+        return self.redis.run(layout.script, keys, values, self._to_counted_and_claimed, late, packed=packed)
+
+    def _claim_layout(
+        self,
+        algorithm: CounterAlgorithm,
+        tag: str,
+        identity: str,
+        buckets: Sequence[str],
+        args: Sequence[int],
+        cost: int,
+        lease_ms: int,
+    ) -> EvalshaLayout:
+        """What the count-and-claim of one identity, policy and cost always sends: the limit's keys
+        first, its arguments last (the oldest goes first past `COUNTS_KEPT`)."""
         name = f"{algorithm.name}+claim"
         script = self._scripts.get(name)
         if script is None:
@@ -500,12 +550,14 @@ class RedisBackend:
             script = self._scripts[name] = Script(source)
 
         base = f"{self.prefix}:rl:{{{tag}}}:"
-        record = self._record(claim.tenant, claim.key)
-        keys = [*(base + bucket for bucket in buckets), record, self._marker(record)]
-        values: list[Any] = [len(buckets), cost, *args, claim.fingerprint, claim.owner, claim.lease_ms]
-
-        late = _FreeIfClaimed(self, claim.tenant, claim.key, claim.owner, claim.lease_ms, counted=True)
-        return self.redis.run(script, keys, values, self._to_counted_and_claimed, late)
+        keys = [base + bucket for bucket in buckets]
+        # the request's own keys (the record, its marker) and arguments (fingerprint, owner) go in between
+        layout = EvalshaLayout(script, keys, 2, 2, (lease_ms, len(buckets), cost, *args))
+        claims = self._claims
+        if len(claims) >= COUNTS_KEPT:
+            del claims[next(iter(claims))]
+        claims[algorithm, identity, buckets, args, cost, lease_ms] = layout
+        return layout
 
     # -- idempotency ------------------------------------------------------------------------
 
@@ -529,8 +581,12 @@ class RedisBackend:
         self._tasks.spawn(keep_trying(step, within_ms / 1000, what, again_after=again_after))
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
-        args: tuple[Any, ...] = (owner, ttl_ms) if response is None else (owner, ttl_ms, response)
-        return self.redis.run(_COMPLETE, [self._record(tenant, key)], args, bool)
+        record = self._record(tenant, key)
+        if response is None:
+            return self.redis.run(_COMPLETE, [record], (owner, ttl_ms), bool)
+
+        packed = _COMPLETING.pack(record.encode(), owner.encode(), b"%d" % ttl_ms, response)  # (a response: bytes)
+        return self.redis.run(_COMPLETE, [record], (owner, ttl_ms, response), bool, packed=packed)
 
     def release(self, tenant: str, key: str, owner: str) -> Awaitable[bool]:
         return self.redis.run(_RELEASE, [self._record(tenant, key)], (owner,), bool)

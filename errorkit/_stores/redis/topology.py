@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from errorkit._common.exceptions import RedisError, StoreUnavailable
 from errorkit._observe.observer import Observer
-from errorkit._stores.redis.connection import Arg, Convert, Late, Redirect, Redis, Script, Timeouts
+from errorkit._stores.redis.connection import Arg, Convert, Late, Prepared, Redirect, Redis, Script, Timeouts
 from errorkit._stores.redis.urls import Address, RedisURL, parse_url
 
 
@@ -47,7 +47,11 @@ class RedisClient(Protocol):
         args: Sequence[Arg],
         convert: Convert | None = None,
         late: Late | None = None,
+        *,
+        packed: bytes | None = None,
     ) -> Awaitable[Any]: ...
+
+    def run_prepared(self, prepared: Prepared) -> Awaitable[Any]: ...
 
     def observe(self, observer: Observer | None) -> None: ...
 
@@ -108,17 +112,25 @@ class SentinelClient:
         args: Sequence[Arg],
         convert: Convert | None = None,
         late: Late | None = None,
+        *,
+        packed: bytes | None = None,
     ) -> Awaitable[Any]:
         master = self._master
         if master is None or self._loop is not asyncio.get_running_loop():
             return self._run_discovering(script, keys, args, convert, late)
-        return master.run(script, keys, args, convert, late)
+        return master.run(script, keys, args, convert, late, packed=packed)
 
     async def _run_discovering(
         self, script: Script, keys: Sequence[Arg], args: Sequence[Arg], convert: Convert | None, late: Late | None
     ) -> Any:
         master = await self._discover()
         return await master.run(script, keys, args, convert, late)
+
+    def run_prepared(self, prepared: Prepared) -> Awaitable[Any]:
+        master = self._master
+        if master is None or self._loop is not asyncio.get_running_loop():
+            return self._run_discovering(prepared.script, prepared.keys, prepared.args, prepared.convert, None)
+        return master.run_prepared(prepared)
 
     async def master_address(self) -> Address:
         """Ask the sentinels, in turn, where the master is (one kept connection per sentinel)."""
@@ -336,10 +348,16 @@ class ClusterClient:
         args: Sequence[Arg],
         convert: Convert | None = None,
         late: Late | None = None,
+        *,
+        packed: bytes | None = None,
     ) -> Awaitable[Any]:
         return self._routed(
-            str(keys[0]), lambda node, asking: node.run(script, keys, args, convert, late, asking=asking)
+            str(keys[0]),
+            lambda node, asking: node.run(script, keys, args, convert, late, asking=asking, packed=packed),
         )
+
+    def run_prepared(self, prepared: Prepared) -> Awaitable[Any]:
+        return self._routed(str(prepared.keys[0]), lambda node, asking: node.run_prepared(prepared, asking=asking))
 
     def _bind(self) -> None:
         loop = asyncio.get_running_loop()
