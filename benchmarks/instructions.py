@@ -3,16 +3,17 @@
     python -m benchmarks.instructions [--compare REV] [VARIANT ...]
     python -m benchmarks.instructions --memory [--compare REV]
 
-Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a
-time, on uvloop as uvicorn runs it (`--loop asyncio`: asyncio's own loop, as before issue 25),
-and counts the instructions of 2,500 requests minus those of 500 (start-up cancels out). With
+Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a time,
+on uvloop as uvicorn runs it (`--loop asyncio`: asyncio's own loop, as before issue 25), and
+counts the instructions of 2,500 requests minus those of 500 (start-up cancels out). With
 BENCH_GC=freeze the objects of start-up are frozen out of the collector's scans: a full
 collection falls in the counted window or not from run to run (about 60,000 objects scanned,
-several thousand instructions a request), which freezing takes out of the comparison. `idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs
-valgrind and, for the Redis variants, a redis-server (started here). With `--compare REV`
-the same variants also run from commit REV's tree. `--memory` instead sends 10,000
-first-time idempotent POSTs (`idem_redis_first`, a 27-byte JSON response) and reports Redis's
-`used_memory` growth per stored record.
+several thousand instructions a request), which freezing takes out of the comparison.
+`idem_*_first` sends a fresh Idempotency-Key per request, `idem_*` replays one. Needs valgrind
+and, for the Redis variants, a redis-server (started here). With `--compare REV` the same
+variants also run from commit REV's tree. `--memory` instead sends 10,000 first-time idempotent
+POSTs (`idem_redis_first`, a 27-byte JSON response) and reports Redis's `used_memory` growth per
+stored record.
 """
 
 from __future__ import annotations
