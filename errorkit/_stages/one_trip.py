@@ -35,6 +35,7 @@ class OneTrip:
         self.limiter = limiter
         self.idempotency = idempotency
         self.store = store
+        self.methods = idempotency.methods  # (the gateway asks `claimed_key` only for these)
 
     def claimed_key(self, scope: Scope) -> str | None:
         """The key this request will be claimed under (a valid key on a guarded route), else None."""
