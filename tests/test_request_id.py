@@ -38,3 +38,34 @@ def test_generated_when_absent_and_unique(client: TestClient) -> None:
 def test_one_header_only(client: TestClient) -> None:
     r = client.get("/boom", headers={"X-Request-ID": "one"})
     assert r.headers.get_list("x-request-id") == ["one"]
+
+
+def test_ids_and_tokens_differ_in_a_forked_worker() -> None:
+    """A server that imports the app and then forks its workers gets another sequence in each."""
+    import os
+
+    from errorkit._common.request_id import new_request_id
+    from errorkit._common.unique import new_token
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: its next id and token, to the parent
+        os.write(write, f"{new_request_id()} {new_token()}".encode())
+        os._exit(0)
+    os.close(write)
+    child_id, child_token = os.read(read, 100).decode().split()
+    os.waitpid(pid, 0)
+    os.close(read)
+
+    parent_id, parent_token = new_request_id(), new_token()
+    assert HEX32.fullmatch(child_id) and re.fullmatch(r"[0-9a-f]{16}", child_token)
+    assert child_id[:16] != parent_id[:16]  # another prefix, not just the next number
+    assert child_token[:8] != parent_token[:8]
+
+
+def test_tokens_are_unique_and_sixteen_hex_characters() -> None:
+    from errorkit._common.unique import new_token
+
+    tokens = [new_token() for _ in range(100_000)]
+    assert len(set(tokens)) == 100_000
+    assert all(re.fullmatch(r"[0-9a-f]{16}", t) for t in tokens[:1000])

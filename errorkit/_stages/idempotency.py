@@ -25,7 +25,6 @@ import functools
 import hashlib
 import logging
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ from errorkit._common.exceptions import ConfigurationError, StoreDataLost, Store
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
+from errorkit._common.unique import new_token
 from errorkit._observe.observer import Observer
 from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
@@ -268,7 +268,7 @@ class Idempotency:
             tenant, key = "ws:" + principal.workspace_id, f"{principal.key_id}\0{raw}"
         else:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
-        return ClaimRequest(tenant, key, fingerprint, secrets.token_hex(8), self.lease_ms)
+        return ClaimRequest(tenant, key, fingerprint, new_token(), self.lease_ms)
 
     async def _claimed(self, request: ClaimRequest, charge: Charge | None) -> Claim | Refusal | None:
         """Claim the key, counting the limiter's `charge` in the same store step when given.
