@@ -449,3 +449,29 @@ def test_generic_answers_only_what_the_catalog_lacks_and_is_not_the_kits() -> No
 
     own = kit.define("validation_error", status=422, message="The request is not valid.")
     assert kit.registry["validation_error"] is own
+
+
+def test_a_stage_crashing_before_the_app_runs_is_a_500_with_the_request_id(caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in a store of the app's own (not a `StoreError`): the catch-all answers, in the app's format."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    class BuggyCounters(errorkit.MemoryBackend):
+        async def count(self, *args: Any) -> Any:  # (a custom store's own defect)
+            raise KeyError(SECRET)
+
+    async def ok(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/", ok)])
+    ErrorKit().install(app, rate_limit=errorkit.RateLimiter(BuggyCounters()))
+    with caplog.at_level(logging.ERROR, logger="errorkit"):
+        r = TestClient(app, raise_server_exceptions=False).get("/", headers=RID)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error", "code": "internal_error", "request_id": "req-1"}
+    assert r.headers["x-request-id"] == "req-1"
+    assert "x-ratelimit-limit" not in r.headers
+    assert SECRET not in r.text
+    assert len([rec for rec in caplog.records if rec.exc_info]) == 1

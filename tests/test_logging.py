@@ -101,3 +101,45 @@ def test_the_filter_gives_an_apps_own_records_the_same_fields() -> None:
         {"message": "handled", "request_id": "req-app-1", "workspace_id": "ws_1", "code": None},
         {"message": "outside", "request_id": None, "workspace_id": None, "code": None},
     ]
+
+
+def test_the_context_is_given_back_when_the_request_ends() -> None:
+    """An app called in the caller's own task (httpx's ASGITransport, a mounted errorkit app inside
+    another) leaves the log context as it found it: the caller's records keep the caller's request."""
+    from errorkit._observe.log_context import CURRENT_SCOPE, log_extra
+
+    seen: list[object] = []
+
+    async def inner(request: Request) -> Response:
+        seen.append(log_extra()["request_id"])
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/", inner)])
+    ErrorKit().install(app)
+
+    def scope(request_id: bytes) -> dict[str, object]:
+        return {
+            "type": "http", "method": "GET", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+            "headers": [(b"x-request-id", request_id)], "client": ("127.0.0.1", 1), "server": ("t", 80),
+            "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}, "app": app,
+        }  # fmt: skip
+
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def caller() -> tuple[object, object]:
+        CURRENT_SCOPE.set({"state": {"request_id": "req-outer-1"}})
+        await app(scope(b"req-inner-1"), receive, send)
+        after = log_extra()["request_id"]
+        CURRENT_SCOPE.set(None)
+        await app(scope(b"req-inner-2"), receive, send)
+        return after, log_extra()["request_id"]
+
+    assert asyncio.run(caller()) == ("req-outer-1", None)
+    assert seen == ["req-inner-1", "req-inner-2"]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200]

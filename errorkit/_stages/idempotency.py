@@ -211,12 +211,11 @@ class Idempotency:
         if body is None:  # the client left, or sent more than we fingerprint
             return (await charge.count() if charge is not None else None) or _TOO_LARGE
         scope[BODY_KEY] = body  # kept, as the gateway keeps bodies, to judge decoding errors
-        receive = _Replaying(body, receive)
 
         request = self._claim_request(scope, raw, body)
         claim = await self._claimed(request, charge)
         if claim is None:  # the store failed, and the policy runs the request unguarded
-            await app(scope, receive, send)
+            await app(scope, _Replaying(body, receive), send)
             return None
         if isinstance(claim, Refusal):
             return claim
@@ -227,7 +226,7 @@ class Idempotency:
         if state is _CLAIMED:
             if self.observer is not None:
                 self.observer.idempotency_outcome("first_run")
-            await self._run(request.tenant, request.key, request.owner, scope, receive, send, app)
+            await self._run(request.tenant, request.key, request.owner, scope, _Replaying(body, receive), send, app)
             return None
         if state is _COMPLETED and claim.fingerprint == request.fingerprint:
             if self.observer is not None:
