@@ -1,14 +1,18 @@
 """Request ids: honoured when sane, generated otherwise, on every response and error body."""
 
+import os
 import re
 
 import pytest
 from starlette.testclient import TestClient
 
 from errorkit import ErrorKit
+from errorkit._common.request_id import new_request_id
+from errorkit._common.unique import unique_token
 from tests.apps.routes import build_app
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
+HEX16 = re.compile(r"[0-9a-f]{16}")
 
 
 @pytest.fixture
@@ -40,32 +44,37 @@ def test_one_header_only(client: TestClient) -> None:
     assert r.headers.get_list("x-request-id") == ["one"]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="this platform has no fork()")
 def test_ids_and_tokens_differ_in_a_forked_worker() -> None:
-    """A server that imports the app and then forks its workers gets another sequence in each."""
-    import os
-
-    from errorkit._common.request_id import new_request_id
-    from errorkit._common.unique import new_token
-
+    """A server that imports the app and then forks its workers gets other sequences in each."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the worker: its next id and token, to the parent
-        os.write(write, f"{new_request_id()} {new_token()}".encode())
-        os._exit(0)
-    os.close(write)
-    child_id, child_token = os.read(read, 100).decode().split()
-    os.waitpid(pid, 0)
-    os.close(read)
+    if pid == 0:  # the worker: its next id and token, to the parent; it exits whatever happens
+        try:
+            os.write(write, f"{new_request_id()} {unique_token()}".encode())
+        finally:
+            os._exit(0)
 
-    parent_id, parent_token = new_request_id(), new_token()
-    assert HEX32.fullmatch(child_id) and re.fullmatch(r"[0-9a-f]{16}", child_token)
+    os.close(write)  # (the child's copy closes when it exits: the read below ends then)
+    try:
+        child_id, child_token = os.read(read, 100).decode().split()
+    finally:
+        os.close(read)
+        _, status = os.waitpid(pid, 0)
+    assert status == 0
+
+    parent_id, parent_token = new_request_id(), unique_token()
+    assert HEX32.fullmatch(child_id) and HEX16.fullmatch(child_token)
     assert child_id[:16] != parent_id[:16]  # another prefix, not just the next number
     assert child_token[:8] != parent_token[:8]
 
 
-def test_tokens_are_unique_and_sixteen_hex_characters() -> None:
-    from errorkit._common.unique import new_token
-
-    tokens = [new_token() for _ in range(100_000)]
+def test_tokens_are_unique_and_tell_nothing_of_the_request_ids() -> None:
+    tokens = [unique_token() for _ in range(100_000)]
     assert len(set(tokens)) == 100_000
-    assert all(re.fullmatch(r"[0-9a-f]{16}", t) for t in tokens[:1000])
+    assert all(HEX16.fullmatch(t) for t in tokens[:1000])
+
+    request_id = new_request_id()  # what a client sees: neither the tokens' prefix nor their counter
+    token = unique_token()
+    assert token[:8] not in request_id
+    assert token[8:] != f"{int(request_id[16:], 16) + 1 & 0xFFFF_FFFF:08x}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from errorkit._common.unique import new_long_token
+from errorkit._common.unique import unique_id
 
 HEADER = b"x-request-id"
 MAX_LENGTH = 128
@@ -29,7 +29,7 @@ def incoming_request_id(scope: Scope) -> str | None:
 
 
 #: A new request id: 32 hex characters, a random per-process prefix and a counter (cheaper than uuid4).
-new_request_id = new_long_token
+new_request_id = unique_id
 
 
 def assign_request_id(scope: Scope) -> str:

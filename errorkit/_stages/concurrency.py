@@ -24,7 +24,7 @@ from errorkit._common.background import Background
 from errorkit._common.exceptions import ConfigurationError, Refused, StoreUnavailable
 from errorkit._common.paths import PathPatterns
 from errorkit._common.refusal import Refusal
-from errorkit._common.unique import new_token
+from errorkit._common.unique import unique_token
 from errorkit._observe.observer import ConcurrencyResult, Observer
 from errorkit._stages.auth import get_principal
 from errorkit._stages.failure import FailureMode, FailurePolicy
@@ -140,7 +140,7 @@ class ConcurrencyLimit:
 
         bucket, limit = found
         who = identity_of(scope, principal, self.identity, self.proxies)
-        token = new_token()
+        token = unique_token()
 
         try:
             slot = await taken(

@@ -4,8 +4,9 @@ The state machine's steps (claim, complete, release, renew) are atomic store ste
 (`IdempotencyStore`); everything else lives here:
 
 - **claim**: absent -> in progress, with a request fingerprint (method, path, query
-  string, body), a random owner token and a lease. A crashed worker's claim expires with
-  its lease, so the key becomes usable again (no key is stuck in 409 forever).
+  string, body), an owner token unique to this request and a lease. A crashed worker's
+  claim expires with its lease, so the key becomes usable again (no key is stuck in 409
+  forever).
 - **complete** (owner only) *before the response's last message leaves*, so a retry sent
   right after a success always replays: the status, an allow-list of headers and the
   body are kept for `ttl` seconds (24 h). **release** (owner only) on an exception, a
@@ -36,7 +37,7 @@ from errorkit._common.exceptions import ConfigurationError, StoreDataLost, Store
 from errorkit._common.paths import PathPatterns
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
-from errorkit._common.unique import new_token
+from errorkit._common.unique import unique_token
 from errorkit._observe.observer import Observer
 from errorkit._stages.auth import get_principal
 from errorkit._stages.charge import Charge
@@ -267,7 +268,7 @@ class Idempotency:
             tenant, key = "ws:" + principal.workspace_id, f"{principal.key_id}\0{raw}"
         else:
             tenant, key = "ip:" + self.proxies.client_address(scope), raw
-        return ClaimRequest(tenant, key, fingerprint, new_token(), self.lease_ms)
+        return ClaimRequest(tenant, key, fingerprint, unique_token(), self.lease_ms)
 
     async def _claimed(self, request: ClaimRequest, charge: Charge | None) -> Claim | Refusal | None:
         """Claim the key, counting the limiter's `charge` in the same store step when given.

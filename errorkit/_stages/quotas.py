@@ -37,7 +37,7 @@ from errorkit._common.background import Background
 from errorkit._common.exceptions import ConfigurationError, Refused, StoreError, StoreUnavailable
 from errorkit._common.principal import Principal
 from errorkit._common.refusal import Refusal
-from errorkit._common.unique import new_token
+from errorkit._common.unique import unique_token
 from errorkit._observe.log_context import log_extra
 from errorkit._observe.observer import Observer, QuotaResult
 from errorkit._stages.auth import get_principal
@@ -146,7 +146,7 @@ class Quotas:
         group = self.group_of(resource)
         limit = self.limit_for(principal, resource)
         workspace = principal.workspace_id
-        token = new_token()
+        token = unique_token()
 
         try:
             reserved = await taken(
@@ -192,7 +192,7 @@ class Quotas:
         the background (by token: it never counts twice) for up to ten minutes."""
         group = self.group_of(resource)
         what = f"giving back a unit of {group!r} for workspace {workspace_id} (a deletion)"
-        token = new_token()
+        token = unique_token()
         await settle(self._background, SETTLE_RETRY_MS / 1000, what, self.store.unreserve, workspace_id, group, token)
 
     async def usage(self, workspace_id: str, resource: str) -> int:
