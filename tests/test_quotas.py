@@ -473,20 +473,21 @@ def test_the_lifespan_shutdown_finishes_give_backs_still_running() -> None:
 
 def test_a_hold_is_renewed_while_referenced_and_lapses_once_dropped() -> None:
     backend = MemoryBackend()
-    quotas = Quotas(backend, limits={"Agents": {"Developer": 5}}, lease=0.3)
+    # (a lease long enough that a pause of up to a second between renewals on a loaded machine keeps it)
+    quotas = Quotas(backend, limits={"Agents": {"Developer": 5}}, lease=1.5)
     principal = Principal("ek_x", "ws_r", None, frozenset(), "WORKSPACE", plan="Developer")
 
     async def main() -> list[int]:
         seen = []
-        kept = await quotas.hold(principal, "Agents")  # a long creation: renewed every 0.1 s
+        kept = await quotas.hold(principal, "Agents")  # a long creation: renewed every 0.5 s
         dropped = await quotas.hold(principal, "Agents")  # forgotten by its caller, never settled
         del dropped
         gc.collect()
-        await asyncio.sleep(0.6)  # two leases
+        await asyncio.sleep(3.0)  # two leases
         seen.append(await quotas.usage("ws_r", "Agents"))  # the kept one only
         await kept.confirm()
         seen.append(await quotas.usage("ws_r", "Agents"))
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.7)  # past the next renewal time
         seen.append(len(quotas._background.tasks))  # no renewal left running
         return seen
 
