@@ -318,12 +318,12 @@ def test_the_command_line_takes_the_apps_prefix() -> None:
             ["redis-cli", "-p", str(redis.port), "KEYS", "*"], check=True, capture_output=True, text=True
         ).stdout.split()
     assert (issued.status, checked.status, elsewhere.status) == (0, 0, 1)
-    assert sorted(found) == sorted(
-        [
-            "billing:apikey:{" + re.findall(r"issued (ek_\w+)", issued.err)[0] + "}",
-            "billing:workspace-keys:{ws_1}",
-            "billing:check",
-            "billing:dataset",
-            "errorkit:check",
-        ]
-    )  # (the checks write a short-lived key)
+    lasting = {
+        "billing:apikey:{" + re.findall(r"issued (ek_\w+)", issued.err)[0] + "}",
+        "billing:workspace-keys:{ws_1}",
+        "billing:dataset",
+    }
+    # Each check writes `<prefix>:check`, gone after a second: on a loaded machine the first may be
+    # gone by the time KEYS runs, so those two may or may not be there, and nothing else may be.
+    assert lasting <= set(found) <= lasting | {"billing:check", "errorkit:check"}
+    assert len(found) == len(set(found))
