@@ -1,6 +1,8 @@
 """errorkit's Redis connection against a real redis-server."""
 
 import asyncio
+import base64
+import hashlib
 import os
 import signal
 import time
@@ -236,6 +238,21 @@ def test_a_call_laid_out_once_is_the_command_hiredis_packs() -> None:
     assert nothing_fixed.pack(b"rec", b"owner", b"86400000", response) == hiredis.pack_command(
         ("EVALSHA", script.sha, 1, "rec", "owner", 86_400_000, response)
     )
+
+    # a percent sign in what is fixed or in what a request brings is sent as it is (the layout is a bytes format)
+    percent = EvalshaLayout(script, ["rl:{ws:50%d%%}:a"], 1, 1, ["%s"])
+    assert percent.pack(b"ik:{ws:50%d%%}:k", b"%s%d") == hiredis.pack_command(
+        ("EVALSHA", script.sha, 2, "rl:{ws:50%d%%}:a", "ik:{ws:50%d%%}:k", "%s%d", "%s")
+    )
+
+
+def test_an_idempotency_records_name_is_base64url_of_its_keys_digest() -> None:
+    # the names of records stored before must not change: every character base64url can write appears
+    names = [backend_module._record_name("ek", "ws:{a%}", f"key-{n}") for n in range(2_000)]
+    for n, name in enumerate(names):
+        digest = hashlib.blake2b(f"key-{n}".encode(), digest_size=16).digest()
+        assert name == "ek:ik:{ws:%7Ba%25%7D}:" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    assert {"-", "_"} <= set("".join(name.rsplit(":", 1)[1] for name in names))
 
 
 def test_a_packed_call_runs_and_falls_back_to_eval_after_noscript(redis_url: str) -> None:

@@ -460,7 +460,9 @@ class _Capture:
     def blob(self, replayed: frozenset[bytes]) -> bytes:
         """What a replay sends: `<status>\n<name>:<value>\n...\n\n<body>` (no header has a newline)."""
         lines = [b"%d\n" % self.status]
-        lines += [b"%s:%s\n" % (k, v) for k, v in self.headers if k.lower() in replayed]
+        for name, value in self.headers:
+            if name.lower() in replayed:
+                lines.append(b"%s:%s\n" % (name, value))
         return b"".join(lines) + b"\n" + b"".join(self.body)
 
 

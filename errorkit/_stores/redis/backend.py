@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import base64
+import binascii
 import functools
 import hashlib
 import logging
@@ -102,12 +102,17 @@ _CLAIM_STATES = {
 # with functools.partial), so the message names the command to run against this very Redis.
 
 
+# A NamedTuple's own constructor is a Python function: built through `tuple.__new__` instead, a
+# reply's result costs one frame fewer (0.27 µs against 0.42 µs, `python -m timeit`)
+_new = tuple.__new__
+
+
 def _claim(remedy: str, reply: list[Any]) -> Claim:
     if reply[0] == b"claimed":
         return _CLAIMED
     if reply[0] == b"lost":
         raise StoreDataLost(_lost("an idempotency record", remedy))
-    return Claim(_CLAIM_STATES[reply[0]], reply[1], reply[2] if len(reply) > 2 else b"")
+    return _new(Claim, (_CLAIM_STATES[reply[0]], reply[1], reply[2] if len(reply) > 2 else b""))
 
 
 def _lost(what: str, remedy: str) -> str:
@@ -128,7 +133,7 @@ _SAFE_EVICTION = {b"noeviction", b"volatile-lru", b"volatile-lfu", b"volatile-ra
 
 
 def _counted(reply: list[int]) -> Counted:
-    return Counted(reply[0], reply[1] == 1, reply[3:], reply[2])
+    return _new(Counted, (reply[0], reply[1] == 1, reply[3:], reply[2]))
 
 
 def _reserved(remedy: str, reply: list[Any]) -> Reserved:
@@ -186,8 +191,12 @@ def _record_name(prefix: str, tenant: str, key: str) -> str:
     Cached, so the claim and the completion of one request name it once.
     """
     digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
-    name = base64.urlsafe_b64encode(digest).rstrip(b"=")
+    # `base64.urlsafe_b64encode` spelled out: the same characters, without its two Python calls
+    name = binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).rstrip(b"=")
     return f"{prefix}:ik:{{{_tag(tenant)}}}:{name.decode()}"
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _tag(value: str) -> str:
@@ -509,8 +518,9 @@ class RedisBackend:
         if len(claim.fingerprint) > 255:
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
 
-        tag = _tag(identity)
-        if not tag or tag != _tag(claim.tenant):  # ("{}" is no hash tag: Redis would hash whole keys)
+        if not identity or (identity != claim.tenant and _tag(identity) != _tag(claim.tenant)):
+            # ("{}" is no hash tag: Redis would hash whole keys; the same identity has the same tag, two
+            # calls fewer on every first-time POST)
             return count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
 
         try:
@@ -518,9 +528,9 @@ class RedisBackend:
         except TypeError:  # (lists, from a caller of its own: the limiter's policies give tuples)
             return self.count_and_claim(algorithm, identity, tuple(buckets), tuple(args), cost, claim)
         if layout is None:
-            layout = self._claim_layout(algorithm, tag, identity, buckets, args, cost, claim.lease_ms)
+            layout = self._claim_layout(algorithm, identity, buckets, args, cost, claim.lease_ms)
 
-        record = self._record(claim.tenant, claim.key)
+        record = _record_name(self.prefix, claim.tenant, claim.key)  # (not `_record`: a call fewer)
         marker = self._marker(record)
         owner = claim.owner
         keys = (*layout.keys, record, marker)
@@ -533,7 +543,6 @@ class RedisBackend:
     def _claim_layout(
         self,
         algorithm: CounterAlgorithm,
-        tag: str,
         identity: str,
         buckets: Sequence[str],
         args: Sequence[int],
@@ -549,7 +558,7 @@ class RedisBackend:
             source = source.replace("--[[ the claim ]]", _CLAIM.source, 1)
             script = self._scripts[name] = Script(source)
 
-        base = f"{self.prefix}:rl:{{{tag}}}:"
+        base = f"{self.prefix}:rl:{{{_tag(identity)}}}:"
         keys = [base + bucket for bucket in buckets]
         # the request's own keys (the record, its marker) and arguments (fingerprint, owner) go in between
         layout = EvalshaLayout(script, keys, 2, 2, (lease_ms, len(buckets), cost, *args))
@@ -581,7 +590,7 @@ class RedisBackend:
         self._tasks.spawn(keep_trying(step, within_ms / 1000, what, again_after=again_after))
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
-        record = self._record(tenant, key)
+        record = _record_name(self.prefix, tenant, key)
         if response is None:
             return self.redis.run(_COMPLETE, [record], (owner, ttl_ms), bool)
 

@@ -170,20 +170,26 @@ class EvalshaLayout:
     20.1k for the idempotency claim's 13 arguments): most of the packing is of what never changes.
     """
 
-    __slots__ = ("args", "head", "keys", "script", "tail")
+    __slots__ = ("args", "format", "keys", "script")
 
     def __init__(self, script: Script, keys: Sequence[Arg], own_keys: int, own_args: int, args: Sequence[Arg]) -> None:
         self.script = script
         self.keys = tuple(keys)  # the keys that come first
         self.args = tuple(args)  # the arguments that come last
         count = 3 + len(self.keys) + own_keys + own_args + len(self.args)
-        head = _bulk_strings(("EVALSHA", script.sha, len(self.keys) + own_keys, *self.keys))
-        self.head = b"*%d\r\n%s" % (count, head)
-        self.tail = _bulk_strings(self.args)
+        head = b"*%d\r\n%s" % (count, _bulk_strings(("EVALSHA", script.sha, len(self.keys) + own_keys, *self.keys)))
+        tail = _bulk_strings(self.args)
+        # one bytes format for the whole command: 0.9 µs a call against 1.3 µs for a join of a
+        # format per value (the claim's four values, `python -m timeit`)
+        between = b"$%d\r\n%s\r\n" * (own_keys + own_args)
+        self.format = head.replace(b"%", b"%%") + between + tail.replace(b"%", b"%%")
 
     def pack(self, *values: bytes) -> bytes:
         """The command with `values` (the request's own keys, then its own arguments) in the middle."""
-        return b"".join([self.head, *[b"$%d\r\n%s\r\n" % (len(value), value) for value in values], self.tail])
+        sized: list[int | bytes] = []
+        for value in values:
+            sized += (len(value), value)
+        return self.format % tuple(sized)
 
 
 def _bulk_strings(values: Sequence[Arg]) -> bytes:
@@ -428,10 +434,17 @@ class Redis:
         (`pack_evalsha`). Returns a future, not a coroutine: the hot path adds no frame to
         the caller's stack.
         """
-        if self._protocol is None or self._loop is not asyncio.get_running_loop():
+        loop = self._loop
+        protocol = self._protocol
+        if protocol is None or loop is not asyncio.get_running_loop():
             return self._run_connecting(script, keys, args, convert, late, asking)
 
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        if packed is not None and not asking:  # (packed already: queued here, two calls fewer than `_send`'s way)
+            waiter: asyncio.Future[Any] = loop.create_future()
+            protocol.waiters.append((waiter, command, convert, late))
+            self._write(protocol, packed)
+            return waiter
         if asking:
             self._send(("ASKING",), None)
             return self._send(command, ("ASKING", *command), convert, late, packed)  # after NOSCRIPT: ASKING, EVAL
