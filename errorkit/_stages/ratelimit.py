@@ -225,7 +225,7 @@ class RateLimiter:
         return None if fails_open else refusal
 
     async def defer(
-        self, scope: Scope, headers: list[Header], store: CountsAndClaims
+        self, store: CountsAndClaims, scope: Scope, headers: list[Header]
     ) -> PendingCharge | Refusal | None:
         """What `admit` would count, to be counted by `store` with a claim: None when exempt, the
         shield's refusal, else a charge."""
