@@ -2,6 +2,7 @@
 
     python -m benchmarks.instructions [--compare REV] [VARIANT ...]
     python -m benchmarks.instructions --memory [--compare REV]
+    python -m benchmarks.instructions --calls [--compare REV] [VARIANT ...]
 
 Calls the app of each variant (benchmarks/apps.py, BENCH_APP) in process, 50 requests at a time,
 on uvloop as uvicorn runs it (`--loop asyncio`: asyncio's own loop, as before issue 25), and
@@ -13,13 +14,16 @@ several thousand instructions a request), which freezing takes out of the compar
 and, for the Redis variants, a redis-server (started here). With `--compare REV` the same
 variants also run from commit REV's tree. `--memory` instead sends 10,000 first-time idempotent
 POSTs (`idem_redis_first`, a 27-byte JSON response) and reports Redis's `used_memory` growth per
-stored record.
+stored record. `--calls` instead counts the Python functions each request runs (`sys.setprofile`,
+200 requests after 200 to warm up, without valgrind; a coroutine's every resumption counts as a
+call), all of them and errorkit's own (or benchmarks/lean.py's), and lists those.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import subprocess
@@ -55,8 +59,9 @@ async def started(app: Any) -> asyncio.Task[None]:
     return task
 
 
-def child(variant: str, requests: int) -> None:
-    """In the measured process: import the variant's app from the current folder and call it."""
+def child(variant: str, requests: int, calls: bool = False) -> None:
+    """In the measured process: import the variant's app from the current folder and call it
+    (`calls`: count the Python calls of `requests` requests after as many to warm up, and print them)."""
     sys.path[0] = os.getcwd()  # the tree being measured, not this file's
     os.environ["BENCH_APP"] = variant.removesuffix("_first").removesuffix("_post")
     from benchmarks.apps import TOKEN, app
@@ -81,10 +86,23 @@ def child(variant: str, requests: int) -> None:
     async def send(message: object) -> None:
         return None
 
+    async def batches(count: int) -> None:
+        for _ in range(count // 50):
+            await asyncio.gather(*(app(scope(), receive, send) for _ in range(50)))
+
+    functions: collections.Counter[tuple[str, int, str]] = collections.Counter()
+
+    def profile(frame: Any, event: str, arg: object) -> None:
+        if event == "call":
+            functions[frame.f_code.co_filename, frame.f_code.co_firstlineno, frame.f_code.co_qualname] += 1
+
     async def main() -> None:
         lifespan = await started(app)  # as uvicorn does: the app's start-up runs first
-        for _ in range(requests // 50):
-            await asyncio.gather(*(app(scope(), receive, send) for _ in range(50)))
+        if calls:
+            await batches(requests)  # (keys served from memory, scripts loaded, packed commands kept)
+            sys.setprofile(profile)
+        await batches(requests)
+        sys.setprofile(None)
         lifespan.cancel()
 
     if os.environ.get("BENCH_LOOP", "uvloop") == "uvloop":  # as uvicorn runs in production
@@ -93,6 +111,26 @@ def child(variant: str, requests: int) -> None:
         uvloop.run(main())
     else:
         asyncio.run(main())
+    if calls:
+        print_calls(variant, functions, requests)
+
+
+def print_calls(variant: str, functions: collections.Counter[tuple[str, int, str]], requests: int) -> None:
+    package, lean = os.path.join(os.getcwd(), "errorkit") + os.sep, os.path.join(os.getcwd(), "benchmarks", "lean.py")
+    own = {place: n for place, n in functions.items() if place[0].startswith(package) or place[0] == lean}
+    total, mine = sum(functions.values()) / requests, sum(own.values()) / requests
+    print(f"{variant:28} {total:6.1f} Python calls a request, errorkit's (or the lean middleware's) {mine:5.1f}")
+    for (filename, line, name), n in sorted(own.items(), key=lambda item: -item[1]):
+        print(f"    {n / requests:5.2f}  {os.path.relpath(filename)}:{line} {name}")
+
+
+def calls_of(variant: str, root: Path, redis_url: str, loop: str = "uvloop") -> str:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "200", "--calls"],
+        cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root), "BENCH_LOOP": loop},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.rstrip()
 
 
 def count(variant: str, root: Path, redis_url: str, loop: str = "uvloop") -> float:
@@ -139,10 +177,11 @@ def main() -> None:
     parser.add_argument(
         "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="the event loop driving the app"
     )
+    parser.add_argument("--calls", action="store_true", help="Python calls per request instead (no valgrind)")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        child(args.child[0], int(args.child[1]), args.calls)
         return
     from benchmarks.harness import ROOT, redis_server, source_at
 
@@ -160,8 +199,12 @@ def main() -> None:
                 for name, root in trees:
                     subprocess.run(["redis-cli", "-p", url.rsplit(":", 1)[1].split("/")[0], "FLUSHALL"], check=True,
                                    capture_output=True)  # fmt: skip
+                    if args.calls:
+                        print(f"{name}:\n{calls_of(variant, root, url, args.loop)}", flush=True)
+                        continue
                     line.append(f"{name}: {count(variant, root, url, args.loop):>9,.0f}")
-                print("  ".join(line), flush=True)
+                if not args.calls:
+                    print("  ".join(line), flush=True)
 
 
 if __name__ == "__main__":

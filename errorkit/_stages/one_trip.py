@@ -21,6 +21,10 @@ from errorkit._stages.idempotency import Idempotency
 from errorkit._stages.ratelimit import Header, PendingCharge, RateLimiter
 from errorkit._stores.protocols import CountsAndClaims
 
+_ClaimedKey = Callable[[Scope], str | None]
+_Charge = Callable[[Scope, list[Header]], Awaitable[PendingCharge | Refusal | None]]
+_Wrap = Callable[[Scope, Receive, Send, ASGIApp, PendingCharge | None, str], Awaitable[Refusal | None]]
+
 
 class OneTrip:
     """The limiter's count riding on the idempotency claim, for the requests `claimed_key()` names
@@ -48,12 +52,9 @@ class OneTrip:
         self.store = store
         self.methods = idempotency.methods  # (the gateway asks `claimed_key` only for these)
 
-        self.claimed_key: Callable[[Scope], str | None] = idempotency.claimed_key
-        self.charge: Callable[[Scope, list[Header]], Awaitable[PendingCharge | Refusal | None]]
-        self.charge = functools.partial(limiter.defer, store)  # (a positional partial: its call is C's alone)
-        self.wrap: Callable[[Scope, Receive, Send, ASGIApp, PendingCharge | None, str], Awaitable[Refusal | None]] = (
-            idempotency.wrap
-        )
+        self.claimed_key: _ClaimedKey = idempotency.claimed_key
+        self.charge: _Charge = functools.partial(limiter.defer, store)  # (positional: the partial's call stays in C)
+        self.wrap: _Wrap = idempotency.wrap
 
 
 def one_trip(limiter: RateLimiter | None, idempotency: Idempotency | None) -> OneTrip | None:
