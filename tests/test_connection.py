@@ -12,6 +12,7 @@ import pytest
 
 from errorkit import RedisBackend, RedisError, StoreUnavailable
 from errorkit._stages.algorithms import GCRA
+from errorkit._stores.protocols import Claim, ClaimState, Counted
 from errorkit._stores.redis import backend as backend_module
 from errorkit._stores.redis.connection import EvalshaLayout, Prepared, Redis, Script, Timeouts
 from tests.support.servers import redis_server
@@ -244,6 +245,18 @@ def test_a_call_laid_out_once_is_the_command_hiredis_packs() -> None:
     assert percent.pack(b"ik:{ws:50%d%%}:k", b"%s%d") == hiredis.pack_command(
         ("EVALSHA", script.sha, 2, "rl:{ws:50%d%%}:a", "ik:{ws:50%d%%}:k", "%s%d", "%s")
     )
+
+
+def test_replies_become_whole_results() -> None:
+    # (built through `tuple.__new__`, which checks neither the number of fields nor their order)
+    counted = backend_module._counted([1_700_000_000_000_000, 1, 2, 7, 9])
+    assert counted == Counted(1_700_000_000_000_000, True, [7, 9], 2) and counted.shadowed == 2
+    assert repr(counted) == "Counted(now_us=1700000000000000, admitted=True, values=[7, 9], shadowed=2)"
+
+    completed = backend_module._claim("remedy", [b"completed", b"fp", b"201\n\n{}"])
+    assert completed == Claim(ClaimState.COMPLETED, b"fp", b"201\n\n{}") and completed.response == b"201\n\n{}"
+    running = backend_module._claim("remedy", [b"in_progress", b"fp"])
+    assert repr(running) == "Claim(state=<ClaimState.IN_PROGRESS: 'in_progress'>, fingerprint=b'fp', response=b'')"
 
 
 def test_an_idempotency_records_name_is_base64url_of_its_keys_digest() -> None:

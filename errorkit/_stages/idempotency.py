@@ -461,7 +461,7 @@ class _Capture:
     def blob(self, replayed: frozenset[bytes]) -> bytes:
         """What a replay sends: `<status>\n<name>:<value>\n...\n\n<body>` (no header has a newline)."""
         lines = [b"%d\n" % self.status]
-        for name, value in self.headers:
+        for name, value in self.headers:  # (a loop: on Python 3.11 a list comprehension is a frame of its own)
             if name.lower() in replayed:
                 lines.append(b"%s:%s\n" % (name, value))
         return b"".join(lines) + b"\n" + b"".join(self.body)
@@ -471,7 +471,7 @@ async def _replay(blob: bytes, send: Send) -> None:
     head, body = blob.split(b"\n\n", 1)
     status, *lines = head.split(b"\n")
     headers: list[tuple[bytes, bytes]] = []
-    for line in lines:  # (a loop, not a list comprehension: a frame fewer a replay)
+    for line in lines:  # (a loop: on Python 3.11 a list comprehension is a frame of its own)
         name, value = line.split(b":", 1)
         headers.append((name, value))
     headers += [(b"content-length", b"%d" % len(body)), (b"idempotent-replayed", b"true")]

@@ -47,13 +47,11 @@ class OneTrip:
     1,000 replays instead of 21, +2.3 % instructions; see benchmarks/README.md)."""
 
     def __init__(self, limiter: RateLimiter, idempotency: Idempotency, store: CountsAndClaims) -> None:
-        self.limiter = limiter
-        self.idempotency = idempotency
-        self.store = store
         self.methods = idempotency.methods  # (the gateway asks `claimed_key` only for these)
 
         self.claimed_key: _ClaimedKey = idempotency.claimed_key
-        self.charge: _Charge = functools.partial(limiter.defer, store)  # (positional: the partial's call stays in C)
+        # (the store bound by position: a keyword would build a dict on every call, which cost more than the frame)
+        self.charge: _Charge = functools.partial(limiter.defer, store)
         self.wrap: _Wrap = idempotency.wrap
 
 

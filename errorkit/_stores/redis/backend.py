@@ -184,6 +184,9 @@ def _reason(error: StoreUnavailable, timeouts: Timeouts) -> str:
     return str(error)
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64's alphabet to base64url's
+
+
 @functools.lru_cache(maxsize=4096)
 def _record_name(prefix: str, tenant: str, key: str) -> str:
     """An idempotency record's key: 128 bits of BLAKE2b of the client's key, base64url (22 characters).
@@ -194,9 +197,6 @@ def _record_name(prefix: str, tenant: str, key: str) -> str:
     # `base64.urlsafe_b64encode` spelled out: the same characters, without its two Python calls
     name = binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).rstrip(b"=")
     return f"{prefix}:ik:{{{_tag(tenant)}}}:{name.decode()}"
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _tag(value: str) -> str:
@@ -518,9 +518,9 @@ class RedisBackend:
         if len(claim.fingerprint) > 255:
             raise ValueError("an idempotency fingerprint is at most 255 bytes")
 
-        if not identity or (identity != claim.tenant and _tag(identity) != _tag(claim.tenant)):
-            # ("{}" is no hash tag: Redis would hash whole keys; the same identity has the same tag, two
-            # calls fewer on every first-time POST)
+        if not identity or identity != claim.tenant:
+            # (`_tag` gives each identity a tag of its own, so only the same identity shares the slot;
+            # "{}" is no hash tag: Redis would hash whole keys)
             return count_then_claim(self, algorithm, identity, buckets, args, cost, claim)
 
         try:
@@ -590,7 +590,7 @@ class RedisBackend:
         self._tasks.spawn(keep_trying(step, within_ms / 1000, what, again_after=again_after))
 
     def complete(self, tenant: str, key: str, owner: str, response: bytes | None, ttl_ms: int) -> Awaitable[bool]:
-        record = _record_name(self.prefix, tenant, key)
+        record = _record_name(self.prefix, tenant, key)  # (not `_record`: a call fewer)
         if response is None:
             return self.redis.run(_COMPLETE, [record], (owner, ttl_ms), bool)
 

@@ -165,9 +165,10 @@ class EvalshaLayout:
     """An EVALSHA whose first keys and last arguments never change, packed once: `pack(*values)` puts
     the request's own keys and arguments between them.
 
-    Redis's protocol built with one bytes format per argument of the request's own costs about a
-    third of what `hiredis.pack_command` spends on the whole command (6.7k instructions against
-    20.1k for the idempotency claim's 13 arguments): most of the packing is of what never changes.
+    Packing only the request's own arguments costs about a third of what `hiredis.pack_command`
+    spends on the whole command (6.7k instructions against 20.1k for the idempotency claim's 13
+    arguments, with a bytes format per argument): most of the packing is of what never changes.
+    The command is now one bytes format with the request's own values in the middle, cheaper still.
     """
 
     __slots__ = ("args", "format", "keys", "script")
