@@ -97,7 +97,8 @@ class CounterAlgorithm(Protocol):
     ) -> tuple[bool, int, list[int]]: ...
 
 
-# (built field by field through `tuple.__new__` in `errorkit._stores.redis.backend._counted`: a field added here goes there too)
+# (built field by field through `tuple.__new__` in `errorkit._stores.redis.backend._counted`:
+# a field added here goes there too)
 class Counted(NamedTuple):
     """A rate-limit decision: the store's clock, whether the cost was charged, the state per limit,
     and the shadow limits that would have refused (bit `i` for limit `i`)."""
@@ -134,7 +135,8 @@ class ClaimState(enum.Enum):
     COMPLETED_UNSTORED = "completed_unstored"  # done, but its response was too big to keep
 
 
-# (built field by field through `tuple.__new__` in `errorkit._stores.redis.backend._claim`: a field added here goes there too)
+# (built field by field through `tuple.__new__` in `errorkit._stores.redis.backend._claim`:
+# a field added here goes there too)
 class Claim(NamedTuple):
     """The outcome of a claim; `fingerprint` and `response` describe the existing record."""
 
@@ -255,7 +257,8 @@ class ConcurrencyStore(Protocol):
         ...
 
 
-# (built field by field through `tuple.__new__` in `errorkit._stages.idempotency`: a field added here goes there too)
+# (built field by field through `tuple.__new__` in `errorkit._stages.idempotency`:
+# a field added here goes there too)
 class ClaimRequest(NamedTuple):
     """An idempotency claim to make in the same step as a rate-limit charge."""
 
