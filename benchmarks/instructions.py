@@ -124,24 +124,22 @@ def print_calls(variant: str, functions: collections.Counter[tuple[str, int, str
         print(f"    {n / requests:5.2f}  {os.path.relpath(filename)}:{line} {name}")
 
 
+def run_child(root: Path, redis_url: str, loop: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """`command`, which runs this file's `--child`, in `root`: it imports `root`'s app."""
+    env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root), "BENCH_LOOP": loop}
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True)
+
+
 def calls_of(variant: str, root: Path, redis_url: str, loop: str = "uvloop") -> str:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", variant, "200", "--calls"],
-        cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root), "BENCH_LOOP": loop},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    out = run_child(root, redis_url, loop, sys.executable, __file__, "--child", variant, "200", "--calls")
     return out.stdout.rstrip()
 
 
 def count(variant: str, root: Path, redis_url: str, loop: str = "uvloop") -> float:
     totals = []
     for requests in (500, 2500):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-             "--child", variant, str(requests)],  # this file, run in `root`: it imports `root`'s app
-            cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root), "BENCH_LOOP": loop},
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        callgrind = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        out = run_child(root, redis_url, loop, *callgrind, sys.executable, __file__, "--child", variant, str(requests))
         totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
     return (totals[1] - totals[0]) / 2000
 
@@ -158,11 +156,7 @@ def bytes_per_record(root: Path, redis_url: str) -> float:
 
     subprocess.run(["redis-cli", "-p", port, "FLUSHALL"], check=True, capture_output=True)
     before = used_memory()
-    subprocess.run(
-        [sys.executable, __file__, "--child", "idem_redis_first", str(RECORDS)],
-        cwd=root, env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(root)},
-        capture_output=True, check=True,
-    )  # fmt: skip
+    run_child(root, redis_url, "uvloop", sys.executable, __file__, "--child", "idem_redis_first", str(RECORDS))
     keys = int(subprocess.run(["redis-cli", "-p", port, "DBSIZE"], capture_output=True, text=True).stdout)
     if keys < RECORDS:
         raise RuntimeError(f"only {keys} keys after {RECORDS} first-time POSTs: the app refused some")
@@ -201,8 +195,8 @@ def main() -> None:
                                    capture_output=True)  # fmt: skip
                     if args.calls:
                         print(f"{name}:\n{calls_of(variant, root, url, args.loop)}", flush=True)
-                        continue
-                    line.append(f"{name}: {count(variant, root, url, args.loop):>9,.0f}")
+                    else:
+                        line.append(f"{name}: {count(variant, root, url, args.loop):>9,.0f}")
                 if not args.calls:
                     print("  ".join(line), flush=True)
 

@@ -443,8 +443,7 @@ class Redis:
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         if packed is not None and not asking:  # (packed already: queued here, two calls fewer than `_send`'s way)
             waiter: asyncio.Future[Any] = loop.create_future()
-            protocol.waiters.append((waiter, command, convert, late))
-            self._write(protocol, packed)
+            self._write(protocol, packed, (waiter, command, convert, late))
             return waiter
         if asking:
             self._send(("ASKING",), None)
@@ -459,8 +458,7 @@ class Redis:
             return self.run(prepared.script, prepared.keys, prepared.args, prepared.convert, asking=asking)
 
         waiter: asyncio.Future[Any] = loop.create_future()
-        protocol.waiters.append((waiter, prepared.command, prepared.convert, None))
-        self._write(protocol, prepared.packed)
+        self._write(protocol, prepared.packed, (waiter, prepared.command, prepared.convert, None))
         return waiter
 
     async def _run_connecting(
@@ -517,11 +515,12 @@ class Redis:
                 waiter.set_exception(ValueError(f"cannot send {args[0]!r} to Redis: {exc}"))
                 return
 
-        protocol.waiters.append((waiter, evalsha, convert, late))
-        self._write(protocol, packed)
+        self._write(protocol, packed, (waiter, evalsha, convert, late))
 
-    def _write(self, protocol: _Protocol, packed: bytes) -> None:
-        """Add a command (its waiter queued already) to the write that leaves at the end of this loop tick."""
+    def _write(self, protocol: _Protocol, packed: bytes, pending: _Pending) -> None:
+        """Add a command to the write that leaves at the end of this loop tick, and its waiter to the
+        queue its reply resolves (the two together: replies come back in the order commands went)."""
+        protocol.waiters.append(pending)
         self._buffer.append(packed)
         if not self._flush_scheduled:
             self._flush_scheduled = True
